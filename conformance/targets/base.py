@@ -1,0 +1,151 @@
+"""The target contract: an implementation under test, spoken to in raw bytes.
+
+Tests never use a target directly; they go through the harness, which encodes structs with the
+target's profile ABI. A target only moves bytes: socket options, ioctls, frames and upcalls.
+Errors are raised as ``OSError`` with ``errno`` set, exactly as the socket API would.
+"""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass, field
+
+from reference_impl.profiles import Profile
+
+
+@dataclass(frozen=True)
+class Port:
+    """One router interface wired to the tester.
+
+    ``index`` is the position in ``Target.ports`` (tests say "port 2"); ``ifindex`` is the
+    router-side interface index (what ``mif6c_pifi`` names); the addresses are the router's
+    own on that link, and ``peer_ipv4``/``peer_ipv6`` are host addresses on the tester side
+    that test packets use as sources.
+    """
+
+    index: int
+    name: str
+    ifindex: int
+    mac: str
+    ipv4: str
+    ipv6: str
+    peer_ipv4: str
+    peer_ipv6: str
+    peer_mac: str
+
+
+@dataclass
+class SocketHandle:
+    """An open socket on the target; ``ident`` is opaque to tests."""
+
+    ident: object
+    family: int
+    type: int
+    proto: int
+    closed: bool = False
+
+
+@dataclass
+class TargetInfo:
+    """What a target reports about itself for results.json and the report."""
+
+    name: str
+    profile: str
+    details: dict = field(default_factory=dict)
+
+
+def port_plan(n: int = 4) -> list[dict]:
+    """The addressing every target uses: port i is 198.18.i.0/24 and 2001:db8:i::/64.
+
+    Router side ends in .1 / ::1, the tester-side host in .10 / ::10. Only documentation and
+    benchmarking ranges are used, as the network-safety rules require.
+    """
+    return [
+        {
+            "ipv4": f"198.18.{i}.1",
+            "ipv6": f"2001:db8:{i}::1",
+            "peer_ipv4": f"198.18.{i}.10",
+            "peer_ipv6": f"2001:db8:{i}::10",
+        }
+        for i in range(n)
+    ]
+
+
+class Target(abc.ABC):
+    """An implementation under test behind raw-byte operations.
+
+    Lifecycle: the plugin builds one target per session (per xdist worker) and calls
+    ``reset()`` before every test, which must leave no routing socket, vif, MFC entry,
+    pending upcall or frame from an earlier test.
+    """
+
+    name: str = "abstract"
+    profile: Profile
+    ports: list[Port]
+
+    # -- sockets ---------------------------------------------------------------------------
+    @abc.abstractmethod
+    def open_socket(self, family: int, type_: int, proto: int) -> SocketHandle:
+        """socket(2). Raises OSError like the real call."""
+
+    @abc.abstractmethod
+    def setsockopt(self, sock: SocketHandle, level: int, optname: int, value: bytes) -> bytes:
+        """setsockopt(2) with ``value`` as the option buffer (its length is optlen).
+
+        Returns the buffer as it is after the call: MRT_API_CONFIG writes the accepted
+        subset back into it.
+        """
+
+    @abc.abstractmethod
+    def getsockopt(self, sock: SocketHandle, level: int, optname: int, buflen: int) -> bytes:
+        """getsockopt(2) with a ``buflen``-byte buffer; returns the bytes the call filled."""
+
+    @abc.abstractmethod
+    def ioctl(self, sock: SocketHandle, request: int, arg: bytes) -> bytes:
+        """ioctl(2) with an in/out argument buffer; returns the buffer after the call."""
+
+    @abc.abstractmethod
+    def close(self, sock: SocketHandle) -> None:
+        """close(2)."""
+
+    @abc.abstractmethod
+    def recv_all(self, sock: SocketHandle) -> list[bytes]:
+        """Every datagram now readable on ``sock`` (upcalls, IGMP, MLD), oldest first.
+
+        A kernel target waits briefly for in-flight messages; the model returns at once.
+        """
+
+    # -- wires ----------------------------------------------------------------------------
+    @abc.abstractmethod
+    def send(self, port: int, frame: bytes) -> None:
+        """Inject an Ethernet frame from the tester onto ``port``."""
+
+    @abc.abstractmethod
+    def collect(self) -> dict[int, list[bytes]]:
+        """Ethernet frames the router emitted on each port since the last call.
+
+        Only frames the router sent count (never the tester's own injections). A kernel
+        target lets the router settle first; every port appears in the result.
+        """
+
+    # -- time -----------------------------------------------------------------------------
+    @abc.abstractmethod
+    def advance(self, seconds: float) -> None:
+        """Let ``seconds`` pass: virtual on the model, real waiting on a kernel."""
+
+    @property
+    def virtual_time(self) -> bool:
+        """True when ``advance`` costs no wall time (tests may then step freely)."""
+        return False
+
+    # -- lifecycle ------------------------------------------------------------------------
+    @abc.abstractmethod
+    def reset(self) -> None:
+        """Return to a pristine router: all sockets closed, tables empty, wires drained."""
+
+    def shutdown(self) -> None:
+        """Release everything (namespaces, sockets). Called once at session end."""
+
+    @abc.abstractmethod
+    def info(self) -> TargetInfo:
+        """Name, profile and a fingerprint (kernel version, probed capabilities)."""

@@ -1,0 +1,290 @@
+"""Profiles: every fact that differs between implementations, as data.
+
+The model and the suite read these; no code branches on a profile's name. ``documented`` follows
+the spec text (multicast-api.txt) and FreeBSD's code where the text is silent; ``freebsd`` is the
+modern FreeBSD code; ``linux`` is Linux ipmr/ip6mr as observed on a real kernel.
+"""
+
+from __future__ import annotations
+
+import errno as E
+from dataclasses import dataclass, field, replace
+
+from reference_impl.abi import ABIS, StructDef, bsd_iowr
+
+AF_INET, AF_INET6 = 2, 10
+SOCK_STREAM, SOCK_DGRAM, SOCK_RAW = 1, 2, 3
+IPPROTO_IP, IPPROTO_IGMP, IPPROTO_UDP, IPPROTO_IPV6, IPPROTO_ICMPV6 = 0, 2, 17, 41, 58
+ICMP6_FILTER = 1
+
+_BSD_OPTS4 = {
+    "MRT_INIT": 100, "MRT_DONE": 101, "MRT_ADD_VIF": 102, "MRT_DEL_VIF": 103, "MRT_ADD_MFC": 104,
+    "MRT_DEL_MFC": 105, "MRT_VERSION": 106, "MRT_ASSERT": 107, "MRT_PIM": 107,
+    "MRT_API_SUPPORT": 109, "MRT_API_CONFIG": 110, "MRT_ADD_BW_UPCALL": 111, "MRT_DEL_BW_UPCALL": 112,
+}
+_BSD_OPTS6 = {
+    "MRT6_DONE": 101, "MRT6_ADD_MIF": 102, "MRT6_DEL_MIF": 103, "MRT6_ADD_MFC": 104,
+    "MRT6_DEL_MFC": 105, "MRT6_PIM": 107, "MRT6_INIT": 108,
+}
+_LINUX_OPTS4 = {
+    "MRT_INIT": 200, "MRT_DONE": 201, "MRT_ADD_VIF": 202, "MRT_DEL_VIF": 203, "MRT_ADD_MFC": 204,
+    "MRT_DEL_MFC": 205, "MRT_VERSION": 206, "MRT_ASSERT": 207, "MRT_PIM": 208, "MRT_TABLE": 209,
+    "MRT_ADD_MFC_PROXY": 210, "MRT_DEL_MFC_PROXY": 211, "MRT_FLUSH": 212,
+}
+_LINUX_OPTS6 = {
+    "MRT6_INIT": 200, "MRT6_DONE": 201, "MRT6_ADD_MIF": 202, "MRT6_DEL_MIF": 203, "MRT6_ADD_MFC": 204,
+    "MRT6_DEL_MFC": 205, "MRT6_VERSION": 206, "MRT6_ASSERT": 207, "MRT6_PIM": 208, "MRT6_TABLE": 209,
+    "MRT6_FLUSH": 212,
+}
+
+# Argument struct per option (name in the ABI) and the ranges each family's dispatcher claims.
+OPTION_ARGS = {
+    "MRT_INIT": "int", "MRT_DONE": None, "MRT_ADD_VIF": "vifctl", "MRT_DEL_VIF": "vifi",
+    "MRT_ADD_MFC": "mfcctl", "MRT_DEL_MFC": "mfcctl", "MRT_ASSERT": "int", "MRT_PIM": "int",
+    "MRT_API_CONFIG": "uint32", "MRT_ADD_BW_UPCALL": "bw_upcall", "MRT_DEL_BW_UPCALL": "bw_upcall",
+    "MRT6_INIT": "int", "MRT6_DONE": None, "MRT6_ADD_MIF": "mif6ctl", "MRT6_DEL_MIF": "mifi",
+    "MRT6_ADD_MFC": "mf6cctl", "MRT6_DEL_MFC": "mf6cctl", "MRT6_PIM": "int",
+}
+
+
+@dataclass(frozen=True)
+class Profile:
+    """Everything implementation-defined, read by the model and by the tests."""
+
+    name: str
+    description: str
+    abi_name: str
+    options4: dict[str, int]
+    options6: dict[str, int]
+    ioctls: dict[str, int]
+    # errno name for every failure path; a path absent here means "the call succeeds".
+    errnos: dict[str, str]
+    maxvifs: int = 32
+    maxmifs: int = 64
+    # struct argument overrides per option (Linux MRT_DEL_VIF takes a vifctl)
+    option_args: dict[str, str | None] = field(default_factory=dict)
+    # options (by name) whose optlen must equal the struct size; others accept longer buffers
+    exact_optlen: frozenset[str] = frozenset()
+    # the range of option numbers the routing code claims (others fall to the generic IP code)
+    mrt_range4: tuple[int, int] = (100, 112)
+    mrt_range6: tuple[int, int] = (100, 108)
+    mrt_version: int = 0x0305
+    # MRT_INIT value: "one" (1 required, else errno init.bad_value), "any" (value ignored),
+    # "zero-disables" (1 enables, 0 disables like MRT_DONE)
+    init_value: str = "one"
+    # MRT_ASSERT value: "0-1" (others succeed without effect), "bool" (stored as !!v),
+    # "0-1-strict" (others fail with errno assert.bad_value)
+    assert_value: str = "0-1"
+    # MRT_PIM sets MRT_ASSERT as well (Linux) / is an alias of it (FreeBSD, same number)
+    pim_sets_assert: bool = True
+    # set options from a socket that is not the router: "error" (errno non_router) or "allowed"
+    non_router_set: str = "error"
+    # vifc_threshold applies on the forwarding path in addition to mfcc_ttls (the doc says so)
+    vif_threshold_applies: bool = False
+    # non-zero vifc_rate_limit: "reject" (errno vif.rate_limit) or "ignore"
+    vif_rate_limit: str = "reject"
+    # pending (NOCACHE) entries
+    nocache_queue_depth: int = 3
+    nocache_expiry: tuple[float, float] = (1.25, 1.5)  # earliest and latest expiry after the upcall
+    nocache_ttl_le_1_upcall: bool = False  # TTL <= 1 packets of an unknown (S,G) are upcalled
+    nocache6_queue_depth: int = 5
+    nocache6_requires_mif: bool = False  # IPv6 NOCACHE only for arrival on a mif
+    # WRONGVIF
+    wrongvif_requires_oif: bool = False  # Linux: arrival vif must be an oif unless MRT_PIM
+    wrongvif_interval: float = 3.0  # per (S,G) rate limit in seconds (strictly more on Linux)
+    wrongvif_interval_strict: bool = False  # next upcall needs > interval (Linux) vs >= (FreeBSD)
+    wrongmif_rate_limited: bool = False
+    counters_include_wrong_if: bool = False  # Linux counts wrong-iif packets in pktcnt/bytecnt
+    # upcall images: extra bytes after the IPv4 igmpmsg header copy, total IPv6 upcall length
+    upcall4_trailer: int = 0
+    upcall6_length: int = 40
+    # undefined upcall bytes a test must never compare (offsets)
+    upcall4_undefined: tuple[int, ...] = ()
+    # ICMP6_FILTER: a set bit means "block" (Linux) or "pass" (BSD)
+    icmp6_filter_set_bit_blocks: bool = False
+    # advanced API (None: MRT_API_SUPPORT fails, advanced clauses are unsupported)
+    api_support: int | None = 0x303
+    bw_upcalls_max: int = 128
+    bw_first_interval: str = "first-packet"  # or "install"
+    border_bit_from: str = "register-vif"  # or "parent-vif"
+    tmin: tuple[int, int] = (3, 0)
+    # counters ioctl on a deleted vif hole: "zeros" or errno counters.vif_hole
+    vif_hole_counters: str = "zeros"
+
+    @property
+    def abi(self) -> dict[str, StructDef]:
+        return ABIS[self.abi_name]
+
+    def struct(self, name: str) -> StructDef:
+        return self.abi[name]
+
+    def arg_struct(self, option: str) -> str | None:
+        """The struct an option takes under this profile (None: no argument)."""
+        return self.option_args.get(option, OPTION_ARGS.get(option))
+
+    def errno_of(self, path: str) -> int | None:
+        """The errno number this profile gives for a failure path (None: succeeds)."""
+        name = self.errnos.get(path)
+        return None if name is None else getattr(E, name)
+
+    def option_name(self, family: int, number: int) -> str | None:
+        table = self.options4 if family == AF_INET else self.options6
+        for k, v in table.items():
+            if v == number:
+                return k
+        return None
+
+
+_BSD_ERRNOS = {
+    "socket.not_raw": "ENOPROTOOPT",  # MRT_* on a UDP/TCP socket: ip_ctloutput default
+    "socket.wrong_proto": "EOPNOTSUPP",  # raw socket, protocol not IGMP / ICMPv6
+    "socket.non_router": "EPERM",
+    "socket6.non_router": "EPERM",
+    "option.short": "EINVAL",
+    "option.unknown_in_range": "EOPNOTSUPP",
+    "option.unknown": "ENOPROTOOPT",
+    "option.wrong_level": "EINVAL",
+    "option.get_unsupported": "EOPNOTSUPP",  # getsockopt(MRT_INIT)
+    "option.set_readonly": "EOPNOTSUPP",  # setsockopt(MRT_VERSION / MRT_API_SUPPORT)
+    "init.in_use": "EADDRINUSE",
+    "init.bad_value": "ENOPROTOOPT",
+    "vif.index_range": "EINVAL",
+    "vif.rate_limit": "EINVAL",
+    "vif.bad_address": "EADDRNOTAVAIL",
+    "vif.tunnel": "EOPNOTSUPP",
+    "vif.in_use": "EADDRINUSE",
+    "vif.del_range": "EINVAL",
+    "vif.del_absent": "EADDRNOTAVAIL",
+    "mif.index_range": "EINVAL",
+    "mif.in_use": "EADDRINUSE",
+    "mif.bad_pifi": "ENXIO",
+    "mif.del_range": "EINVAL",
+    "mif.del_absent": "EINVAL",
+    "mfc.del_absent": "EADDRNOTAVAIL",
+    "mfc6.del_absent": "EADDRNOTAVAIL",
+    "counters.sg_absent": "EADDRNOTAVAIL",
+    "counters.sg6_absent": "ESRCH",
+    "counters.vif_range": "EINVAL",
+    "counters.mif_range": "EINVAL",
+    "ioctl.unknown": "EINVAL",
+    "api.not_first": "EPERM",
+    "bw.not_negotiated": "EOPNOTSUPP",
+    "bw.bad_unit": "EINVAL",
+    "bw.bad_operator": "EINVAL",
+    "bw.tmin": "EINVAL",
+    "bw.no_entry": "EADDRNOTAVAIL",
+    "bw.del_nomatch": "EINVAL",
+    "mif6.pim_bad_value": "EINVAL",
+}
+
+_BSD_IOCTLS = {
+    "SIOCGETVIFCNT": bsd_iowr("r", 15, 40),
+    "SIOCGETSGCNT": bsd_iowr("r", 16, 32),
+    "SIOCGETSGCNT_IN6": bsd_iowr("u", 106, 80),
+    "SIOCGETMIFCNT_IN6": bsd_iowr("u", 107, 40),
+}
+
+FREEBSD = Profile(
+    name="freebsd",
+    description="Modern FreeBSD ip_mroute.c / ip6_mroute.c (after the 2021 rework), amd64",
+    abi_name="bsd-amd64",
+    options4=_BSD_OPTS4,
+    options6=_BSD_OPTS6,
+    ioctls=_BSD_IOCTLS,
+    errnos=_BSD_ERRNOS,
+    maxmifs=64,
+    nocache_queue_depth=3,
+    bw_upcalls_max=1024,
+    bw_first_interval="install",
+    border_bit_from="parent-vif",
+)
+
+DOCUMENTED = replace(
+    FREEBSD,
+    name="documented",
+    description="multicast(4) as written; FreeBSD's code where the text is silent",
+    init_value="zero-disables",
+    vif_threshold_applies=True,
+    nocache_queue_depth=4,  # MAX_UPQ, the header's stated bound
+    bw_upcalls_max=128,
+    bw_first_interval="first-packet",
+    border_bit_from="register-vif",
+)
+
+LINUX = Profile(
+    name="linux",
+    description="Linux ipmr / ip6mr (6.12-6.18), x86_64",
+    abi_name="linux-amd64",
+    options4=_LINUX_OPTS4,
+    options6=_LINUX_OPTS6,
+    ioctls={"SIOCGETVIFCNT": 0x89E0, "SIOCGETSGCNT": 0x89E1, "SIOCGETMIFCNT_IN6": 0x89E0, "SIOCGETSGCNT_IN6": 0x89E1},
+    errnos={
+        "socket.not_raw": "EOPNOTSUPP",
+        "socket.wrong_proto": "EOPNOTSUPP",
+        "socket.non_router": None,  # type: ignore[dict-item]  # allowed with CAP_NET_ADMIN
+        "option.short": "EINVAL",
+        "option.unknown_in_range": "ENOPROTOOPT",
+        "option.unknown": "ENOPROTOOPT",
+        "option.wrong_level": "ENOPROTOOPT",
+        "option.get_unsupported": "ENOPROTOOPT",
+        "option.set_readonly": "ENOPROTOOPT",
+        "init.in_use": "EADDRINUSE",
+        "vif.index_range": "ENFILE",
+        "vif.bad_address": "EADDRNOTAVAIL",
+        "vif.tunnel": "ENOBUFS",
+        "vif.in_use": "EADDRINUSE",
+        "vif.del_range": "ENFILE",
+        "vif.del_absent": "EADDRNOTAVAIL",
+        "mif.index_range": "ENFILE",
+        "mif.in_use": "EADDRINUSE",
+        "mif.bad_pifi": "EADDRNOTAVAIL",
+        "mif.del_range": "EADDRNOTAVAIL",
+        "mif.del_absent": "EADDRNOTAVAIL",
+        "mfc.del_absent": "ENOENT",
+        "mfc6.del_absent": "ENOENT",
+        "mfc.parent_range": "ENFILE",
+        "mfc.bad_group": "EINVAL",
+        "counters.sg_absent": "EADDRNOTAVAIL",
+        "counters.sg6_absent": "EADDRNOTAVAIL",
+        "counters.vif_range": "EINVAL",
+        "counters.mif_range": "EINVAL",
+        "counters.vif_hole": "EADDRNOTAVAIL",
+        "ioctl.unknown": "ENOTTY",
+        "api.absent": "ENOPROTOOPT",
+    },
+    option_args={"MRT_DEL_VIF": "vifctl"},
+    exact_optlen=frozenset({"MRT_INIT", "MRT_ADD_VIF", "MRT_DEL_VIF", "MRT_ADD_MFC", "MRT_DEL_MFC",
+                            "MRT_ASSERT", "MRT_PIM", "MRT6_PIM"}),
+    mrt_range4=(200, 212),
+    mrt_range6=(200, 212),
+    maxmifs=32,
+    init_value="any",
+    assert_value="bool",
+    non_router_set="allowed",
+    vif_rate_limit="ignore",
+    nocache_queue_depth=4,
+    nocache_expiry=(10.0, 10.5),
+    nocache_ttl_le_1_upcall=True,
+    nocache6_queue_depth=4,
+    nocache6_requires_mif=True,
+    wrongvif_requires_oif=True,
+    wrongvif_interval_strict=True,
+    wrongmif_rate_limited=True,
+    counters_include_wrong_if=True,
+    upcall4_trailer=8,
+    upcall6_length=80,
+    upcall4_undefined=(20, 21, 22, 23, 24, 25, 26, 27),
+    icmp6_filter_set_bit_blocks=True,
+    api_support=None,
+    vif_hole_counters="errno",
+)
+
+PROFILES: dict[str, Profile] = {p.name: p for p in (DOCUMENTED, FREEBSD, LINUX)}
+
+
+def get_profile(name: str) -> Profile:
+    """The named profile; ``KeyError`` lists the valid names."""
+    try:
+        return PROFILES[name]
+    except KeyError:
+        raise KeyError(f"unknown profile {name!r}; valid profiles: {', '.join(PROFILES)}") from None
