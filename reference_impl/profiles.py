@@ -86,6 +86,10 @@ class Profile:
     # pending (NOCACHE) entries
     nocache_queue_depth: int = 3
     nocache_expiry: tuple[float, float] = (1.25, 1.5)  # earliest and latest expiry after the upcall
+    # expiry mechanism: a periodic tick (phase set by MRT_INIT) counting down, or None for a
+    # one-shot timer at nocache_expiry[0]
+    nocache_expiry_tick: float | None = 0.25
+    nocache_expiry_ticks: int = 6
     nocache_ttl_le_1_upcall: bool = False  # TTL <= 1 packets of an unknown (S,G) are upcalled
     nocache6_queue_depth: int = 5
     nocache6_requires_mif: bool = False  # IPv6 NOCACHE only for arrival on a mif
@@ -108,6 +112,21 @@ class Profile:
     bw_first_interval: str = "first-packet"  # or "install"
     border_bit_from: str = "register-vif"  # or "parent-vif"
     tmin: tuple[int, int] = (3, 0)
+    # checks of MRT_ADD_VIF / MRT6_ADD_MIF in the order the implementation runs them
+    add_vif_checks: tuple[str, ...] = ("index_range", "rate_limit", "address", "tunnel", "in_use")
+    add_mif_checks: tuple[str, ...] = ("index_range", "in_use", "address")
+    vif_flags_allowed: frozenset[int] | None = None  # None: any flag bits accepted
+    mif_flags_allowed: frozenset[int] | None = None
+    # MRT_DEL_VIF index bound that gives errno vif.del_range: "numvifs" or "maxvifs"
+    del_vif_range: str = "numvifs"
+    # which vif a packet's arrival interface maps to when several share it
+    vif_lookup: str = "lowest"
+    # IPv4 packets arriving on an interface with no vif are not multicast-routed at all
+    v4_arrival_needs_vif: bool = False
+    # ttls kept at MRT_ADD_MFC: for indices "below-numvifs" or only for "existing" vifs
+    mfc_ttls_kept_for: str = "below-numvifs"
+    # IGMPMSG_WHOLEPKT carries the packet with TTL already decremented
+    wholepkt_ttl_decremented: bool = True
     # counters ioctl on a deleted vif hole: "zeros" or errno counters.vif_hole
     vif_hole_counters: str = "zeros"
 
@@ -221,7 +240,6 @@ LINUX = Profile(
     errnos={
         "socket.not_raw": "EOPNOTSUPP",
         "socket.wrong_proto": "EOPNOTSUPP",
-        "socket.non_router": None,  # type: ignore[dict-item]  # allowed with CAP_NET_ADMIN
         "option.short": "EINVAL",
         "option.unknown_in_range": "ENOPROTOOPT",
         "option.unknown": "ENOPROTOOPT",
@@ -249,6 +267,9 @@ LINUX = Profile(
         "counters.vif_range": "EINVAL",
         "counters.mif_range": "EINVAL",
         "counters.vif_hole": "EADDRNOTAVAIL",
+        "vif.bad_flags": "EINVAL",
+        "mif.bad_flags": "EINVAL",
+        "done.non_router": "EACCES",
         "ioctl.unknown": "ENOTTY",
         "api.absent": "ENOPROTOOPT",
     },
@@ -277,6 +298,16 @@ LINUX = Profile(
     icmp6_filter_set_bit_blocks=True,
     api_support=None,
     vif_hole_counters="errno",
+    nocache_expiry_tick=None,
+    add_vif_checks=("index_range", "in_use", "register_unique", "flags", "tunnel", "address"),
+    add_mif_checks=("index_range", "in_use", "flags", "address"),
+    vif_flags_allowed=frozenset({0, 0x1, 0x4, 0x8}),
+    mif_flags_allowed=frozenset({0, 0x1}),
+    del_vif_range="maxvifs",
+    vif_lookup="highest",
+    v4_arrival_needs_vif=True,
+    mfc_ttls_kept_for="existing",
+    wholepkt_ttl_decremented=False,
 )
 
 PROFILES: dict[str, Profile] = {p.name: p for p in (DOCUMENTED, FREEBSD, LINUX)}

@@ -1,0 +1,132 @@
+"""The harness tests speak to: addresses, routing sockets, traffic, time and expectations."""
+
+from __future__ import annotations
+
+import struct
+from contextlib import AbstractContextManager
+
+from reference_impl.profiles import AF_INET, AF_INET6, IPPROTO_ICMPV6, IPPROTO_IGMP, SOCK_RAW, Profile
+from scapy.packet import Packet
+
+from conformance.harness import expect
+from conformance.harness.packets import Frame, decode_frame, frame_for, udp
+from conformance.harness.routing import RoutingSocket
+from conformance.harness.upcalls import Upcall
+from conformance.targets.base import Port, SocketHandle, Target
+
+FAMILY_OF = {4: (AF_INET, IPPROTO_IGMP), 6: (AF_INET6, IPPROTO_ICMPV6)}
+
+
+class Harness:
+    """One test's view of a target."""
+
+    def __init__(self, target: Target) -> None:
+        self.target = target
+        self.profile: Profile = target.profile
+        self.api_negotiated = False
+        self._frames: dict[int, list[Frame]] = {p.index: [] for p in target.ports}
+
+    # -- addressing ------------------------------------------------------------------------
+    def port(self, index: int) -> Port:
+        return self.target.ports[index]
+
+    def src(self, version: int, port: int = 0, n: int = 0) -> str:
+        """A source host on the tester side of ``port`` (never a router address)."""
+        p = self.port(port)
+        if version == 4:
+            return p.peer_ipv4.rsplit(".", 1)[0] + f".{10 + n}"
+        return p.peer_ipv6.rsplit(":", 1)[0] + f":{0x10 + n:x}"
+
+    @staticmethod
+    def group(version: int, n: int = 1) -> str:
+        """A routable group: 232.1.x.y (SSM range) or ff3e::1:n."""
+        return f"232.1.{n // 256}.{n % 256}" if version == 4 else f"ff3e::1:{n:x}"
+
+    # -- sockets ---------------------------------------------------------------------------
+    def socket(self, family: int, type_: int, proto: int) -> SocketHandle:
+        return self.target.open_socket(family, type_, proto)
+
+    def routing_socket(self, version: int) -> RoutingSocket:
+        family, proto = FAMILY_OF[version]
+        return RoutingSocket(self, self.target.open_socket(family, SOCK_RAW, proto))
+
+    def router(self, version: int, *, vifs: tuple[int, ...] = (), assert_: bool = False) -> RoutingSocket:
+        """An initialised routing socket (IPv6 with every ICMPv6 type filtered) and vif i on port i."""
+        r = self.routing_socket(version)
+        r.init()
+        if version == 6:
+            r.block_icmp6()
+        r.add_vifs(*vifs)
+        if assert_:
+            r.set_assert(True)
+        return r
+
+    # -- traffic ---------------------------------------------------------------------------
+    def packet(self, version: int, src: str, group: str, ttl: int = 64, size: int = 0) -> Packet:
+        return udp(version, src, group, ttl=ttl, size=size)
+
+    def send(self, port: int, pkt: Packet | bytes, count: int = 1) -> None:
+        """Inject ``pkt`` from the tester on ``port`` (wrapped in Ethernet when it is IP)."""
+        frame = pkt if isinstance(pkt, bytes) else frame_for(pkt, self.port(port).peer_mac)
+        for _ in range(count):
+            self.target.send(port, frame)
+
+    def _collect(self) -> None:
+        for port, frames in self.target.collect().items():
+            self._frames[port].extend(decode_frame(f) for f in frames)
+
+    def frames(self, port: int) -> list[Frame]:
+        """Frames the router sent on ``port`` since the last look at that port."""
+        self._collect()
+        got, self._frames[port] = self._frames[port], []
+        return got
+
+    def all_frames(self) -> dict[int, list[Frame]]:
+        self._collect()
+        got = self._frames
+        self._frames = {p: [] for p in got}
+        return got
+
+    def advance(self, seconds: float) -> None:
+        self.target.advance(seconds)
+
+    # -- expectations ----------------------------------------------------------------------
+    def raises(self, path: str, what: str = "") -> AbstractContextManager[None]:
+        """The call inside fails with the profile's errno for ``path`` (or succeeds if none)."""
+        return expect.outcome(self.profile, path, what)
+
+    def expect_upcall(self, r: RoutingSocket, kind: str, vif: int, src: str, dst: str) -> Upcall:
+        """Exactly one upcall is waiting, and its decoded fields are these."""
+        got = r.upcalls()
+        if len(got) != 1:
+            raise AssertionError(
+                f"expected one {kind} upcall, got {len(got)}: {[u.describe() for u in got]}")
+        u = got[0]
+        expect.assert_fields(f"{kind} upcall", {"kind": kind, "vif": vif, "src": src, "dst": dst},
+                             {"kind": u.kind, "vif": u.vif, "src": u.src, "dst": u.dst})
+        return u
+
+    def expect_no_upcall(self, r: RoutingSocket, why: str = "") -> None:
+        got = r.upcalls()
+        if got:
+            raise AssertionError(f"expected no upcall{' (' + why + ')' if why else ''}, got "
+                                 f"{[u.describe() for u in got]}")
+
+    # -- capabilities ----------------------------------------------------------------------
+    def require_api(self, bits: int = 0) -> int:
+        """Probe MRT_API_SUPPORT; features absent give the outcome ``unsupported``."""
+        from conformance.outcomes import unsupported
+
+        if "MRT_API_SUPPORT" not in self.profile.options4:
+            unsupported("MRT_API_SUPPORT: the profile's ABI has no advanced API option")
+        r = self.routing_socket(4)
+        try:
+            raw = self.target.getsockopt(r.sock, r.family.level, r.number("api_support"), 4)
+        except OSError as e:
+            unsupported(f"getsockopt(MRT_API_SUPPORT) failed with {expect.errname(e.errno)}")
+        finally:
+            r.close()
+        support = struct.unpack("<I", raw.ljust(4, b"\0"))[0]
+        if bits & ~support:
+            unsupported(f"MRT_API_SUPPORT = {support:#x} lacks {bits & ~support:#x}")
+        return support

@@ -1,0 +1,48 @@
+"""Decoding what a routing socket reads: upcalls (by the profile's ABI) and real IGMP/MLD."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from reference_impl.profiles import Profile
+
+KINDS4 = {1: "NOCACHE", 2: "WRONGVIF", 3: "WHOLEPKT", 4: "BW_UPCALL"}
+KINDS6 = {1: "NOCACHE", 2: "WRONGMIF", 3: "WHOLEPKT"}
+
+
+@dataclass
+class Upcall:
+    """One kernel message, decoded: the fields the spec defines, plus the raw bytes."""
+
+    version: int
+    kind: str
+    msgtype: int
+    vif: int
+    src: str
+    dst: str
+    raw: bytes
+    body: bytes = b""  # the whole packet (WHOLEPKT) or the records (BW_UPCALL)
+    fields: dict = field(default_factory=dict)
+
+    def describe(self) -> str:
+        return f"{self.kind}(vif={self.vif}, src={self.src}, dst={self.dst}, len={len(self.raw)})"
+
+
+def is_upcall(version: int, data: bytes) -> bool:
+    """IPv4: im_mbz (the ip_p byte) is zero; IPv6: im6_mbz (byte 0) is zero."""
+    if version == 4:
+        return len(data) >= 20 and data[9] == 0
+    return len(data) >= 40 and data[0] == 0
+
+
+def decode_upcall(version: int, data: bytes, profile: Profile) -> Upcall:
+    if version == 4:
+        f = profile.struct("igmpmsg").unpack(data)
+        vif = f["im_vif"] | (f.get("im_vif_hi", 0) << 8)
+        kind = KINDS4.get(f["im_msgtype"], f"type{f['im_msgtype']}")
+        body = data[20:] if f["im_msgtype"] in (3, 4) else b""
+        return Upcall(4, kind, f["im_msgtype"], vif, f["im_src"], f["im_dst"], data, body, f)
+    f = profile.struct("mrt6msg").unpack(data)
+    kind = KINDS6.get(f["im6_msgtype"], f"type{f['im6_msgtype']}")
+    body = data[40:] if f["im6_msgtype"] == 3 else b""
+    return Upcall(6, kind, f["im6_msgtype"], f["im6_mif"], f["im6_src"], f["im6_dst"], data, body, f)

@@ -1,0 +1,77 @@
+"""The embedded reference target: the model kernel, in process, on a virtual clock."""
+
+from __future__ import annotations
+
+from reference_impl.kernel import Kernel
+from reference_impl.packets import mac_bytes
+from reference_impl.profiles import DOCUMENTED, Profile
+from reference_impl.vifs import Interface
+
+from conformance.targets.base import Port, SocketHandle, Target, TargetInfo, port_plan
+
+
+class ReferenceTarget(Target):
+    """Drives ``reference_impl.Kernel`` with the chosen profile; time is virtual."""
+
+    name = "reference"
+    default_profile = "documented"
+
+    def __init__(self, profile: Profile | None = None, nports: int = 4) -> None:
+        self.profile = profile or DOCUMENTED
+        self.ports = [
+            Port(
+                index=i, name=f"r{i}", ifindex=i + 2, mac=f"02:00:00:00:00:{i + 1:02x}",
+                peer_mac=f"02:00:00:00:01:{i + 1:02x}", **plan,
+            )
+            for i, plan in enumerate(port_plan(nports))
+        ]
+        self.kernel = self._new_kernel()
+
+    def _new_kernel(self) -> Kernel:
+        ifaces = [Interface(p.name, p.ifindex, mac_bytes(p.mac), p.ipv4, p.ipv6, p.index) for p in self.ports]
+        return Kernel(self.profile, ifaces)
+
+    def open_socket(self, family: int, type_: int, proto: int) -> SocketHandle:
+        s = self.kernel.socket(family, type_, proto)
+        return SocketHandle(s, family, type_, proto)
+
+    def setsockopt(self, sock: SocketHandle, level: int, optname: int, value: bytes) -> bytes:
+        return self.kernel.setsockopt(sock.ident, level, optname, bytes(value))  # type: ignore[arg-type]
+
+    def getsockopt(self, sock: SocketHandle, level: int, optname: int, buflen: int) -> bytes:
+        return self.kernel.getsockopt(sock.ident, level, optname, buflen)  # type: ignore[arg-type]
+
+    def ioctl(self, sock: SocketHandle, request: int, arg: bytes) -> bytes:
+        return self.kernel.ioctl(sock.ident, request, bytes(arg))  # type: ignore[arg-type]
+
+    def close(self, sock: SocketHandle) -> None:
+        self.kernel.close(sock.ident)  # type: ignore[arg-type]
+        sock.closed = True
+
+    def recv_all(self, sock: SocketHandle) -> list[bytes]:
+        q = sock.ident.rcvq  # type: ignore[attr-defined]
+        out = list(q)
+        q.clear()
+        return out
+
+    def send(self, port: int, frame: bytes) -> None:
+        self.kernel.receive(port, bytes(frame))
+
+    def collect(self) -> dict[int, list[bytes]]:
+        out: dict[int, list[bytes]] = {p.index: [] for p in self.ports}
+        for port, frame in self.kernel.take_output():
+            out[port].append(frame)
+        return out
+
+    def advance(self, seconds: float) -> None:
+        self.kernel.advance(seconds)
+
+    @property
+    def virtual_time(self) -> bool:
+        return True
+
+    def reset(self) -> None:
+        self.kernel = self._new_kernel()
+
+    def info(self) -> TargetInfo:
+        return TargetInfo(self.name, self.profile.name, {"model": "reference_impl", "virtual_time": True})

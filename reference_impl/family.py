@@ -1,0 +1,75 @@
+"""What differs between the IPv4 and IPv6 routing APIs in name only.
+
+The forwarding logic is shared; a ``Family`` supplies option names, struct names, errno path
+prefixes and address rules, so no behaviour is written twice.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+
+from reference_impl.profiles import AF_INET, AF_INET6, IPPROTO_ICMPV6, IPPROTO_IGMP, IPPROTO_IP, IPPROTO_IPV6
+
+
+@dataclass(frozen=True)
+class Family:
+    """Names and rules of one address family's routing API."""
+
+    version: int
+    af: int
+    level: int
+    sock_proto: int
+    names: dict[str, str]  # role -> option name
+    vif_err: str  # errno path prefix for vif/mif operations
+    mfc_err: str
+    sg_absent: str
+    vif_range: str
+    sg_struct: str
+    vif_struct: str
+
+    def opt(self, role: str) -> str:
+        return self.names[role]
+
+    def is_local_group(self, group: str) -> bool:
+        """Groups never routed: 224.0.0.0/24; IPv6 interface- and link-local scopes."""
+        addr = ipaddress.ip_address(group)
+        if self.version == 4:
+            return addr in _LOCAL4
+        return addr.packed[1] & 0x0F in (1, 2)
+
+    def is_multicast(self, addr: str) -> bool:
+        return ipaddress.ip_address(addr).is_multicast
+
+    def is_unspecified(self, addr: str) -> bool:
+        return ipaddress.ip_address(addr).is_unspecified
+
+
+_LOCAL4 = ipaddress.ip_network("224.0.0.0/24")
+
+V4 = Family(
+    version=4, af=AF_INET, level=IPPROTO_IP, sock_proto=IPPROTO_IGMP,
+    names={
+        "init": "MRT_INIT", "done": "MRT_DONE", "add_vif": "MRT_ADD_VIF", "del_vif": "MRT_DEL_VIF",
+        "add_mfc": "MRT_ADD_MFC", "del_mfc": "MRT_DEL_MFC", "version": "MRT_VERSION",
+        "assert": "MRT_ASSERT", "pim": "MRT_PIM", "api_support": "MRT_API_SUPPORT",
+        "api_config": "MRT_API_CONFIG", "add_bw": "MRT_ADD_BW_UPCALL", "del_bw": "MRT_DEL_BW_UPCALL",
+        "sg_count": "SIOCGETSGCNT", "vif_count": "SIOCGETVIFCNT",
+    },
+    vif_err="vif", mfc_err="mfc", sg_absent="counters.sg_absent", vif_range="counters.vif_range",
+    sg_struct="sioc_sg_req", vif_struct="sioc_vif_req",
+)
+
+V6 = Family(
+    version=6, af=AF_INET6, level=IPPROTO_IPV6, sock_proto=IPPROTO_ICMPV6,
+    names={
+        "init": "MRT6_INIT", "done": "MRT6_DONE", "add_vif": "MRT6_ADD_MIF", "del_vif": "MRT6_DEL_MIF",
+        "add_mfc": "MRT6_ADD_MFC", "del_mfc": "MRT6_DEL_MFC", "version": "MRT6_VERSION",
+        "assert": "MRT6_ASSERT", "pim": "MRT6_PIM",
+        "sg_count": "SIOCGETSGCNT_IN6", "vif_count": "SIOCGETMIFCNT_IN6",
+    },
+    vif_err="mif", mfc_err="mfc6", sg_absent="counters.sg6_absent", vif_range="counters.mif_range",
+    sg_struct="sioc_sg_req6", vif_struct="sioc_mif_req6",
+)
+
+FAMILIES = {AF_INET: V4, AF_INET6: V6}

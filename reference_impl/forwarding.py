@@ -1,0 +1,138 @@
+"""The data path: lookup, NOCACHE and the pending queue, RPF, WRONGVIF, replication, counters.
+
+Written once for IPv4 and IPv6 (IPv6 ifsets are held as ttls of 1, which is what the doc's
+"only the set of outgoing interfaces" means: forward iff hop limit > 1).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from reference_impl import upcalls
+from reference_impl.mfc import MfcEntry, Pending
+from reference_impl.packets import IPPacket, ethernet, multicast_mac, with_ttl
+from reference_impl.vifs import Interface, Vif
+
+if TYPE_CHECKING:
+    from reference_impl.mrouter import MRouter
+
+MRT_MFC_FLAGS_DISABLE_WRONGVIF = 0x1
+
+
+class DataPath:
+    """Mixin of MRouter: what happens to a multicast packet arriving on an interface."""
+
+    def input(self: MRouter, iface: Interface, pkt: IPPacket) -> None:
+        """ip_mforward: called for every valid multicast packet while routing is on."""
+        if self.router is None or self.family.is_local_group(pkt.dst):
+            return
+        arrival = self.vif_of(iface)
+        if arrival is None and self.family.version == 4 and self.profile.v4_arrival_needs_vif:
+            return
+        if pkt.ttl <= 1 and not self.profile.nocache_ttl_le_1_upcall:
+            return
+        key = (pkt.src, pkt.dst)
+        entry = self.mfc.get(key)
+        if entry is not None:
+            self.mdq(entry, pkt, iface, arrival)
+            return
+        pending = self.pending.get(key)
+        if pending is not None:
+            if len(pending.queue) < self.queue_depth():
+                pending.queue.append((pkt, iface.ifindex))
+            return
+        if arrival is None and (self.family.version == 4 or self.profile.nocache6_requires_mif):
+            return
+        vif_no = arrival if arrival is not None else self.numvifs()
+        self.upcall(self.nocache_message(pkt, vif_no))
+        self.add_pending(Pending(pkt.src, pkt.dst, [(pkt, iface.ifindex)]))
+
+    def mdq(self: MRouter, entry: MfcEntry, pkt: IPPacket, iface: Interface, arrival: int | None) -> None:
+        """RPF check, accounting and replication for a packet with a complete entry."""
+        plen = pkt.length
+        if self.profile.counters_include_wrong_if:
+            entry.pktcnt += 1
+            entry.bytecnt += plen
+        parent = self.vif(entry.parent)
+        if parent is None or parent.iface is not iface:
+            entry.wrong_if += 1
+            self.maybe_wrongvif(entry, pkt, arrival)
+            return
+        if not self.profile.counters_include_wrong_if:
+            entry.pktcnt += 1
+            entry.bytecnt += plen
+        parent.icount += 1
+        parent.ibytes += plen
+        for i, vif in self.oifs(entry, pkt):
+            vif.ocount += 1
+            vif.obytes += plen
+            if vif.register:
+                self.register_send(entry, pkt, vif)
+            else:
+                self.transmit(vif, pkt)
+        self.meters.packet(entry, plen)
+
+    def oifs(self: MRouter, entry: MfcEntry, pkt: IPPacket) -> list[tuple[int, Vif]]:
+        """The vifs a copy goes out on: ttls[i] > 0 and TTL > ttls[i] (strict)."""
+        out = []
+        for i in range(self.numvifs()):
+            vif = self.vifs[i]
+            t = entry.ttls[i]
+            if vif is None or t == 0 or pkt.ttl <= t:
+                continue
+            if self.profile.vif_threshold_applies and pkt.ttl < vif.threshold:
+                continue
+            out.append((i, vif))
+        return out
+
+    def transmit(self: MRouter, vif: Vif, pkt: IPPacket) -> None:
+        """Send a copy with TTL / hop limit decremented on the vif's wire."""
+        assert vif.iface is not None and vif.iface.port is not None
+        frame = ethernet(multicast_mac(pkt.dst), vif.iface.mac, pkt.version, with_ttl(pkt, pkt.ttl - 1))
+        self.kernel.emit(vif.iface.port, frame)
+
+    def maybe_wrongvif(self: MRouter, entry: MfcEntry, pkt: IPPacket, arrival: int | None) -> None:
+        """WRONGVIF / WRONGMIF: asserts on, a real arrival vif, not disabled, rate-limited."""
+        p = self.profile
+        if not self.assert_on or arrival is None or self.vif(entry.parent) is None:
+            return
+        if p.wrongvif_requires_oif and not self.pim and not 0 < entry.ttls[arrival] < 255:
+            return
+        if entry.flags[arrival] & MRT_MFC_FLAGS_DISABLE_WRONGVIF:
+            return
+        now = self.kernel.clock.now
+        if self.family.version == 4 or p.wrongmif_rate_limited:
+            last = entry.last_assert
+            if last is not None:
+                gap = now - last
+                if gap < p.wrongvif_interval or (p.wrongvif_interval_strict and gap == p.wrongvif_interval):
+                    return
+            entry.last_assert = now
+        kind = upcalls.IGMPMSG_WRONGVIF
+        self.upcall(
+            upcalls.igmpmsg_header(pkt, kind, arrival, p)
+            if self.family.version == 4
+            else upcalls.mrt6msg(pkt, upcalls.MRT6MSG_WRONGMIF, arrival, p)
+        )
+
+    def nocache_message(self: MRouter, pkt: IPPacket, vif_no: int) -> bytes:
+        if self.family.version == 4:
+            return upcalls.igmpmsg_header(pkt, upcalls.IGMPMSG_NOCACHE, vif_no, self.profile)
+        return upcalls.mrt6msg(pkt, upcalls.MRT6MSG_NOCACHE, vif_no, self.profile)
+
+    def register_send(self: MRouter, entry: MfcEntry, pkt: IPPacket, vif: Vif) -> None:
+        """A copy for the register vif: kernel encapsulation when negotiated, else WHOLEPKT."""
+        if self.register.encapsulate(entry, pkt):
+            return
+        inner = with_ttl(pkt, pkt.ttl - 1) if self.profile.wholepkt_ttl_decremented else pkt.data
+        if self.family.version == 4:
+            for piece in self.register.fragments(inner):
+                self.upcall(upcalls.igmpmsg_wholepkt(piece, pkt.src, pkt.dst, vif.index, self.profile))
+        else:
+            self.upcall(upcalls.mrt6msg(pkt, upcalls.MRT6MSG_WHOLEPKT, vif.index, self.profile, whole=True))
+
+    def release(self: MRouter, pending: Pending, entry: MfcEntry) -> None:
+        """Replay a pending entry's queue, in arrival order, through the new entry."""
+        for pkt, ifindex in pending.queue:
+            iface = self.kernel.interface(ifindex)
+            self.mdq(entry, pkt, iface, self.vif_of(iface))

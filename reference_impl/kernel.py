@@ -1,0 +1,204 @@
+"""The reference model's system-call surface: sockets, options, ioctls, frames and time.
+
+Sans-I/O: every input is bytes or "the clock advanced"; every output is a return buffer, an
+``OSError``, a frame queued on a port, or a datagram queued on a socket.
+"""
+
+from __future__ import annotations
+
+import errno as E
+import itertools
+import os
+from collections import deque
+
+from reference_impl import api
+from reference_impl.clock import VirtualClock
+from reference_impl.family import FAMILIES, V4, V6, Family
+from reference_impl.mrouter import Errno, MRouter
+from reference_impl.packets import IPPROTO_ICMPV6, IPPROTO_IGMP, parse_frame
+from reference_impl.profiles import (
+    ICMP6_FILTER,
+    IPPROTO_IP,
+    IPPROTO_IPV6,
+    SOCK_DGRAM,
+    SOCK_RAW,
+    SOCK_STREAM,
+    Profile,
+)
+from reference_impl.profiles import IPPROTO_ICMPV6 as SOL_ICMPV6
+from reference_impl.sockets import Socket
+from reference_impl.vifs import Interface
+
+MLD_TYPES = (130, 131, 132, 143)
+_SETTABLE = ("init", "done", "add_vif", "del_vif", "add_mfc", "del_mfc", "assert", "pim", "api_config",
+             "add_bw", "del_bw")
+_READ_ONLY = ("version", "api_support")
+
+
+def _oserror(code: int) -> OSError:
+    return OSError(code, os.strerror(code))
+
+
+class Kernel:
+    """A model kernel with multicast routing for IPv4 and IPv6 on a set of interfaces."""
+
+    def __init__(self, profile: Profile, interfaces: list[Interface], clock: VirtualClock | None = None) -> None:
+        self.profile = profile
+        self.interfaces = interfaces
+        self.clock = clock or VirtualClock()
+        self.sockets: dict[int, Socket] = {}
+        self.output: deque[tuple[int, bytes]] = deque()
+        self._ids = itertools.count(3)
+        self.routers = {V4.af: MRouter(self, V4), V6.af: MRouter(self, V6)}
+
+    # -- helpers ---------------------------------------------------------------------------
+    def fail(self, path: str) -> OSError:
+        code = self.profile.errno_of(path)
+        if code is None:
+            raise AssertionError(f"profile {self.profile.name} has no errno for {path}")
+        return _oserror(code)
+
+    def interface(self, ifindex: int) -> Interface:
+        for i in self.interfaces:
+            if i.ifindex == ifindex:
+                return i
+        raise KeyError(ifindex)
+
+    def emit(self, port: int, frame: bytes) -> None:
+        self.output.append((port, frame))
+
+    # -- sockets ---------------------------------------------------------------------------
+    def socket(self, family: int, type_: int, proto: int) -> Socket:
+        if family not in FAMILIES:
+            raise _oserror(E.EAFNOSUPPORT)
+        if type_ not in (SOCK_STREAM, SOCK_DGRAM, SOCK_RAW):
+            raise _oserror(E.ESOCKTNOSUPPORT)
+        sock = Socket(next(self._ids), family, type_, proto)
+        self.sockets[sock.ident] = sock
+        return sock
+
+    def close(self, sock: Socket) -> None:
+        if sock.closed:
+            raise _oserror(E.EBADF)
+        router = self.routers[sock.family]
+        if router.router is sock:
+            router.done()
+        sock.closed = True
+        self.sockets.pop(sock.ident, None)
+
+    def _gate(self, sock: Socket, level: int, optname: int) -> tuple[MRouter, str]:
+        """The checks every routing option passes before its handler; returns (router, role)."""
+        if sock.closed:
+            raise _oserror(E.EBADF)
+        fam: Family = FAMILIES[sock.family]
+        if level != fam.level:
+            if level in (IPPROTO_IP, IPPROTO_IPV6):
+                raise self.fail("option.wrong_level")
+            raise _oserror(E.ENOPROTOOPT)
+        lo, hi = self.profile.mrt_range4 if fam.version == 4 else self.profile.mrt_range6
+        if not lo <= optname <= hi:
+            raise self.fail("option.unknown")
+        if sock.type != SOCK_RAW:
+            raise self.fail("socket.not_raw")
+        if sock.proto != fam.sock_proto:
+            raise self.fail("socket.wrong_proto")
+        name = self.profile.option_name(sock.family, optname)
+        role = next((r for r, n in fam.names.items() if n == name), None)
+        if role is None:
+            raise self.fail("option.unknown_in_range")
+        return self.routers[sock.family], role
+
+    def setsockopt(self, sock: Socket, level: int, optname: int, value: bytes) -> bytes:
+        """setsockopt(2): returns the option buffer as it is after the call."""
+        if sock.family == V6.af and level == SOL_ICMPV6 and optname == ICMP6_FILTER:
+            return self._icmp6_filter(sock, value)
+        router, role = self._gate(sock, level, optname)
+        fam = router.family
+        if role != "init" and sock is not router.router and "socket.non_router" in self.profile.errnos:
+            raise self.fail("socket.non_router")
+        if role in _READ_ONLY or role not in _SETTABLE:
+            raise self.fail("option.set_readonly")
+        name = fam.opt(role)
+        arg = self.profile.arg_struct(name)
+        if role == "add_mfc" and fam.version == 4 and router.api_config & api.MRT_API_FLAGS_ALL:
+            arg = "mfcctl2"
+        if arg is not None:
+            size = self.profile.struct(arg).size
+            if len(value) < size or (name in self.profile.exact_optlen and len(value) != size):
+                raise self.fail("option.short")
+        try:
+            if role == "api_config":
+                return api.set_config(router, value)
+            getattr(router, f"opt_{role}")(sock, value)
+        except Errno as e:
+            raise self.fail(e.path) from None
+        return value
+
+    def getsockopt(self, sock: Socket, level: int, optname: int, buflen: int) -> bytes:
+        """getsockopt(2): the value truncated to ``buflen`` bytes, as the kernels copy out."""
+        router, role = self._gate(sock, level, optname)
+        if buflen < 0:
+            raise _oserror(E.EINVAL)
+        try:
+            return router.get(role)[:buflen]
+        except Errno as e:
+            raise self.fail(e.path) from None
+
+    def _icmp6_filter(self, sock: Socket, value: bytes) -> bytes:
+        if sock.type != SOCK_RAW or sock.proto != IPPROTO_ICMPV6:
+            raise _oserror(E.ENOPROTOOPT)
+        if len(value) < 32:
+            raise _oserror(E.EINVAL)
+        sock.icmp6_filter = bytes(value[:32])
+        return value
+
+    def ioctl(self, sock: Socket, request: int, arg: bytes) -> bytes:
+        """The counter ioctls; the request number selects the call per the profile."""
+        if sock.closed:
+            raise _oserror(E.EBADF)
+        fam = FAMILIES[sock.family]
+        router = self.routers[sock.family]
+        ioctls = self.profile.ioctls
+        try:
+            if request == ioctls.get(fam.opt("sg_count")):
+                need = self.profile.struct(fam.sg_struct).size
+                return router.sg_count(bytes(arg[:need]).ljust(need, b"\0")) + bytes(arg[need:])
+            if request == ioctls.get(fam.opt("vif_count")):
+                need = self.profile.struct(fam.vif_struct).size
+                return router.vif_count(bytes(arg[:need]).ljust(need, b"\0")) + bytes(arg[need:])
+        except Errno as e:
+            raise self.fail(e.path) from None
+        raise self.fail("ioctl.unknown")
+
+    # -- wires -----------------------------------------------------------------------------
+    def receive(self, port: int, frame: bytes) -> None:
+        """A frame arrives on ``port``. Malformed frames are dropped, never raised."""
+        iface = next((i for i in self.interfaces if i.port == port), None)
+        pkt = parse_frame(frame)
+        if iface is None or pkt is None:
+            return
+        if pkt.version == 4:
+            if pkt.proto == IPPROTO_IGMP:
+                self._deliver_raw(V4.af, IPPROTO_IGMP, pkt.data)
+        elif pkt.proto == IPPROTO_ICMPV6 and pkt.l4_offset < pkt.length:
+            body = pkt.data[pkt.l4_offset :]
+            if body[0] in MLD_TYPES:
+                self._deliver_raw(V6.af, IPPROTO_ICMPV6, body, icmp_type=body[0])
+        router = self.routers[V4.af if pkt.version == 4 else V6.af]
+        if router.family.is_multicast(pkt.dst):
+            router.input(iface, pkt)
+
+    def _deliver_raw(self, family: int, proto: int, data: bytes, icmp_type: int | None = None) -> None:
+        blocks = self.profile.icmp6_filter_set_bit_blocks
+        for s in self.sockets.values():
+            if s.family == family and s.type == SOCK_RAW and s.proto == proto:
+                if icmp_type is None or s.icmp6_passes(icmp_type, blocks):
+                    s.deliver(data)
+
+    def take_output(self) -> list[tuple[int, bytes]]:
+        out = list(self.output)
+        self.output.clear()
+        return out
+
+    def advance(self, seconds: float) -> None:
+        self.clock.advance(seconds)

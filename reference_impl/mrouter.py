@@ -1,0 +1,308 @@
+"""One family's multicast router: its routing socket, vif table, MFC and the control options.
+
+Option handlers receive the raw argument bytes already length-checked by the kernel's
+dispatcher; they decode with the profile's ABI and fail with ``Errno(path)``.
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import TYPE_CHECKING
+
+from reference_impl import api
+from reference_impl.family import Family
+from reference_impl.forwarding import DataPath
+from reference_impl.meters import Meters
+from reference_impl.mfc import MfcEntry, MfcRequest, Pending
+from reference_impl.register import Register
+from reference_impl.sockets import Socket
+from reference_impl.vifs import (
+    MIFF_REGISTER,
+    VIFF_REGISTER,
+    VIFF_TUNNEL,
+    Interface,
+    Vif,
+    VifError,
+    VifRequest,
+    VifTableView,
+    numvifs,
+    validate,
+)
+
+if TYPE_CHECKING:
+    from reference_impl.kernel import Kernel
+
+
+class Errno(Exception):
+    """A failure path; the kernel turns it into OSError with the profile's errno."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__(path)
+        self.path = path
+
+
+class MRouter(DataPath):
+    """The state of multicast routing for one address family."""
+
+    def __init__(self, kernel: Kernel, family: Family) -> None:
+        self.kernel = kernel
+        self.family = family
+        self.profile = kernel.profile
+        self.maxvifs = self.profile.maxvifs if family.version == 4 else self.profile.maxmifs
+        self.router: Socket | None = None
+        self.vifs: list[Vif | None] = [None] * self.maxvifs
+        self.mfc: dict[tuple[str, str], MfcEntry] = {}
+        self.pending: dict[tuple[str, str], Pending] = {}
+        self.assert_on = False
+        self.pim = False
+        self.api_config = 0
+        self.init_time = 0.0
+        self._tick_timer = None
+        self.meters = Meters(self)
+        self.register = Register(self)
+
+    # -- helpers ---------------------------------------------------------------------------
+    def numvifs(self) -> int:
+        return numvifs(self.vifs)
+
+    def vif(self, index: int) -> Vif | None:
+        return self.vifs[index] if 0 <= index < self.numvifs() else None
+
+    def vif_of(self, iface: Interface) -> int | None:
+        """The vif index bound to an interface (lowest or highest, per profile)."""
+        found = [i for i, v in enumerate(self.vifs) if v is not None and v.iface is iface]
+        if not found:
+            return None
+        return found[-1] if self.profile.vif_lookup == "highest" else found[0]
+
+    def queue_depth(self) -> int:
+        p = self.profile
+        return p.nocache_queue_depth if self.family.version == 4 else p.nocache6_queue_depth
+
+    def upcall(self, message: bytes) -> None:
+        if self.router is not None:
+            self.router.deliver(message)
+
+    def decode(self, struct_name: str, buf: bytes) -> dict:
+        return self.profile.struct(struct_name).unpack(buf)
+
+    # -- MRT_INIT / MRT_DONE ---------------------------------------------------------------
+    def opt_init(self, sock: Socket, buf: bytes) -> None:
+        value = struct.unpack_from("<i", buf)[0]
+        policy = self.profile.init_value
+        if policy == "one" and value != 1:
+            raise Errno("init.bad_value")
+        if policy == "zero-disables" and value == 0:
+            if sock is self.router:
+                self.done()
+            elif self.router is not None:
+                raise Errno("init.in_use")
+            return
+        if self.router is not None:
+            raise Errno("init.in_use")
+        self.router = sock
+        self.init_time = self.kernel.clock.now
+
+    def opt_done(self, sock: Socket, buf: bytes) -> None:
+        if sock is not self.router:
+            raise Errno("done.non_router")
+        self.done()
+
+    def done(self) -> None:
+        """MRT_DONE or close of the routing socket: everything but static state goes."""
+        for i, v in enumerate(self.vifs):
+            if v is not None and not v.static:
+                self.vifs[i] = None
+        for key, entry in list(self.mfc.items()):
+            if not entry.static:
+                self.remove_entry(key)
+        for pending in self.pending.values():
+            if pending.timer is not None:
+                pending.timer.cancel()
+        self.pending.clear()
+        if self._tick_timer is not None:
+            self._tick_timer.cancel()
+            self._tick_timer = None
+        self.meters.reset()
+        self.assert_on = self.pim = False
+        self.api_config = 0
+        self.router = None
+
+    # -- vifs / mifs -----------------------------------------------------------------------
+    def opt_add_vif(self, sock: Socket, buf: bytes) -> None:
+        p = self.profile
+        if self.family.version == 4:
+            a = self.decode("vifctl", buf)
+            req = VifRequest(a["vifc_vifi"], a["vifc_flags"], a["vifc_threshold"], a["vifc_rate_limit"],
+                             a["vifc_lcl_addr"], 0, bool(a["vifc_flags"] & VIFF_REGISTER),
+                             bool(a["vifc_flags"] & VIFF_TUNNEL))
+            order, allowed = p.add_vif_checks, p.vif_flags_allowed
+        else:
+            a = self.decode("mif6ctl", buf)
+            flags = a["mif6c_flags"]
+            req = VifRequest(a["mif6c_mifi"], flags, 0, 0, "", a["mif6c_pifi"],
+                             bool(flags & MIFF_REGISTER), False)
+            order, allowed = p.add_mif_checks, p.mif_flags_allowed
+        view = VifTableView(self.vifs, self.kernel.interfaces, self.maxvifs, self.family.vif_err,
+                            p.vif_rate_limit == "reject", allowed)
+        try:
+            iface = validate(view, req, order)
+        except VifError as e:
+            raise Errno(e.path) from None
+        if req.register:
+            iface = None
+        self.vifs[req.index] = Vif(req.index, iface, req.flags, req.threshold, req.lcl_addr, req.register,
+                                   static=sock is not self.router)
+
+    def opt_del_vif(self, sock: Socket, buf: bytes) -> None:
+        index = struct.unpack_from("<H", buf)[0]  # vifi_t, mifi_t and vifctl all start with it
+        limit = self.maxvifs if self.profile.del_vif_range == "maxvifs" else self.numvifs()
+        if index >= limit:
+            raise Errno(f"{self.family.vif_err}.del_range")
+        if index >= self.numvifs() or self.vifs[index] is None:
+            raise Errno(f"{self.family.vif_err}.del_absent")
+        self.vifs[index] = None
+
+    # -- MFC -------------------------------------------------------------------------------
+    def mfc_request(self, buf: bytes, adding: bool) -> MfcRequest:
+        if self.family.version == 4:
+            name = "mfcctl2" if adding and self.api_config & api.MRT_API_FLAGS_ALL else "mfcctl"
+            a = self.decode(name, buf)
+            return MfcRequest(a["mfcc_origin"], a["mfcc_mcastgrp"], a["mfcc_parent"], a["mfcc_ttls"],
+                              a.get("mfcc_flags", [0] * 32), a.get("mfcc_rp", "0.0.0.0"))
+        a = self.decode("mf6cctl", buf)
+        ifset = a["mf6cc_ifset"]
+        ttls = [1 if i in ifset else 0 for i in range(max(self.maxvifs, 32))]
+        return MfcRequest(a["mf6cc_origin"], a["mf6cc_mcastgrp"], a["mf6cc_parent"], ttls, [0] * 32, "::")
+
+    def kept(self, i: int) -> bool:
+        """Whether MRT_ADD_MFC keeps the ttl of vif i (vifs added later are dropped)."""
+        if self.profile.mfc_ttls_kept_for == "existing":
+            return self.vifs[i] is not None
+        return i < self.numvifs()
+
+    def opt_add_mfc(self, sock: Socket, buf: bytes) -> None:
+        req = self.mfc_request(buf, adding=True)
+        key = (req.source, req.group)
+        if "mfc.parent_range" in self.profile.errnos and req.parent >= self.maxvifs:
+            raise Errno("mfc.parent_range")
+        if ("mfc.bad_group" in self.profile.errnos and key not in self.mfc
+                and not self.family.is_multicast(req.group) and not self.family.is_unspecified(req.group)):
+            raise Errno("mfc.bad_group")
+        ttls = [req.ttls[i] if i < len(req.ttls) and self.kept(i) else 0 for i in range(self.maxvifs)]
+        flags = [req.flags[i] & self.api_config & api.MRT_MFC_FLAGS_ALL if i < len(req.flags) and self.kept(i)
+                 else 0 for i in range(self.maxvifs)]
+        rp = req.rp if self.api_config & api.MRT_MFC_RP else "0.0.0.0"
+        entry = self.mfc.get(key)
+        if entry is not None:
+            entry.parent, entry.ttls, entry.flags, entry.rp = req.parent, ttls, flags, rp
+            return
+        entry = MfcEntry(req.source, req.group, req.parent, ttls, flags, rp, static=sock is not self.router)
+        self.mfc[key] = entry
+        pending = self.pending.pop(key, None)
+        if pending is not None:
+            if pending.timer is not None:
+                pending.timer.cancel()
+            self.release(pending, entry)
+
+    def opt_del_mfc(self, sock: Socket, buf: bytes) -> None:
+        req = self.mfc_request(buf, adding=False)
+        key = (req.source, req.group)
+        if key not in self.mfc:
+            raise Errno(f"{self.family.mfc_err}.del_absent")
+        self.remove_entry(key)
+
+    def remove_entry(self, key: tuple[str, str]) -> None:
+        entry = self.mfc.pop(key)
+        self.meters.drop_entry(entry)
+
+    # -- pending entries and their expiry --------------------------------------------------
+    def add_pending(self, pending: Pending) -> None:
+        self.pending[(pending.source, pending.group)] = pending
+        p = self.profile
+        if p.nocache_expiry_tick is None:
+            key = (pending.source, pending.group)
+            pending.timer = self.kernel.clock.call_later(p.nocache_expiry[0], lambda: self.expire(key))
+            return
+        pending.expire_ticks = p.nocache_expiry_ticks
+        if self._tick_timer is None:
+            self._arm_tick()
+
+    def _arm_tick(self) -> None:
+        """Schedule the next expiry tick on the grid that MRT_INIT started."""
+        tick = self.profile.nocache_expiry_tick
+        assert tick is not None
+        now = self.kernel.clock.now
+        n = int((now - self.init_time) / tick) + 1
+        self._tick_timer = self.kernel.clock.call_at(self.init_time + n * tick, self._on_tick)
+
+    def _on_tick(self) -> None:
+        self._tick_timer = None
+        for key, pending in list(self.pending.items()):
+            pending.expire_ticks -= 1
+            if pending.expire_ticks <= 0:
+                del self.pending[key]
+        if self.pending:
+            self._arm_tick()
+
+    def expire(self, key: tuple[str, str]) -> None:
+        self.pending.pop(key, None)
+
+    # -- assert / PIM ----------------------------------------------------------------------
+    def opt_assert(self, sock: Socket, buf: bytes) -> None:
+        value = struct.unpack_from("<i", buf)[0]
+        policy = self.profile.assert_value
+        if policy == "bool":
+            self.assert_on = bool(value)
+        elif value in (0, 1):
+            self.assert_on = bool(value)
+        elif policy == "0-1-strict":
+            raise Errno("assert.bad_value")
+
+    def opt_pim(self, sock: Socket, buf: bytes) -> None:
+        value = struct.unpack_from("<i", buf)[0]
+        if self.family.version == 6 and "mif6.pim_bad_value" in self.profile.errnos and value not in (0, 1):
+            raise Errno("mif6.pim_bad_value")
+        on = bool(value)
+        if on != self.pim:
+            self.pim = on
+            if self.profile.pim_sets_assert:
+                self.assert_on = on
+
+    # -- getters ---------------------------------------------------------------------------
+    def get(self, role: str) -> bytes:
+        if role == "version":
+            return struct.pack("<i", self.profile.mrt_version)
+        if role == "assert":
+            return struct.pack("<i", int(self.assert_on))
+        if role == "pim":
+            return struct.pack("<i", int(self.pim))
+        if role == "api_support" and self.profile.api_support is not None:
+            return struct.pack("<I", self.profile.api_support)
+        if role == "api_config" and self.profile.api_support is not None:
+            return struct.pack("<I", self.api_config)
+        raise Errno("option.get_unsupported")
+
+    # -- counters --------------------------------------------------------------------------
+    def sg_count(self, arg: bytes) -> bytes:
+        sdef = self.profile.struct(self.family.sg_struct)
+        a = sdef.unpack(arg)
+        entry = self.mfc.get((a["src"], a["grp"]))
+        if entry is None:
+            raise Errno(self.family.sg_absent)
+        return sdef.pack(src=a["src"], grp=a["grp"], pktcnt=entry.pktcnt, bytecnt=entry.bytecnt,
+                         wrong_if=entry.wrong_if)
+
+    def vif_count(self, arg: bytes) -> bytes:
+        sdef = self.profile.struct(self.family.vif_struct)
+        key = "vifi" if self.family.version == 4 else "mifi"
+        index = sdef.unpack(arg)[key]
+        if index >= self.numvifs():
+            raise Errno(self.family.vif_range)
+        vif = self.vifs[index]
+        if vif is None:
+            if self.profile.vif_hole_counters != "zeros":
+                raise Errno("counters.vif_hole")
+            return sdef.pack(**{key: index})
+        return sdef.pack(**{key: index}, icount=vif.icount, ocount=vif.ocount, ibytes=vif.ibytes,
+                         obytes=vif.obytes)
