@@ -1,0 +1,138 @@
+"""Upcall messages read from the routing socket: ``struct igmpmsg`` (IPv4) and ``struct mrt6msg`` (IPv6).
+
+The layers are generated from each ABI's struct definition; only enums, flags and payload dispatch
+are added here (freebsd-semantics.md §1.5, §4.7; linux-semantics.md §4.5, §4.8).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from scapy.fields import ByteEnumField, FlagsField, PacketListField, XLEIntField
+from scapy.layers.inet import IP
+from scapy.layers.inet6 import IPv6
+from scapy.packet import Packet, Raw, bind_bottom_up, bind_layers
+
+from reference_impl.abi import ABIS, BSD_AMD64, LINUX_AMD64
+
+from .fromabi import StructPacket, struct_fields
+
+IGMPMSG_TYPES_BSD = {1: "NOCACHE", 2: "WRONGVIF", 3: "WHOLEPKT", 4: "BW_UPCALL"}
+IGMPMSG_TYPES_LINUX = {1: "NOCACHE", 2: "WRONGVIF", 3: "WHOLEPKT", 4: "WRVIFWHOLE"}
+MRT6MSG_TYPES = {1: "NOCACHE", 2: "WRONGMIF", 3: "WHOLEPKT", 4: "WRMIFWHOLE"}  # 4: Linux only
+BW_UPCALL_FLAGS = ["UNIT_PACKETS", "UNIT_BYTES", "GEQ", "LEQ", "DELETE_ALL"]
+BW_UPCALL_SIZE = BSD_AMD64["bw_upcall"].size
+
+
+def _igmpmsg_overrides(types: dict[int, str]) -> dict[str, Any]:
+    # unused1/unused2 are the original IP header's first 8 bytes (or garbage): shown in hex
+    return {
+        "unused1": XLEIntField("unused1", 0),
+        "unused2": XLEIntField("unused2", 0),
+        "im_msgtype": ByteEnumField("im_msgtype", 0, types),
+    }
+
+
+class _IGMPMsg(StructPacket):
+    vifi: int
+
+    def mysummary(self) -> str:
+        return self.sprintf(f"igmpmsg %im_msgtype% vif {self.vifi} %im_src% > %im_dst%")  # type: ignore[no-any-return]
+
+
+class IGMPMsgBSD(_IGMPMsg):
+    """``struct igmpmsg`` as FreeBSD delivers it (type 4 = BW_UPCALL)."""
+
+    name = "igmpmsg (BSD)"
+    struct_def = BSD_AMD64["igmpmsg"]
+    fields_desc = struct_fields(struct_def, _igmpmsg_overrides(IGMPMSG_TYPES_BSD))
+
+    @property
+    def vifi(self) -> int:
+        """The vif index (8 bits on BSD)."""
+        return self.im_vif  # type: ignore[no-any-return]
+
+
+class IGMPMsgLinux(_IGMPMsg):
+    """``struct igmpmsg`` as Linux delivers it (type 4 = WRVIFWHOLE; ``im_vif_hi`` extends the vif)."""
+
+    name = "igmpmsg (Linux)"
+    struct_def = LINUX_AMD64["igmpmsg"]
+    fields_desc = struct_fields(struct_def, _igmpmsg_overrides(IGMPMSG_TYPES_LINUX))
+
+    @property
+    def vifi(self) -> int:
+        """The vif index: ``im_vif | im_vif_hi << 8``."""
+        return self.im_vif | self.im_vif_hi << 8  # type: ignore[no-any-return]
+
+
+class BwUpcall(StructPacket):
+    """One 80-byte ``struct bw_upcall`` record of a BW_UPCALL message."""
+
+    name = "bw_upcall"
+    struct_def = BSD_AMD64["bw_upcall"]
+    fields_desc = struct_fields(struct_def, {"bu_flags": FlagsField("bu_flags", 0, -32, BW_UPCALL_FLAGS)})
+
+    def extract_padding(self, s: bytes) -> tuple[bytes, bytes]:
+        return b"", s
+
+    def mysummary(self) -> str:
+        return self.sprintf("bw_upcall %bu_src% > %bu_dst% %bu_flags%")  # type: ignore[no-any-return]
+
+
+class BwUpcalls(Packet):
+    """The records following a BSD BW_UPCALL ``igmpmsg`` (N x 80 bytes)."""
+
+    name = "bw_upcall records"
+    fields_desc = [
+        PacketListField(
+            "records",
+            [],
+            BwUpcall,
+            next_cls_cb=lambda pkt, lst, cur, remain: BwUpcall if len(remain) >= BW_UPCALL_SIZE else None,
+        )
+    ]
+
+    def mysummary(self) -> str:
+        return f"{len(self.records)} bw_upcall records"
+
+
+class MRT6Msg(StructPacket):
+    """``struct mrt6msg`` (identical on both ABIs); WHOLEPKT carries the IPv6 packet."""
+
+    name = "mrt6msg"
+    struct_def = BSD_AMD64["mrt6msg"]
+    fields_desc = struct_fields(struct_def, {"im6_msgtype": ByteEnumField("im6_msgtype", 0, MRT6MSG_TYPES)})
+
+    def mysummary(self) -> str:
+        return self.sprintf("mrt6msg %im6_msgtype% mif %im6_mif% %im6_src% > %im6_dst%")  # type: ignore[no-any-return]
+
+
+bind_layers(IGMPMsgBSD, IP, im_msgtype=3)
+bind_layers(IGMPMsgBSD, BwUpcalls, im_msgtype=4)
+bind_layers(IGMPMsgLinux, IP, im_msgtype=3)
+bind_bottom_up(IGMPMsgLinux, IP, im_msgtype=4)
+bind_layers(MRT6Msg, IPv6, im6_msgtype=3)
+bind_bottom_up(MRT6Msg, IPv6, im6_msgtype=4)
+
+IGMPMSG_LAYERS: dict[str, type[_IGMPMsg]] = {"bsd-amd64": IGMPMsgBSD, "linux-amd64": IGMPMsgLinux}
+
+
+def parse_ipv4_routing_read(data: bytes, abi_name: str) -> Packet:
+    """Dissect a read from the IPv4 routing socket: an ``igmpmsg`` upcall (byte 9, ip_p, is 0) or a real IP packet.
+
+    Fewer than 20 bytes can be neither, and come back as ``Raw``.
+    """
+    cls = IGMPMSG_LAYERS[abi_name]
+    if len(data) < cls.struct_def.size:
+        return Raw(data)
+    return cls(data) if data[9] == 0 else IP(data)
+
+
+def parse_ipv6_routing_read(data: bytes, abi_name: str) -> Packet:
+    """Dissect a read from the IPv6 routing socket: an ``mrt6msg`` (byte 0 is 0) or an ICMPv6 message (no IPv6 header)."""
+    if abi_name not in ABIS:
+        raise KeyError(abi_name)
+    if len(data) >= MRT6Msg.struct_def.size and data[0] == 0:
+        return MRT6Msg(data)
+    return IPv6(nh=58).default_payload_class(data)(data)  # type: ignore[no-any-return]
