@@ -1,0 +1,48 @@
+"""The clause catalog: every behaviour the suite checks, by stable ID (data in clauses.json)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+CATALOG_PATH = Path(__file__).with_name("clauses.json")
+SCHEMA_PATH = Path(__file__).with_name("clauses.schema.json")
+REQUIREMENTS = ("MUST", "implementation-defined", "conflict")
+
+
+@dataclass(frozen=True)
+class Clause:
+    """One testable behaviour: its ID, group, wording, kind of requirement and where it comes from."""
+
+    id: str
+    group: str
+    title: str
+    requirement: str
+    sources: tuple[str, ...]
+    brief: bool
+    spec_ref: str
+
+
+def load_raw() -> dict:
+    """The catalog file as parsed JSON (what the schema describes)."""
+    return json.loads(CATALOG_PATH.read_text(encoding="utf-8"))
+
+
+@cache
+def _clauses() -> tuple[Clause, ...]:
+    return tuple(Clause(**{**entry, "sources": tuple(entry["sources"])}) for entry in load_raw()["clauses"])
+
+
+def load_catalog() -> dict[str, Clause]:
+    """Every clause by ID, in checklist order (a fresh dict; the file is read once)."""
+    return {clause.id: clause for clause in _clauses()}
+
+
+def groups() -> dict[str, list[Clause]]:
+    """The clauses of each group, groups and clauses in checklist order."""
+    out: dict[str, list[Clause]] = {}
+    for clause in load_catalog().values():
+        out.setdefault(clause.group, []).append(clause)
+    return out
