@@ -1,0 +1,74 @@
+"""Test outcomes of the conformance suite, and how a pytest report maps onto them.
+
+``pass``, ``fail``, ``unsupported`` (probed absent, raised with :func:`unsupported`), ``skip``
+(environment), ``error`` (setup/teardown broke), and ``expected-fail`` / ``unexpected-pass``
+(pytest xfail today; the per-target expectations file later plugs into
+:data:`conformance.results.ResultsCollector.adjust`).
+"""
+
+from __future__ import annotations
+
+from typing import NoReturn
+
+import pytest
+
+PASS, FAIL, UNSUPPORTED, SKIP, ERROR = "pass", "fail", "unsupported", "skip", "error"
+EXPECTED_FAIL, UNEXPECTED_PASS = "expected-fail", "unexpected-pass"
+UNTESTED = "untested"
+
+# Worst first: a clause takes the worst outcome of its tests.
+SEVERITY = (ERROR, FAIL, UNEXPECTED_PASS, EXPECTED_FAIL, SKIP, UNSUPPORTED, PASS)
+# Summary key order, as results.json shows it.
+OUTCOMES = (PASS, FAIL, UNSUPPORTED, EXPECTED_FAIL, UNEXPECTED_PASS, SKIP, ERROR)
+# Outcomes that let a run succeed.
+ACCEPTABLE = frozenset({PASS, UNSUPPORTED, EXPECTED_FAIL, SKIP})
+
+UNSUPPORTED_PREFIX = "unsupported: "
+MAX_MESSAGE = 1000
+
+
+def unsupported(reason: str) -> NoReturn:
+    """End the running test as ``unsupported``: the target lacks the feature (probed, not assumed)."""
+    pytest.skip(UNSUPPORTED_PREFIX + reason)
+
+
+def worst(*outcomes: str) -> str:
+    """The most severe of ``outcomes`` (``untested`` when there are none)."""
+    ranked = [o for o in outcomes if o in SEVERITY]
+    return min(ranked, key=SEVERITY.index) if ranked else UNTESTED
+
+
+def one_line(text: str) -> str:
+    """Collapse a possibly multi-line message to one bounded line."""
+    line = " | ".join(part.strip() for part in text.splitlines() if part.strip())
+    return line if len(line) <= MAX_MESSAGE else line[: MAX_MESSAGE - 1] + "…"
+
+
+def _crash_message(report: pytest.TestReport | pytest.CollectReport) -> str:
+    longrepr = report.longrepr
+    if isinstance(longrepr, tuple) and len(longrepr) == 3:  # skip: (path, lineno, "Skipped: why")
+        return longrepr[2].removeprefix("Skipped: ")
+    crash = getattr(longrepr, "reprcrash", None)
+    if crash is not None:
+        return crash.message
+    return str(longrepr or "")
+
+
+def classify(report: pytest.TestReport) -> tuple[str, str] | None:
+    """Outcome and one-line message of one test phase; None when the phase says nothing new."""
+    message = one_line(_crash_message(report))
+    xfail = getattr(report, "wasxfail", None)
+    if xfail is not None:
+        if report.skipped:
+            return EXPECTED_FAIL, one_line(xfail or message)
+        if report.passed:
+            return UNEXPECTED_PASS, one_line(xfail)
+    if report.failed:
+        return (FAIL if report.when == "call" else ERROR), message
+    if report.skipped:
+        if message.startswith(UNSUPPORTED_PREFIX):
+            return UNSUPPORTED, message.removeprefix(UNSUPPORTED_PREFIX)
+        return SKIP, message
+    if report.when == "call":
+        return PASS, ""
+    return None
