@@ -67,7 +67,7 @@ class StructDef:
         buf = bytearray(self.size)
         for f in self.fields:
             if f.name in values:
-                buf[f.offset : f.offset + f.size] = _encode(f.kind, values[f.name])
+                buf[f.offset : f.offset + f.size] = encode_kind(f.kind, values[f.name])
         return bytes(buf)
 
     def unpack(self, data: bytes) -> dict:
@@ -75,11 +75,11 @@ class StructDef:
         out = {}
         for f in self.fields:
             if f.offset + f.size <= len(data):
-                out[f.name] = _decode(f.kind, data[f.offset : f.offset + f.size])
+                out[f.name] = decode_kind(f.kind, data[f.offset : f.offset + f.size])
         return out
 
 
-def _encode(kind: str, value: object) -> bytes:
+def encode_kind(kind: str, value: object) -> bytes:
     if kind in _INTS:
         return struct.pack(_INTS[kind], int(value))  # type: ignore[arg-type]
     if kind == "ip4":
@@ -88,6 +88,8 @@ def _encode(kind: str, value: object) -> bytes:
         return ipaddress.IPv6Address(value).packed  # type: ignore[arg-type]
     if kind == "u8x32":
         seq = list(value)  # type: ignore[call-overload]
+        if len(seq) > 32:
+            raise ValueError(f"an array of 32 bytes cannot hold {len(seq)} values")
         return bytes(seq + [0] * (32 - len(seq)))
     if kind == "ifset":
         words = [0] * 8
@@ -104,7 +106,7 @@ def _encode(kind: str, value: object) -> bytes:
     raise ValueError(kind)
 
 
-def _decode(kind: str, raw: bytes) -> object:
+def decode_kind(kind: str, raw: bytes) -> object:
     if kind in _INTS:
         return struct.unpack(_INTS[kind], raw)[0]
     if kind == "ip4":

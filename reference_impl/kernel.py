@@ -64,6 +64,11 @@ class Kernel:
                 return i
         raise KeyError(ifindex)
 
+    def route(self, addr: str) -> Interface | None:
+        """The connected interface (a /24 per port) a unicast address is reached through."""
+        prefix = addr.rsplit(".", 1)[0] + "."
+        return next((i for i in self.interfaces if i.ipv4.startswith(prefix)), None)
+
     def emit(self, port: int, frame: bytes) -> None:
         self.output.append((port, frame))
 

@@ -1,30 +1,225 @@
-"""Bandwidth meters (MRT_ADD_BW_UPCALL): per-(S,G) `>=` and `<=` measurements.
+"""Bandwidth meters (MRT_ADD_BW_UPCALL / MRT_DEL_BW_UPCALL) and IGMPMSG_BW_UPCALL batching.
 
-The install/delete options and the batching of IGMPMSG_BW_UPCALL records live here; the data
-path calls ``packet()`` for every packet that passed RPF.
+`>=` meters are clocked by packets; `<=` meters each hold one timer on the virtual clock's heap,
+so advancing time costs only for the meters whose interval ends. Records queue until
+``profile.bw_flush_at`` are pending or the free-running 1 s timer fires; a message carries at
+most ``profile.bw_message_max`` records.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
+
+from reference_impl import api, upcalls
+from reference_impl.clock import Timer
 
 if TYPE_CHECKING:
     from reference_impl.mfc import MfcEntry
     from reference_impl.mrouter import MRouter
 
+BW_UPCALL_UNIT_PACKETS = 1 << 0
+BW_UPCALL_UNIT_BYTES = 1 << 1
+BW_UPCALL_GEQ = 1 << 2
+BW_UPCALL_LEQ = 1 << 3
+BW_UPCALL_DELETE_ALL = 1 << 4
+USER_FLAGS = 0xF
+FLUSH_PERIOD = 1.0
+
+
+def usec(seconds: float) -> int:
+    return round(seconds * 1_000_000)
+
+
+def timeval(us: int) -> tuple[int, int]:
+    return divmod(us, 1_000_000)
+
+
+@dataclass(eq=False)
+class Meter:
+    """One installed meter and its current measurement interval."""
+
+    entry: MfcEntry
+    flags: int  # units | GEQ/LEQ as installed
+    b_time: tuple[int, int]
+    b_packets: int
+    b_bytes: int
+    start_us: int | None = None  # None: the first packet has not started an interval yet
+    packets: int = 0
+    bytes: int = 0
+    delivered: bool = False
+    timer: Timer | None = field(default=None, repr=False)
+
+    @property
+    def interval_us(self) -> int:
+        return self.b_time[0] * 1_000_000 + self.b_time[1]
+
+    def same(self, other: Meter) -> bool:
+        return (self.flags, self.b_time, self.b_packets, self.b_bytes) == (
+            other.flags, other.b_time, other.b_packets, other.b_bytes)
+
+    def reached(self) -> bool:
+        """`>=` test over the configured units, combined with OR."""
+        return bool(
+            (self.flags & BW_UPCALL_UNIT_PACKETS and self.packets >= self.b_packets)
+            or (self.flags & BW_UPCALL_UNIT_BYTES and self.bytes >= self.b_bytes))
+
+    def at_or_below(self) -> bool:
+        """`<=` test over the configured units, combined with OR."""
+        return bool(
+            (self.flags & BW_UPCALL_UNIT_PACKETS and self.packets <= self.b_packets)
+            or (self.flags & BW_UPCALL_UNIT_BYTES and self.bytes <= self.b_bytes))
+
 
 class Meters:
-    """All meters of one router."""
+    """All meters of one router, and the records waiting to go up."""
 
     def __init__(self, router: MRouter) -> None:
         self.router = router
+        self.records: list[bytes] = []
+        self._flush_timer: Timer | None = None
 
+    @property
+    def clock(self):  # noqa: ANN201 - the kernel's VirtualClock
+        return self.router.kernel.clock
+
+    def now_us(self) -> int:
+        return usec(self.clock.now)
+
+    # -- options ---------------------------------------------------------------------------
+    def parse(self, buf: bytes) -> tuple[dict, MfcEntry | None]:
+        from reference_impl.mrouter import Errno
+
+        if not self.router.api_config & api.MRT_MFC_BW_UPCALL:
+            raise Errno("bw.not_negotiated")
+        a = self.router.profile.struct("bw_upcall").unpack(buf)
+        return a, self.router.mfc.get((a["bu_src"], a["bu_dst"]))
+
+    def add(self, buf: bytes) -> None:
+        """MRT_ADD_BW_UPCALL: validate in the implementation's order, then install."""
+        from reference_impl.mrouter import Errno
+
+        a, entry = self.parse(buf)
+        flags = a["bu_flags"]
+        if not flags & (BW_UPCALL_UNIT_PACKETS | BW_UPCALL_UNIT_BYTES):
+            raise Errno("bw.bad_unit")
+        if bool(flags & BW_UPCALL_GEQ) == bool(flags & BW_UPCALL_LEQ):
+            raise Errno("bw.bad_operator")
+        if tuple(a["bu_threshold_time"]) < self.router.profile.tmin:
+            raise Errno("bw.tmin")
+        if entry is None:
+            raise Errno("bw.no_entry")
+        meter = Meter(entry, flags & USER_FLAGS, tuple(a["bu_threshold_time"]),
+                      a["bu_threshold_packets"], a["bu_threshold_bytes"])
+        if any(meter.same(m) for m in entry.meters):
+            return
+        entry.meters.append(meter)
+        if flags & BW_UPCALL_LEQ or self.router.profile.bw_first_interval == "install":
+            meter.start_us = self.now_us()
+        if flags & BW_UPCALL_LEQ:
+            self._arm_leq(meter)
+
+    def delete(self, buf: bytes) -> None:
+        """MRT_DEL_BW_UPCALL: DELETE_ALL for the (S,G), else the exactly matching meter."""
+        from reference_impl.mrouter import Errno
+
+        a, entry = self.parse(buf)
+        if entry is None:
+            raise Errno("bw.no_entry")
+        flags = a["bu_flags"]
+        if flags & BW_UPCALL_DELETE_ALL:
+            for m in entry.meters:
+                self._stop(m)
+            entry.meters.clear()
+            return
+        probe = Meter(entry, flags & USER_FLAGS, tuple(a["bu_threshold_time"]),
+                      a["bu_threshold_packets"], a["bu_threshold_bytes"])
+        for m in entry.meters:
+            if m.same(probe):
+                self._stop(m)
+                entry.meters.remove(m)
+                return
+        raise Errno("bw.del_nomatch")
+
+    # -- measurement -----------------------------------------------------------------------
     def packet(self, entry: MfcEntry, plen: int) -> None:
-        """Account one RPF-passing packet to the entry's meters."""
+        """An RPF-passing packet: count it; `>=` meters may fire once per interval."""
+        if not entry.meters:
+            return
+        now = self.now_us()
+        for m in entry.meters:
+            if m.flags & BW_UPCALL_LEQ:
+                m.packets += 1
+                m.bytes += plen
+                continue
+            if m.start_us is None or now - m.start_us > m.interval_us:
+                m.start_us, m.packets, m.bytes, m.delivered = now, 0, 0, False
+            m.packets += 1
+            m.bytes += plen
+            if not m.delivered and m.reached():
+                m.delivered = True
+                self.queue(m, now - m.start_us)
+
+    def _arm_leq(self, m: Meter) -> None:
+        assert m.start_us is not None
+        m.timer = self.clock.call_at((m.start_us + m.interval_us) / 1_000_000, lambda: self._leq_end(m))
+
+    def _leq_end(self, m: Meter) -> None:
+        """End of a `<=` interval: upcall if at or below, then restart, traffic or not."""
+        now = self.now_us()
+        assert m.start_us is not None
+        if m.at_or_below():
+            self.queue(m, now - m.start_us)
+            if self.router.profile.bw_flush_on_leq:
+                self.flush()
+        m.start_us, m.packets, m.bytes = now, 0, 0
+        self._arm_leq(m)
+
+    def _stop(self, m: Meter) -> None:
+        if m.timer is not None:
+            m.timer.cancel()
+
+    # -- records and batching --------------------------------------------------------------
+    def queue(self, m: Meter, measured_us: int) -> None:
+        rec = self.router.profile.struct("bw_upcall").pack(
+            bu_src=m.entry.source, bu_dst=m.entry.group, bu_flags=m.flags,
+            bu_threshold_time=m.b_time, bu_threshold_packets=m.b_packets, bu_threshold_bytes=m.b_bytes,
+            bu_measured_time=timeval(measured_us), bu_measured_packets=m.packets, bu_measured_bytes=m.bytes)
+        self.records.append(rec)
+        if len(self.records) >= self.router.profile.bw_flush_at:
+            self.flush()
+        elif self._flush_timer is None:
+            self._arm_flush()
+
+    def _arm_flush(self) -> None:
+        """The free-running 1 s flush, on the grid MRT_INIT started."""
+        elapsed = self.clock.now - self.router.init_time
+        n = int(elapsed / FLUSH_PERIOD) + 1
+        self._flush_timer = self.clock.call_at(self.router.init_time + n * FLUSH_PERIOD, self._on_flush)
+
+    def _on_flush(self) -> None:
+        self._flush_timer = None
+        self.flush()
+
+    def flush(self) -> None:
+        """Send every pending record, at most ``bw_message_max`` per message."""
+        limit = self.router.profile.bw_message_max
+        while self.records:
+            batch, self.records = self.records[:limit], self.records[limit:]
+            self.router.upcall(upcalls.bw_message(batch))
+        if self._flush_timer is not None:
+            self._flush_timer.cancel()
+            self._flush_timer = None
 
     def drop_entry(self, entry: MfcEntry) -> None:
         """Meters go away with their MFC entry."""
+        for m in entry.meters:
+            self._stop(m)
         entry.meters.clear()
 
     def reset(self) -> None:
-        """MRT_DONE: every meter and every pending record is discarded."""
+        """MRT_DONE: pending records are discarded, not delivered."""
+        self.records.clear()
+        if self._flush_timer is not None:
+            self._flush_timer.cancel()
+            self._flush_timer = None

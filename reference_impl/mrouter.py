@@ -269,6 +269,13 @@ class MRouter(DataPath):
             if self.profile.pim_sets_assert:
                 self.assert_on = on
 
+    # -- bandwidth meters ------------------------------------------------------------------
+    def opt_add_bw(self, sock: Socket, buf: bytes) -> None:
+        self.meters.add(buf)
+
+    def opt_del_bw(self, sock: Socket, buf: bytes) -> None:
+        self.meters.delete(buf)
+
     # -- getters ---------------------------------------------------------------------------
     def get(self, role: str) -> bytes:
         if role == "version":

@@ -108,7 +108,10 @@ class Profile:
     icmp6_filter_set_bit_blocks: bool = False
     # advanced API (None: MRT_API_SUPPORT fails, advanced clauses are unsupported)
     api_support: int | None = 0x303
-    bw_upcalls_max: int = 128
+    bw_upcalls_max: int = 128  # the header constant
+    bw_message_max: int = 128  # records one IGMPMSG_BW_UPCALL may carry
+    bw_flush_at: int = 128  # pending records that make the kernel send at once
+    bw_flush_on_leq: bool = False  # a `<=` interval end flushes at once (modern FreeBSD)
     bw_first_interval: str = "first-packet"  # or "install"
     border_bit_from: str = "register-vif"  # or "parent-vif"
     tmin: tuple[int, int] = (3, 0)
@@ -214,6 +217,9 @@ FREEBSD = Profile(
     maxmifs=64,
     nocache_queue_depth=3,
     bw_upcalls_max=1024,
+    bw_message_max=1023,  # the buf_ring of BW_UPCALLS_MAX holds one less
+    bw_flush_at=513,  # "more than BW_UPCALLS_MAX / 2"
+    bw_flush_on_leq=True,
     bw_first_interval="install",
     border_bit_from="parent-vif",
 )
@@ -226,6 +232,9 @@ DOCUMENTED = replace(
     vif_threshold_applies=True,
     nocache_queue_depth=4,  # MAX_UPQ, the header's stated bound
     bw_upcalls_max=128,
+    bw_message_max=128,
+    bw_flush_at=128,
+    bw_flush_on_leq=False,
     bw_first_interval="first-packet",
     border_bit_from="register-vif",
 )

@@ -23,6 +23,7 @@ class Interface:
     ipv4: str
     ipv6: str
     port: int | None  # None for pseudo interfaces (the register interface)
+    neighbor_mac: bytes = b"\xff" * 6  # resolved link-layer address of the host on this link
 
 
 @dataclass

@@ -139,6 +139,27 @@ class RoutingSocket:
         else:
             self.set_raw("del_mfc", self.profile.struct("mfcctl").pack(mfcc_origin=src, mfcc_mcastgrp=grp))
 
+    # -- advanced API ----------------------------------------------------------------------
+    def api_config(self, bits: int) -> int:
+        """MRT_API_CONFIG: request ``bits``; returns the subset the target wrote back."""
+        out = self.set_raw("api_config", struct.pack("<I", bits))
+        accepted = struct.unpack_from("<I", out)[0]
+        self.h.api_negotiated = bool(accepted & 0x303)
+        return accepted
+
+    def bw_args(self, src: str, grp: str, flags: int, time: tuple[int, int] = (3, 0), packets: int = 0,
+                bytes_: int = 0) -> bytes:
+        return self.profile.struct("bw_upcall").pack(
+            bu_src=src, bu_dst=grp, bu_flags=flags, bu_threshold_time=time,
+            bu_threshold_packets=packets, bu_threshold_bytes=bytes_)
+
+    def add_bw(self, src: str, grp: str, flags: int, **kw: object) -> None:
+        """MRT_ADD_BW_UPCALL for (src, grp) with a threshold of ``time``/``packets``/``bytes_``."""
+        self.set_raw("add_bw", self.bw_args(src, grp, flags, **kw))  # type: ignore[arg-type]
+
+    def del_bw(self, src: str, grp: str, flags: int, **kw: object) -> None:
+        self.set_raw("del_bw", self.bw_args(src, grp, flags, **kw))  # type: ignore[arg-type]
+
     # -- counters --------------------------------------------------------------------------
     def sg_count(self, src: str, grp: str) -> dict:
         sdef = self.profile.struct(self.family.sg_struct)
@@ -165,3 +186,14 @@ class RoutingSocket:
         self.read()
         got, self._upcalls = self._upcalls, []
         return [u for u in got if kind is None or u.kind == kind]
+
+
+BW_UPCALL_UNIT_PACKETS = 1 << 0
+BW_UPCALL_UNIT_BYTES = 1 << 1
+BW_UPCALL_GEQ = 1 << 2
+BW_UPCALL_LEQ = 1 << 3
+BW_UPCALL_DELETE_ALL = 1 << 4
+MRT_MFC_FLAGS_DISABLE_WRONGVIF = 1 << 0
+MRT_MFC_FLAGS_BORDER_VIF = 1 << 1
+MRT_MFC_RP = 1 << 8
+MRT_MFC_BW_UPCALL = 1 << 9

@@ -24,6 +24,11 @@ class Upcall:
     body: bytes = b""  # the whole packet (WHOLEPKT) or the records (BW_UPCALL)
     fields: dict = field(default_factory=dict)
 
+    @property
+    def records(self) -> list[dict]:
+        """IGMPMSG_BW_UPCALL: the decoded 80-byte bw_upcall records."""
+        return self.fields.get("records", [])
+
     def describe(self) -> str:
         return f"{self.kind}(vif={self.vif}, src={self.src}, dst={self.dst}, len={len(self.raw)})"
 
@@ -41,6 +46,9 @@ def decode_upcall(version: int, data: bytes, profile: Profile) -> Upcall:
         vif = f["im_vif"] | (f.get("im_vif_hi", 0) << 8)
         kind = KINDS4.get(f["im_msgtype"], f"type{f['im_msgtype']}")
         body = data[20:] if f["im_msgtype"] in (3, 4) else b""
+        if kind == "BW_UPCALL" and "bw_upcall" in profile.abi:
+            rec = profile.struct("bw_upcall")
+            f["records"] = [rec.unpack(body[i : i + rec.size]) for i in range(0, len(body) - rec.size + 1, rec.size)]
         return Upcall(4, kind, f["im_msgtype"], vif, f["im_src"], f["im_dst"], data, body, f)
     f = profile.struct("mrt6msg").unpack(data)
     kind = KINDS6.get(f["im6_msgtype"], f"type{f['im6_msgtype']}")

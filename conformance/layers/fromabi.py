@@ -27,8 +27,8 @@ from scapy.packet import Packet
 
 from reference_impl.abi import ABIS, StructDef
 from reference_impl.abi import Field as AbiField
-from reference_impl.abi import _decode as abi_decode
-from reference_impl.abi import _encode as abi_encode
+from reference_impl.abi import decode_kind as abi_decode
+from reference_impl.abi import encode_kind as abi_encode
 
 _SCALAR = {
     "u8": ByteField,

@@ -28,7 +28,8 @@ class ReferenceTarget(Target):
         self.kernel = self._new_kernel()
 
     def _new_kernel(self) -> Kernel:
-        ifaces = [Interface(p.name, p.ifindex, mac_bytes(p.mac), p.ipv4, p.ipv6, p.index) for p in self.ports]
+        ifaces = [Interface(p.name, p.ifindex, mac_bytes(p.mac), p.ipv4, p.ipv6, p.index, mac_bytes(p.peer_mac))
+                  for p in self.ports]
         return Kernel(self.profile, ifaces)
 
     def open_socket(self, family: int, type_: int, proto: int) -> SocketHandle:
