@@ -1,0 +1,102 @@
+"""The router's multicast routing state as the kernel shows it, and how to wipe it.
+
+Closing the mroute socket (MRT_DONE) removes only *non-static* vifs and MFC entries. Entries made
+by a privileged socket that was not the mrouter are static and survive it (linux-semantics.md
+§3.1), so a reset verifies the tables and, if needed, flushes with every MRT_FLUSH bit from a
+fresh raw socket, per table the tests selected with MRT_TABLE.
+"""
+
+from __future__ import annotations
+
+import socket
+import struct
+from dataclasses import dataclass
+
+from conformance.targets.linux.netns import NetNamespace
+from reference_impl.profiles import LINUX
+
+# MRT_FLUSH / MRT6_FLUSH flag bits (uapi mroute.h / mroute6.h): MFC, MFC_STATIC, VIFS, VIFS_STATIC
+FLUSH_EVERYTHING = 0x1 | 0x2 | 0x4 | 0x8
+DEFAULT_TABLE = 254
+PROC_TABLES = ("ip_mr_vif", "ip_mr_cache", "ip6_mr_vif", "ip6_mr_cache")
+MC_FORWARDING = {
+    "ipv4.all.mc_forwarding": "/proc/sys/net/ipv4/conf/all/mc_forwarding",
+    "ipv6.all.mc_forwarding": "/proc/sys/net/ipv6/conf/all/mc_forwarding",
+}
+
+
+@dataclass(frozen=True)
+class _Family:
+    family: int
+    proto: int
+    level: int
+    table_opt: int
+    flush_opt: int
+
+
+_V4 = _Family(
+    socket.AF_INET,
+    socket.IPPROTO_IGMP,
+    socket.IPPROTO_IP,
+    LINUX.options4["MRT_TABLE"],
+    LINUX.options4["MRT_FLUSH"],
+)
+_V6 = _Family(
+    socket.AF_INET6,
+    socket.IPPROTO_ICMPV6,
+    socket.IPPROTO_IPV6,
+    LINUX.options6["MRT6_TABLE"],
+    LINUX.options6["MRT6_FLUSH"],
+)
+FAMILIES = {socket.AF_INET: _V4, socket.AF_INET6: _V6}
+
+
+def table_option(family: int, level: int, optname: int) -> bool:
+    """True if (level, optname) is MRT_TABLE / MRT6_TABLE for sockets of ``family``."""
+    fam = FAMILIES.get(family)
+    return fam is not None and (level, optname) == (fam.level, fam.table_opt)
+
+
+def snapshot(router: NetNamespace) -> dict[str, list[str]]:
+    """Non-header lines of the default table's /proc views, plus the all.mc_forwarding sysctls.
+
+    A pristine router gives empty lists and ``["0"]`` for each mc_forwarding.
+    """
+    out: dict[str, list[str]] = {}
+    with router.entered():
+        for name in PROC_TABLES:
+            try:
+                with open(f"/proc/thread-self/net/{name}") as f:
+                    out[name] = f.read().splitlines()[1:]
+            except FileNotFoundError:  # kernel without IPv6 multicast routing
+                out[name] = []
+        for key, path in MC_FORWARDING.items():
+            try:
+                with open(path) as f:
+                    out[key] = [f.read().strip()]
+            except FileNotFoundError:
+                out[key] = ["0"]
+    return out
+
+
+def leftovers(snap: dict[str, list[str]]) -> dict[str, list[str]]:
+    """The parts of a snapshot that are not pristine."""
+    return {k: v for k, v in snap.items() if (v != ["0"] if k in MC_FORWARDING else v)}
+
+
+def flush(router: NetNamespace, tables: dict[int, set[int]]) -> None:
+    """MRT_FLUSH / MRT6_FLUSH everything (static too) in the default table and in ``tables``."""
+    for family, fam in FAMILIES.items():
+        for table in sorted({DEFAULT_TABLE} | tables.get(family, set())):
+            try:
+                s = router.socket(family, socket.SOCK_RAW, fam.proto)
+            except OSError:  # no IPv6 in the router: nothing to flush there
+                continue
+            with s:
+                try:
+                    if table != DEFAULT_TABLE:
+                        s.setsockopt(fam.level, fam.table_opt, struct.pack("=I", table))
+                    s.setsockopt(fam.level, fam.flush_opt, struct.pack("=i", FLUSH_EVERYTHING))
+                except OSError as e:  # ENOPROTOOPT: no MRT_FLUSH / tables on this kernel
+                    if table == DEFAULT_TABLE:
+                        raise RuntimeError(f"cannot flush multicast routes (family {family}): {e}") from e

@@ -1,0 +1,180 @@
+"""``LinuxTarget``: the real Linux kernel (ipmr / ip6mr) as the implementation under test.
+
+One router namespace and one tester namespace per target (see ``topology``); sockets are made in
+the router namespace, frames are injected and captured on the tester ends (see ``wire``). The
+namespaces are reused across tests: ``reset()`` closes sockets and verifies the tables are empty.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import struct
+import time
+
+from conformance.targets.base import Port, SocketHandle, Target, TargetInfo
+from conformance.targets.linux import mrstate, netns
+from conformance.targets.linux.errors import TargetUnavailable
+from conformance.targets.linux.settle import Activity
+from conformance.targets.linux.sockets import RouterSockets
+from conformance.targets.linux.topology import Topology
+from conformance.targets.linux.wire import Wires
+from reference_impl.profiles import LINUX
+
+# Settle windows (seconds). See the measurements in the package docstring of __init__.
+COLLECT_QUIET = 0.03  # collect(): no new test frame for this long after the last stimulus/frame
+RECV_FIRST = 0.05  # recv_all(): wait this long after the last stimulus for a first datagram
+RECV_GAP = 0.005  # recv_all(): then stop after this long without another one
+
+
+def check_available() -> None:
+    """Raise ``TargetUnavailable`` with the reason if this host cannot run the Linux target."""
+    if not hasattr(os, "geteuid") or os.uname().sysname != "Linux":
+        raise TargetUnavailable("the linux target needs a Linux host")
+    if os.geteuid() != 0:
+        raise TargetUnavailable(
+            "the linux target needs root (CAP_NET_ADMIN and CAP_SYS_ADMIN to create network namespaces)"
+        )
+    if not os.path.exists("/proc/net/ip_mr_vif"):
+        raise TargetUnavailable(
+            "kernel without IPv4 multicast routing (CONFIG_IP_MROUTE): /proc/net/ip_mr_vif is missing"
+        )
+    if shutil.which("ip") is None:
+        raise TargetUnavailable("iproute2 'ip' command not found")
+
+
+class LinuxTarget(Target):
+    """The host kernel's multicast routing, in private namespaces; never touches the host's."""
+
+    name = "linux"
+    profile = LINUX
+
+    def __init__(
+        self,
+        n_ports: int = 4,
+        *,
+        quiet: float = COLLECT_QUIET,
+        recv_first: float = RECV_FIRST,
+        recv_gap: float = RECV_GAP,
+    ) -> None:
+        """Build the lab (after reaping namespaces of dead runs); raises ``TargetUnavailable``."""
+        check_available()
+        self.quiet, self.recv_first, self.recv_gap = quiet, recv_first, recv_gap
+        self.stale_removed = netns.remove_stale()
+        self._topo = Topology.build(n_ports)
+        self._activity = Activity()
+        try:
+            self._wires = Wires(self._topo, self._activity)
+            self._socks = RouterSockets(self._topo.router, self._activity)
+        except BaseException:
+            self._topo.destroy()
+            raise
+        self.ports: list[Port] = self._topo.ports
+        self._tables: dict[int, set[int]] = {socket.AF_INET: set(), socket.AF_INET6: set()}
+        self._shut = False
+        self.last_reset_s = 0.0
+
+    # -- sockets ---------------------------------------------------------------------------
+    def open_socket(self, family: int, type_: int, proto: int) -> SocketHandle:
+        """socket(2) in the router namespace."""
+        return self._socks.open(family, type_, proto)
+
+    def setsockopt(self, sock: SocketHandle, level: int, optname: int, value: bytes) -> bytes:
+        """setsockopt(2) with raw bytes; remembers MRT_TABLE ids so reset() can flush them."""
+        out = self._socks.setsockopt(sock, level, optname, value)
+        if mrstate.table_option(sock.family, level, optname) and len(value) >= 4:
+            self._tables[sock.family].add(struct.unpack_from("=I", value)[0])
+        return out
+
+    def getsockopt(self, sock: SocketHandle, level: int, optname: int, buflen: int) -> bytes:
+        """getsockopt(2) with a ``buflen``-byte buffer."""
+        return self._socks.getsockopt(sock, level, optname, buflen)
+
+    def ioctl(self, sock: SocketHandle, request: int, arg: bytes) -> bytes:
+        """ioctl(2) with an in/out buffer."""
+        return self._socks.ioctl(sock, request, arg)
+
+    def close(self, sock: SocketHandle) -> None:
+        """close(2); closing the mroute socket is MRT_DONE."""
+        self._socks.close(sock)
+
+    def recv_all(self, sock: SocketHandle) -> list[bytes]:
+        """Datagrams readable now, waiting up to ``recv_first`` s after the last stimulus for one."""
+        return self._socks.recv_all(sock, self.recv_first, self.recv_gap)
+
+    # -- wires ----------------------------------------------------------------------------
+    def send(self, port: int, frame: bytes) -> None:
+        """Inject an Ethernet frame on tester end t{port}."""
+        self._wires.send(port, frame)
+
+    def collect(self) -> dict[int, list[bytes]]:
+        """Frames the router emitted per port since the last call, once ``quiet`` s passed silent."""
+        return self._wires.collect(self.quiet)
+
+    # -- time -----------------------------------------------------------------------------
+    def advance(self, seconds: float) -> None:
+        """Real time: sleep (the kernel's timers are wall-clock)."""
+        if seconds > 0:
+            time.sleep(seconds)
+
+    # -- lifecycle ------------------------------------------------------------------------
+    def reset(self) -> None:
+        """Close every socket, make sure the MFC and vif tables are empty, drain the wires."""
+        started = time.monotonic()
+        self._socks.close_all()
+        router = self._topo.router
+        if mrstate.leftovers(mrstate.snapshot(router)) or any(self._tables.values()):
+            mrstate.flush(router, self._tables)
+            for tables in self._tables.values():
+                tables.clear()
+            left = mrstate.leftovers(mrstate.snapshot(router))
+            if left:
+                raise RuntimeError(f"linux target: router not pristine after reset: {left}")
+        self._wires.drain(self.quiet)
+        self.last_reset_s = time.monotonic() - started
+
+    def shutdown(self) -> None:
+        """Close everything and delete both namespaces. Idempotent."""
+        if self._shut:
+            return
+        self._shut = True
+        try:
+            self._socks.close_all()
+            self._wires.close()
+        finally:
+            self._topo.destroy()
+
+    def __enter__(self) -> LinuxTarget:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.shutdown()
+
+    # -- introspection --------------------------------------------------------------------
+    @property
+    def namespaces(self) -> list[str]:
+        """Names of the router and tester namespaces (``ip netns exec NAME ...`` to debug)."""
+        return self._topo.namespace_names
+
+    def router_state(self) -> dict[str, list[str]]:
+        """The router's /proc mroute tables (default table) and all.mc_forwarding, for checks."""
+        return mrstate.snapshot(self._topo.router)
+
+    def info(self) -> TargetInfo:
+        """Kernel release, port count, namespaces and the settle windows in use."""
+        uname = os.uname()
+        return TargetInfo(
+            name="linux",
+            profile=LINUX.name,
+            details={
+                "kernel": uname.release,
+                "machine": uname.machine,
+                "ports": len(self.ports),
+                "ipv6_mroute": os.path.exists("/proc/net/ip6_mr_vif"),
+                "namespaces": self.namespaces,
+                "collect_quiet_s": self.quiet,
+                "recv_first_s": self.recv_first,
+                "setup_s": round(self._topo.setup_s, 4),
+            },
+        )
