@@ -63,7 +63,7 @@ class DataPath:
             entry.bytecnt += plen
         parent.icount += 1
         parent.ibytes += plen
-        for i, vif in self.oifs(entry, pkt):
+        for vif in self.oifs(entry, pkt):
             vif.ocount += 1
             vif.obytes += plen
             if vif.register:
@@ -72,7 +72,7 @@ class DataPath:
                 self.transmit(vif, pkt)
         self.meters.packet(entry, plen)
 
-    def oifs(self: MRouter, entry: MfcEntry, pkt: IPPacket) -> list[tuple[int, Vif]]:
+    def oifs(self: MRouter, entry: MfcEntry, pkt: IPPacket) -> list[Vif]:
         """The vifs a copy goes out on: ttls[i] > 0 and TTL > ttls[i] (strict)."""
         out = []
         for i in range(self.numvifs()):
@@ -82,7 +82,7 @@ class DataPath:
                 continue
             if self.profile.vif_threshold_applies and pkt.ttl < vif.threshold:
                 continue
-            out.append((i, vif))
+            out.append(vif)
         return out
 
     def transmit(self: MRouter, vif: Vif, pkt: IPPacket) -> None:

@@ -80,7 +80,7 @@ class Meters:
         self._flush_timer: Timer | None = None
 
     @property
-    def clock(self):  # noqa: ANN201 - the kernel's VirtualClock
+    def clock(self):
         return self.router.kernel.clock
 
     def now_us(self) -> int:
