@@ -5,7 +5,6 @@ from __future__ import annotations
 import struct
 from contextlib import AbstractContextManager
 
-from reference_impl.profiles import AF_INET, AF_INET6, IPPROTO_ICMPV6, IPPROTO_IGMP, SOCK_RAW, Profile
 from scapy.packet import Packet
 
 from conformance.harness import expect
@@ -13,6 +12,7 @@ from conformance.harness.packets import Frame, decode_frame, frame_for, udp
 from conformance.harness.routing import RoutingSocket
 from conformance.harness.upcalls import Upcall
 from conformance.targets.base import Port, SocketHandle, Target
+from reference_impl.profiles import AF_INET, AF_INET6, IPPROTO_ICMPV6, IPPROTO_IGMP, SOCK_RAW, Profile
 
 FAMILY_OF = {4: (AF_INET, IPPROTO_IGMP), 6: (AF_INET6, IPPROTO_ICMPV6)}
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass
 
-from reference_impl.packets import inet_checksum, multicast_mac
 from scapy.layers.inet import IP, UDP
 from scapy.layers.inet6 import IPv6
 from scapy.layers.l2 import Ether
 from scapy.packet import Packet, Raw
+
+from reference_impl.packets import inet_checksum, multicast_mac
 
 MARK = b"MRC!"
 _seq = itertools.count(1)

@@ -9,11 +9,10 @@ from __future__ import annotations
 import struct
 from typing import TYPE_CHECKING
 
-from reference_impl.family import FAMILIES, Family
-from reference_impl.profiles import ICMP6_FILTER, IPPROTO_ICMPV6, Profile
-
 from conformance.harness.upcalls import Upcall, decode_upcall, is_upcall
 from conformance.targets.base import SocketHandle
+from reference_impl.family import FAMILIES, Family
+from reference_impl.profiles import ICMP6_FILTER, IPPROTO_ICMPV6, Profile
 
 if TYPE_CHECKING:
     from conformance.harness.core import Harness

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
+from conformance.targets.base import Port, SocketHandle, Target, TargetInfo, port_plan
 from reference_impl.kernel import Kernel
 from reference_impl.packets import mac_bytes
 from reference_impl.profiles import DOCUMENTED, Profile
 from reference_impl.vifs import Interface
-
-from conformance.targets.base import Port, SocketHandle, Target, TargetInfo, port_plan
 
 
 class ReferenceTarget(Target):
