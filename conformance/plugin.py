@@ -1,0 +1,273 @@
+"""The pytest plugin of the conformance suite (loaded through the ``pytest11`` entry point).
+
+It is inert in unrelated pytest runs: its hooks act only on tests of the ``conformance.suite``
+package, or on every test when ``--mroute-target`` is given. For those tests it checks the
+``clause`` marker against the catalog, adds Allure labels, provides the target fixtures and,
+with ``--mroute-results``, writes results.json from the controller process.
+
+Target info under xdist: each process builds its own target in the ``mroute_target`` fixture
+and attaches ``target.info()`` as a user property to the first test that uses it; the
+controller (which never builds a target) takes the first such property it receives.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field, is_dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from conformance.catalog import load_catalog
+from conformance.results import CLAUSE_PROPERTY, TARGET_PROPERTY, ResultsCollector
+from conformance.targets import registry
+
+if TYPE_CHECKING:
+    from conformance.targets.base import Target
+    from reference_impl.profiles import Profile
+
+SUITE_DIR = Path(__file__).resolve().parent / "suite"
+HYPOTHESIS_PROFILE = "mroute-ci"
+
+
+@dataclass
+class _State:
+    """Per-config plugin state (one per process; the xdist controller has its own)."""
+
+    spec: str
+    profile: str | None
+    explicit: bool
+    info: dict[str, Any] | None = None
+    info_sent: bool = False
+    unavailable: str | None = None
+    hypothesis_ready: bool = False
+    names: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def target_name(self) -> str:
+        if "target" not in self.names:
+            self.names["target"] = registry.target_name(self.spec)
+        return self.names["target"]
+
+    def fallback_info(self) -> dict[str, Any]:
+        profile = self.profile or registry.DEFAULT_PROFILE.get(self.spec)
+        return {"name": self.target_name, "profile": profile, "details": {}}
+
+
+STATE = pytest.StashKey[_State]()
+CLAUSES = pytest.StashKey[list[str]]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("mroute", "multicast routing conformance")
+    group.addoption(
+        "--mroute-target",
+        default=None,
+        metavar="TARGET",
+        help="implementation under test: reference (default), linux or MODULE:CLASS; "
+        "given explicitly, every collected test is treated as a suite test",
+    )
+    group.addoption(
+        "--mroute-profile",
+        default=None,
+        metavar="NAME",
+        help="profile of the target (default: the target's own, e.g. documented for reference)",
+    )
+    group.addoption("--mroute-results", default=None, metavar="PATH", help="write results.json to PATH")
+    group.addoption(
+        "--mroute-inventory",
+        default=None,
+        metavar="PATH",
+        help="write the collected suite tests and their clause IDs as JSON to PATH",
+    )
+
+
+def _is_worker(config: pytest.Config) -> bool:
+    return hasattr(config, "workerinput")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "clause(*ids): the catalog clause IDs this conformance test checks")
+    explicit = config.getoption("mroute_target") is not None
+    state = _State(
+        config.getoption("mroute_target") or "reference", config.getoption("mroute_profile"), explicit
+    )
+    config.stash[STATE] = state
+    if explicit or state.profile or config.getoption("mroute_results"):
+        try:
+            registry.resolve_profile(state.spec, state.profile)
+        except registry.UsageError as exc:
+            raise pytest.UsageError(str(exc)) from None
+    if explicit or config.getoption("hypothesis_profile", None) == HYPOTHESIS_PROFILE:
+        _use_hypothesis_profile(config)
+    results = config.getoption("mroute_results")
+    if results and not _is_worker(config):
+        collector = ResultsCollector(Path(results).resolve(), state.fallback_info())
+        config.pluginmanager.register(collector, "mroute-results")
+
+
+def _use_hypothesis_profile(config: pytest.Config) -> None:
+    """Register the ``mroute-ci`` settings profile; load it when env CI is set (once per process)."""
+    state = config.stash[STATE]
+    if state.hypothesis_ready:
+        return
+    state.hypothesis_ready = True
+    from hypothesis import HealthCheck, settings
+
+    settings.register_profile(
+        HYPOTHESIS_PROFILE,
+        derandomize=True,
+        database=None,
+        deadline=None,
+        print_blob=True,
+        suppress_health_check=[HealthCheck.too_slow],
+    )
+    if os.environ.get("CI") and not config.getoption("hypothesis_profile", None):
+        settings.load_profile(HYPOTHESIS_PROFILE)
+
+
+def _in_suite(path: Path) -> bool:
+    return Path(path).resolve().is_relative_to(SUITE_DIR)
+
+
+def _is_suite_item(item: pytest.Item) -> bool:
+    state = item.config.stash.get(STATE, None)
+    return state is not None and (state.explicit or _in_suite(item.path))
+
+
+def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> None:
+    if file_path.suffix == ".py" and _in_suite(file_path):
+        _use_hypothesis_profile(parent.config)  # before suite modules build their settings objects
+
+
+def clause_ids(item: pytest.Item) -> list[object]:
+    """The arguments of every ``clause`` marker on ``item`` (its own, its class's, its module's)."""
+    return [arg for mark in item.iter_markers("clause") for arg in mark.args]
+
+
+def clause_problem(item: pytest.Item) -> str | None:
+    """Why ``item`` cannot run as a suite test (no clause marker, unknown ID), or None."""
+    ids = clause_ids(item)
+    if not ids:
+        return f"{item.nodeid}: no @pytest.mark.clause(...) marker; every suite test names the clause IDs it checks"
+    catalog = load_catalog()
+    unknown = [cid for cid in ids if not isinstance(cid, str) or cid not in catalog]
+    if unknown:
+        listed = ", ".join(repr(cid) for cid in unknown)
+        return f"{item.nodeid}: unknown clause ID {listed} (see conformance/catalog/clauses.json)"
+    return None
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_make_collect_report(collector: pytest.Collector) -> Iterator[None]:
+    report = yield
+    if report.passed:
+        problems = [
+            p
+            for node in report.result
+            if isinstance(node, pytest.Item) and _is_suite_item(node)
+            if (p := clause_problem(node))
+        ]
+        if problems:
+            return pytest.CollectReport(report.nodeid, "failed", "\n".join(problems), [], report.sections)
+    return report
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    catalog = load_catalog()
+    allure = config.pluginmanager.hasplugin("allure_pytest")
+    for item in items:
+        if not _is_suite_item(item):
+            continue
+        ids = [str(cid) for cid in dict.fromkeys(clause_ids(item))]
+        item.stash[CLAUSES] = ids
+        item.user_properties.extend((CLAUSE_PROPERTY, cid) for cid in ids)
+        if allure:
+            from conformance.report.allure_labels import add_allure_labels
+
+            add_allure_labels(item, [catalog[cid] for cid in ids], config.stash[STATE].target_name)
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    path = session.config.getoption("mroute_inventory")
+    if path and not _is_worker(session.config):
+        tests = [
+            {"id": item.nodeid, "clauses": item.stash[CLAUSES]}
+            for item in session.items
+            if CLAUSES in item.stash
+        ]
+        Path(path).write_text(json.dumps({"tests": tests}, indent=1) + "\n", encoding="utf-8")
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_setup(item: pytest.Item) -> Iterator[None]:
+    try:
+        return (yield)
+    finally:
+        state = item.config.stash.get(STATE, None)
+        if state is not None and state.info is not None and not state.info_sent and CLAUSES in item.stash:
+            item.user_properties.append((TARGET_PROPERTY, json.dumps(state.info)))
+            state.info_sent = True
+
+
+def pytest_report_header(config: pytest.Config) -> str | None:
+    state = config.stash.get(STATE, None)
+    if state is None or not state.explicit:
+        return None
+    return f"mroute target: {state.spec} (profile: {state.profile or 'target default'})"
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    state = config.stash.get(STATE, None)
+    if state is not None and state.unavailable:
+        terminalreporter.write_line(
+            f"mroute: target unavailable: {state.unavailable} (its tests were skipped)", yellow=True
+        )
+
+
+def _info_json(info: object) -> dict[str, Any]:
+    data = asdict(info) if is_dataclass(info) else dict(info)  # type: ignore[arg-type]
+    return {"name": data.get("name"), "profile": data.get("profile"), "details": data.get("details", {})}
+
+
+@pytest.fixture(scope="session")
+def mroute_target(request: pytest.FixtureRequest) -> Iterator[Target]:
+    """The target under test, built once per process (per xdist worker); shut down at the end."""
+    state = request.config.stash[STATE]
+    try:
+        built = registry.build_target(state.spec, state.profile)
+    except Exception as exc:
+        reason = registry.unavailable_reason(exc)
+        if reason is None:
+            raise
+        state.unavailable = reason
+        state.info = {**state.fallback_info(), "details": {"unavailable": reason}}
+        pytest.skip(f"target unavailable: {reason}")
+    state.info = _info_json(built.info())
+    yield built
+    built.shutdown()
+
+
+@pytest.fixture
+def target(mroute_target: Target) -> Iterator[Target]:
+    """The target, reset to a pristine router for this test."""
+    mroute_target.reset()
+    yield mroute_target
+
+
+@pytest.fixture
+def profile(target: Target) -> Profile:
+    """The profile the target declares (what implementation-defined clauses are checked against)."""
+    return target.profile
+
+
+@pytest.fixture
+def h(target: Target) -> Any:
+    """The harness bound to a freshly reset target: how tests speak intent instead of bytes."""
+    from conformance.harness import Harness
+
+    return Harness(target)
