@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass
+from functools import lru_cache
 
 from reference_impl.profiles import AF_INET, AF_INET6, IPPROTO_ICMPV6, IPPROTO_IGMP, IPPROTO_IP, IPPROTO_IPV6
 
@@ -33,19 +34,29 @@ class Family:
 
     def is_local_group(self, group: str) -> bool:
         """Groups never routed: 224.0.0.0/24; IPv6 interface- and link-local scopes."""
-        addr = ipaddress.ip_address(group)
-        if self.version == 4:
-            return addr in _LOCAL4
-        return addr.packed[1] & 0x0F in (1, 2)
+        return _is_local_group(group)
 
     def is_multicast(self, addr: str) -> bool:
-        return ipaddress.ip_address(addr).is_multicast
+        return _is_multicast(addr)
 
     def is_unspecified(self, addr: str) -> bool:
         return ipaddress.ip_address(addr).is_unspecified
 
 
 _LOCAL4 = ipaddress.ip_network("224.0.0.0/24")
+
+
+@lru_cache(maxsize=65536)
+def _is_local_group(group: str) -> bool:
+    addr = ipaddress.ip_address(group)
+    if addr.version == 4:
+        return addr in _LOCAL4
+    return addr.packed[1] & 0x0F in (1, 2)
+
+
+@lru_cache(maxsize=65536)
+def _is_multicast(addr: str) -> bool:
+    return ipaddress.ip_address(addr).is_multicast
 
 V4 = Family(
     version=4, af=AF_INET, level=IPPROTO_IP, sock_proto=IPPROTO_IGMP,

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from reference_impl import upcalls
 from reference_impl.mfc import MfcEntry, Pending
-from reference_impl.packets import IPPacket, ethernet, multicast_mac, with_ttl
+from reference_impl.packets import IPPacket, decremented, ethernet, multicast_mac, with_ttl
 from reference_impl.vifs import Interface, Vif
 
 if TYPE_CHECKING:
@@ -88,7 +88,7 @@ class DataPath:
     def transmit(self: MRouter, vif: Vif, pkt: IPPacket) -> None:
         """Send a copy with TTL / hop limit decremented on the vif's wire."""
         assert vif.iface is not None and vif.iface.port is not None
-        frame = ethernet(multicast_mac(pkt.dst), vif.iface.mac, pkt.version, with_ttl(pkt, pkt.ttl - 1))
+        frame = ethernet(multicast_mac(pkt.dst), vif.iface.mac, pkt.version, decremented(pkt))
         self.kernel.emit(vif.iface.port, frame)
 
     def maybe_wrongvif(self: MRouter, entry: MfcEntry, pkt: IPPacket, arrival: int | None) -> None:

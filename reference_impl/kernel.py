@@ -42,14 +42,15 @@ def _oserror(code: int) -> OSError:
 class Kernel:
     """A model kernel with multicast routing for IPv4 and IPv6 on a set of interfaces."""
 
-    def __init__(self, profile: Profile, interfaces: list[Interface], clock: VirtualClock | None = None) -> None:
+    def __init__(self, profile: Profile, interfaces: list[Interface], clock: VirtualClock | None = None,
+                 router_class: type[MRouter] = MRouter) -> None:
         self.profile = profile
         self.interfaces = interfaces
         self.clock = clock or VirtualClock()
         self.sockets: dict[int, Socket] = {}
         self.output: deque[tuple[int, bytes]] = deque()
         self._ids = itertools.count(3)
-        self.routers = {V4.af: MRouter(self, V4), V6.af: MRouter(self, V6)}
+        self.routers = {V4.af: router_class(self, V4), V6.af: router_class(self, V6)}
 
     # -- helpers ---------------------------------------------------------------------------
     def fail(self, path: str) -> OSError:

@@ -14,15 +14,18 @@ from reference_impl.packets import IPPacket
 NOT_OIF = 0  # a ttl of 0 keeps a vif out of the outgoing set
 
 
-@dataclass
+NO_FLAGS = bytes(64)
+
+
+@dataclass(slots=True)
 class MfcEntry:
-    """A complete forwarding entry."""
+    """A complete forwarding entry (compact: a million of them must fit well under 1 GiB)."""
 
     source: str
     group: str
     parent: int
-    ttls: list[int]  # per vif index; 0 = not an outgoing interface
-    flags: list[int] = field(default_factory=lambda: [0] * 32)
+    ttls: bytes  # per vif index; 0 = not an outgoing interface
+    flags: bytes = NO_FLAGS  # MRT_MFC_FLAGS_* per vif
     rp: str = "0.0.0.0"
     static: bool = False
     pktcnt: int = 0

@@ -13,7 +13,7 @@ from reference_impl import api
 from reference_impl.family import Family
 from reference_impl.forwarding import DataPath
 from reference_impl.meters import Meters
-from reference_impl.mfc import MfcEntry, MfcRequest, Pending
+from reference_impl.mfc import NO_FLAGS, MfcEntry, MfcRequest, Pending
 from reference_impl.register import Register
 from reference_impl.sockets import Socket
 from reference_impl.vifs import (
@@ -44,6 +44,9 @@ class Errno(Exception):
 class MRouter(DataPath):
     """The state of multicast routing for one address family."""
 
+    meters_class: type[Meters] = Meters
+    register_class: type[Register] = Register
+
     def __init__(self, kernel: Kernel, family: Family) -> None:
         self.kernel = kernel
         self.family = family
@@ -51,6 +54,8 @@ class MRouter(DataPath):
         self.maxvifs = self.profile.maxvifs if family.version == 4 else self.profile.maxmifs
         self.router: Socket | None = None
         self.vifs: list[Vif | None] = [None] * self.maxvifs
+        self._numvifs: int | None = None
+        self._vif_of: dict[int, int | None] = {}
         self.mfc: dict[tuple[str, str], MfcEntry] = {}
         self.pending: dict[tuple[str, str], Pending] = {}
         self.assert_on = False
@@ -58,22 +63,31 @@ class MRouter(DataPath):
         self.api_config = 0
         self.init_time = 0.0
         self._tick_timer = None
-        self.meters = Meters(self)
-        self.register = Register(self)
+        self.meters = self.meters_class(self)
+        self.register = self.register_class(self)
 
     # -- helpers ---------------------------------------------------------------------------
     def numvifs(self) -> int:
-        return numvifs(self.vifs)
+        if self._numvifs is None:
+            self._numvifs = numvifs(self.vifs)
+        return self._numvifs
+
+    def vifs_changed(self) -> None:
+        """Forget what is derived from the vif table (call after every change to it)."""
+        self._numvifs = None
+        self._vif_of = {}
 
     def vif(self, index: int) -> Vif | None:
         return self.vifs[index] if 0 <= index < self.numvifs() else None
 
     def vif_of(self, iface: Interface) -> int | None:
         """The vif index bound to an interface (lowest or highest, per profile)."""
-        found = [i for i, v in enumerate(self.vifs) if v is not None and v.iface is iface]
-        if not found:
-            return None
-        return found[-1] if self.profile.vif_lookup == "highest" else found[0]
+        key = id(iface)
+        if key not in self._vif_of:
+            found = [i for i, v in enumerate(self.vifs) if v is not None and v.iface is iface]
+            pick = (found[-1] if self.profile.vif_lookup == "highest" else found[0]) if found else None
+            self._vif_of[key] = pick
+        return self._vif_of[key]
 
     def queue_depth(self) -> int:
         p = self.profile
@@ -113,6 +127,7 @@ class MRouter(DataPath):
         for i, v in enumerate(self.vifs):
             if v is not None and not v.static:
                 self.vifs[i] = None
+        self.vifs_changed()
         for key, entry in list(self.mfc.items()):
             if not entry.static:
                 self.remove_entry(key)
@@ -153,6 +168,7 @@ class MRouter(DataPath):
             iface = None
         self.vifs[req.index] = Vif(req.index, iface, req.flags, req.threshold, req.lcl_addr, req.register,
                                    static=sock is not self.router)
+        self.vifs_changed()
 
     def opt_del_vif(self, sock: Socket, buf: bytes) -> None:
         index = struct.unpack_from("<H", buf)[0]  # vifi_t, mifi_t and vifctl all start with it
@@ -162,6 +178,7 @@ class MRouter(DataPath):
         if index >= self.numvifs() or self.vifs[index] is None:
             raise Errno(f"{self.family.vif_err}.del_absent")
         self.vifs[index] = None
+        self.vifs_changed()
 
     # -- MFC -------------------------------------------------------------------------------
     def mfc_request(self, buf: bytes, adding: bool) -> MfcRequest:
@@ -189,9 +206,10 @@ class MRouter(DataPath):
         if ("mfc.bad_group" in self.profile.errnos and key not in self.mfc
                 and not self.family.is_multicast(req.group) and not self.family.is_unspecified(req.group)):
             raise Errno("mfc.bad_group")
-        ttls = [req.ttls[i] if i < len(req.ttls) and self.kept(i) else 0 for i in range(self.maxvifs)]
-        flags = [req.flags[i] & self.api_config & api.MRT_MFC_FLAGS_ALL if i < len(req.flags) and self.kept(i)
-                 else 0 for i in range(self.maxvifs)]
+        ttls = bytes(req.ttls[i] if i < len(req.ttls) and self.kept(i) else 0 for i in range(self.maxvifs))
+        mask = self.api_config & api.MRT_MFC_FLAGS_ALL
+        flags = bytes(req.flags[i] & mask if i < len(req.flags) and self.kept(i) else 0
+                      for i in range(self.maxvifs)) if mask and any(req.flags) else NO_FLAGS
         rp = req.rp if self.api_config & api.MRT_MFC_RP else "0.0.0.0"
         entry = self.mfc.get(key)
         if entry is not None:

@@ -7,8 +7,10 @@ as a kernel's input path does.
 from __future__ import annotations
 
 import ipaddress
+import socket
 import struct
 from dataclasses import dataclass
+from functools import lru_cache
 
 ETH_P_IP, ETH_P_IPV6 = 0x0800, 0x86DD
 IPPROTO_IGMP, IPPROTO_ICMPV6, IPPROTO_PIM = 2, 58, 103
@@ -66,10 +68,8 @@ def parse_ipv4(p: bytes) -> IPPacket | None:
         return None
     if inet_checksum(p[:hlen]) != 0:
         return None
-    return IPPacket(
-        4, bytes(p[:total]), str(ipaddress.IPv4Address(p[12:16])), str(ipaddress.IPv4Address(p[16:20])),
-        p[8], hlen, p[9], hlen,
-    )
+    return IPPacket(4, bytes(p[:total]), socket.inet_ntoa(p[12:16]), socket.inet_ntoa(p[16:20]),
+                    p[8], hlen, p[9], hlen)
 
 
 def parse_ipv6(p: bytes) -> IPPacket | None:
@@ -87,10 +87,8 @@ def parse_ipv6(p: bytes) -> IPPacket | None:
         nh, off = data[off], off + (data[off + 1] + 1) * 8
         if off > len(data):
             return None
-    return IPPacket(
-        6, data, str(ipaddress.IPv6Address(data[8:24])), str(ipaddress.IPv6Address(data[24:40])),
-        data[7], 40, nh, off,
-    )
+    return IPPacket(6, data, socket.inet_ntop(socket.AF_INET6, data[8:24]),
+                    socket.inet_ntop(socket.AF_INET6, data[24:40]), data[7], 40, nh, off)
 
 
 def with_ttl(pkt: IPPacket, ttl: int) -> bytes:
@@ -105,6 +103,16 @@ def with_ttl(pkt: IPPacket, ttl: int) -> bytes:
     return bytes(b)
 
 
+def decremented(pkt: IPPacket) -> bytes:
+    """The forwarded copy (TTL - 1), built once per packet however many vifs it goes out on."""
+    cached = pkt.__dict__.get("_decremented")
+    if cached is None or cached[0] != pkt.ttl:
+        cached = (pkt.ttl, with_ttl(pkt, pkt.ttl - 1))
+        pkt.__dict__["_decremented"] = cached
+    return cached[1]
+
+
+@lru_cache(maxsize=4096)
 def multicast_mac(group: str) -> bytes:
     """The Ethernet address a multicast group maps to (RFC 1112 / RFC 2464)."""
     addr = ipaddress.ip_address(group)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from conformance.targets.base import Port, SocketHandle, Target, TargetInfo, port_plan
 from reference_impl.kernel import Kernel
+from reference_impl.mrouter import MRouter
 from reference_impl.packets import mac_bytes
 from reference_impl.profiles import DOCUMENTED, Profile
 from reference_impl.vifs import Interface
@@ -14,6 +15,7 @@ class ReferenceTarget(Target):
 
     name = "reference"
     default_profile = "documented"
+    router_class: type[MRouter] = MRouter  # a broken variant substitutes its own
 
     def __init__(self, profile: Profile | None = None, nports: int = 4) -> None:
         self.profile = profile or DOCUMENTED
@@ -29,7 +31,7 @@ class ReferenceTarget(Target):
     def _new_kernel(self) -> Kernel:
         ifaces = [Interface(p.name, p.ifindex, mac_bytes(p.mac), p.ipv4, p.ipv6, p.index, mac_bytes(p.peer_mac))
                   for p in self.ports]
-        return Kernel(self.profile, ifaces)
+        return Kernel(self.profile, ifaces, router_class=self.router_class)
 
     def open_socket(self, family: int, type_: int, proto: int) -> SocketHandle:
         s = self.kernel.socket(family, type_, proto)
