@@ -25,6 +25,7 @@ BW_UPCALL_LEQ = 1 << 3
 BW_UPCALL_DELETE_ALL = 1 << 4
 USER_FLAGS = 0xF
 FLUSH_PERIOD = 1.0
+LEQ_MIN_INTERVAL_US = 1000  # one tick at hz=1000
 
 
 def usec(seconds: float) -> int:
@@ -162,7 +163,10 @@ class Meters:
 
     def _arm_leq(self, m: Meter) -> None:
         assert m.start_us is not None
-        m.timer = self.clock.call_at((m.start_us + m.interval_us) / 1_000_000, lambda: self._leq_end(m))
+        # b_time passes Tmin lexicographically, so {5,-5000000} (0 s) is accepted; tvtohz() makes
+        # any interval at least one tick, and a zero-length timer would never let the clock move.
+        interval = max(m.interval_us, LEQ_MIN_INTERVAL_US)
+        m.timer = self.clock.call_at((m.start_us + interval) / 1_000_000, lambda: self._leq_end(m))
 
     def _leq_end(self, m: Meter) -> None:
         """End of a `<=` interval: upcall if at or below, then restart, traffic or not."""
@@ -170,8 +174,8 @@ class Meters:
         assert m.start_us is not None
         if m.at_or_below():
             self.queue(m, now - m.start_us)
-            if self.router.profile.bw_flush_on_leq:
-                self.flush()
+        if self.router.profile.bw_flush_on_leq:  # fbsd: every expiry flushes, fired or not
+            self.flush()
         m.start_us, m.packets, m.bytes = now, 0, 0
         self._arm_leq(m)
 
