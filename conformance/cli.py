@@ -89,7 +89,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _suite_args(suite: str) -> list[str]:
-    return [suite] if Path(suite).exists() else ["--pyargs", suite]
+    """A path as is; a package by name, rooted above its top package so test IDs read ``pkg/sub/test_x.py::``."""
+    if Path(suite).exists():
+        return [suite]
+    try:
+        spec = find_spec(suite)
+    except (ImportError, ValueError):
+        spec = None
+    if spec is None or not spec.submodule_search_locations:
+        raise UsageError(f"suite {suite!r} is neither a path nor an importable package")
+    root = Path(next(iter(spec.submodule_search_locations))).resolve().parents[suite.count(".")]
+    return ["--pyargs", suite, f"--rootdir={root}"]
 
 
 def _pytest_command(args: argparse.Namespace, *options: str) -> list[str]:

@@ -146,7 +146,15 @@ def run_suite(
     pytester.makepyfile(test_fake_suite=source)
     out = pytester.path / "out" / "results.json"
     run = pytester.runpytest_subprocess if subprocess else pytester.runpytest
-    result = run("-p", "no:cacheprovider", f"--mroute-target={target}", f"--mroute-results={out}", *args)
+    result = run(
+        "-p",
+        "no:cacheprovider",
+        "-p",
+        "no:benchmark",
+        f"--mroute-target={target}",
+        f"--mroute-results={out}",
+        *args,
+    )
     return result, (json.loads(out.read_text()) if out.exists() else None)
 
 
