@@ -24,6 +24,7 @@ OUTCOMES = (PASS, FAIL, UNSUPPORTED, EXPECTED_FAIL, UNEXPECTED_PASS, SKIP, ERROR
 ACCEPTABLE = frozenset({PASS, UNSUPPORTED, EXPECTED_FAIL, SKIP})
 
 UNSUPPORTED_PREFIX = "unsupported: "
+XPASS_STRICT = "[XPASS(strict)]"
 MAX_MESSAGE = 1000
 
 
@@ -64,6 +65,8 @@ def classify(report: pytest.TestReport) -> tuple[str, str] | None:
         if report.passed:
             return UNEXPECTED_PASS, one_line(xfail)
     if report.failed:
+        if report.when == "call" and message.startswith(XPASS_STRICT):
+            return UNEXPECTED_PASS, message.removeprefix(XPASS_STRICT).strip()
         return (FAIL if report.when == "call" else ERROR), message
     if report.skipped:
         if message.startswith(UNSUPPORTED_PREFIX):

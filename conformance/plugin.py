@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field, is_dataclass
+from collections.abc import Generator, Iterator
+from dataclasses import asdict, dataclass, is_dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -44,13 +45,10 @@ class _State:
     info_sent: bool = False
     unavailable: str | None = None
     hypothesis_ready: bool = False
-    names: dict[str, str] = field(default_factory=dict)
 
-    @property
+    @cached_property
     def target_name(self) -> str:
-        if "target" not in self.names:
-            self.names["target"] = registry.target_name(self.spec)
-        return self.names["target"]
+        return registry.target_name(self.spec)
 
     def fallback_info(self) -> dict[str, Any]:
         profile = self.profile or registry.DEFAULT_PROFILE.get(self.spec)
@@ -163,7 +161,10 @@ def clause_problem(item: pytest.Item) -> str | None:
 
 
 @pytest.hookimpl(wrapper=True)
-def pytest_make_collect_report(collector: pytest.Collector) -> Iterator[None]:
+def pytest_make_collect_report(
+    collector: pytest.Collector,
+) -> Generator[None, pytest.CollectReport, pytest.CollectReport]:
+    """Turn a module whose suite tests lack a valid clause marker into a collection error."""
     report = yield
     if report.passed:
         problems = [
@@ -204,7 +205,8 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 
 
 @pytest.hookimpl(wrapper=True)
-def pytest_runtest_setup(item: pytest.Item) -> Iterator[None]:
+def pytest_runtest_setup(item: pytest.Item) -> Generator[None, None, None]:
+    """After the first suite test's setup in this process, attach the target's info to it."""
     try:
         return (yield)
     finally:

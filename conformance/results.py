@@ -129,6 +129,10 @@ class ResultsCollector:
             self.records[report.nodeid] = CaseRecord(report.nodeid, [], outcomes.ERROR, message, 0.0, True)
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if report.nodeid not in self.records and not any(
+            n == CLAUSE_PROPERTY for n, _ in report.user_properties
+        ):
+            return  # not a suite test (suite tests always carry their clause IDs)
         record = self.records.setdefault(report.nodeid, CaseRecord(report.nodeid))
         record.duration_s += report.duration
         for name, value in report.user_properties:
@@ -149,10 +153,13 @@ class ResultsCollector:
             (r for r in self.records.values() if r.outcome),
             key=lambda r: (not r.collection_error, rank.get(r.id, len(rank))),
         )
+        entries = [record.as_json() for record in records]
         if self.adjust is not None:
-            for record in records:
-                record.outcome, record.message = self.adjust(record.id, record.outcome or "", record.message)
-        return [record.as_json() for record in records]
+            for entry in entries:
+                entry["outcome"], entry["message"] = self.adjust(
+                    entry["id"], entry["outcome"], entry["message"]
+                )
+        return entries
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self) -> None:

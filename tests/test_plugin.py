@@ -355,3 +355,35 @@ def test_profile(target):
     monkeypatch.setenv("CI", "true")
     result = fake.runpytest_subprocess("-p", "no:cacheprovider", "--mroute-target=faketarget:FakeTarget")
     result.assert_outcomes(passed=1)
+
+
+def test_results_leave_out_tests_outside_the_suite(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile("def test_plain():\n    pass\n")
+    out = pytester.path / "results.json"
+    pytester.runpytest("-p", "no:cacheprovider", f"--mroute-results={out}").assert_outcomes(passed=1)
+    doc = json.loads(out.read_text())
+    assert doc["tests"] == [] and set(doc["clauses"].values()) == {"untested"}
+    assert doc["target"] == {"name": "reference", "profile": "documented", "details": {}}
+
+
+def test_strict_xpass_is_an_unexpected_pass(fake: pytest.Pytester) -> None:
+    source = """
+import pytest
+
+
+@pytest.mark.clause("vif.add")
+@pytest.mark.xfail(reason="bug 9", strict=True)
+def test_strict(target):
+    pass
+"""
+    _, doc = run_suite(fake, source)
+    assert doc["tests"][0]["outcome"] == "unexpected-pass" and doc["tests"][0]["message"] == "bug 9"
+
+
+def test_worst_follows_the_severity_order() -> None:
+    from conformance.outcomes import worst
+
+    assert worst("pass", "unsupported", "skip") == "skip"
+    assert worst("expected-fail", "unexpected-pass") == "unexpected-pass"
+    assert worst("fail", "error") == "error"
+    assert worst() == "untested"
