@@ -329,6 +329,19 @@ def test_reset_flushes_tables_selected_with_mrt_table(lt: LinuxTarget) -> None:
     lt.setsockopt(s, IP4, O4["MRT_ADD_VIF"], vif)  # EADDRINUSE if the flush had missed table 100
 
 
+def test_reset_turns_off_the_tables_pim_and_assert_switches(lt: LinuxTarget) -> None:
+    # they belong to the table and survive MRT_DONE: a stale MRT_PIM would change WRONGVIF rules
+    s4, s6 = mrouter4(lt, 0), mrouter6(lt, 0)
+    lt.setsockopt(s4, IP4, O4["MRT_PIM"], int32(1))
+    lt.setsockopt(s6, IP6, O6["MRT6_ASSERT"], int32(1))
+    lt.reset()
+    s4 = lt.open_socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_IGMP)
+    s6 = lt.open_socket(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_ICMPV6)
+    for sock, level, names in ((s4, IP4, ("MRT_PIM", "MRT_ASSERT")), (s6, IP6, ("MRT6_PIM", "MRT6_ASSERT"))):
+        options = O4 if level == IP4 else O6
+        assert [lt.getsockopt(sock, level, options[n], 4) for n in names] == [int32(0), int32(0)]
+
+
 def test_reset_discards_frames_and_closes_sockets(lt: LinuxTarget) -> None:
     s = mrouter4(lt)
     lt.setsockopt(s, IP4, O4["MRT_ADD_MFC"], LINUX.struct("mfcctl").pack(

@@ -3,7 +3,9 @@
 Closing the mroute socket (MRT_DONE) removes only *non-static* vifs and MFC entries. Entries made
 by a privileged socket that was not the mrouter are static and survive it (linux-semantics.md
 §3.1), so a reset verifies the tables and, if needed, flushes with every MRT_FLUSH bit from a
-fresh raw socket, per table the tests selected with MRT_TABLE.
+fresh raw socket, per table the tests selected with MRT_TABLE. The MRT_ASSERT / MRT_PIM switches
+belong to the *table*, not the socket: they survive MRT_DONE and the next MRT_INIT, so a reset
+always turns them off again.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ class _Family:
     level: int
     table_opt: int
     flush_opt: int
+    switches: tuple[int, ...]  # PIM first: setting it also sets ASSERT, so ASSERT=0 must come last
 
 
 _V4 = _Family(
@@ -40,6 +43,7 @@ _V4 = _Family(
     socket.IPPROTO_IP,
     LINUX.options4["MRT_TABLE"],
     LINUX.options4["MRT_FLUSH"],
+    (LINUX.options4["MRT_PIM"], LINUX.options4["MRT_ASSERT"]),
 )
 _V6 = _Family(
     socket.AF_INET6,
@@ -47,6 +51,7 @@ _V6 = _Family(
     socket.IPPROTO_IPV6,
     LINUX.options6["MRT6_TABLE"],
     LINUX.options6["MRT6_FLUSH"],
+    (LINUX.options6["MRT6_PIM"], LINUX.options6["MRT6_ASSERT"]),
 )
 FAMILIES = {socket.AF_INET: _V4, socket.AF_INET6: _V6}
 
@@ -84,19 +89,27 @@ def leftovers(snap: dict[str, list[str]]) -> dict[str, list[str]]:
     return {k: v for k, v in snap.items() if (v != ["0"] if k in MC_FORWARDING else v)}
 
 
-def flush(router: NetNamespace, tables: dict[int, set[int]]) -> None:
-    """MRT_FLUSH / MRT6_FLUSH everything (static too) in the default table and in ``tables``."""
+def restore(router: NetNamespace, tables: dict[int, set[int]], flush: bool) -> None:
+    """Turn PIM/ASSERT off and, if ``flush``, MRT_FLUSH everything (static too), in the default
+    table and in ``tables``; done from a fresh privileged raw socket that is not the mrouter."""
     for family, fam in FAMILIES.items():
         for table in sorted({DEFAULT_TABLE} | tables.get(family, set())):
             try:
                 s = router.socket(family, socket.SOCK_RAW, fam.proto)
-            except OSError:  # no IPv6 in the router: nothing to flush there
+            except OSError:  # no IPv6 in the router: nothing to restore there
                 continue
             with s:
                 try:
                     if table != DEFAULT_TABLE:
                         s.setsockopt(fam.level, fam.table_opt, struct.pack("=I", table))
-                    s.setsockopt(fam.level, fam.flush_opt, struct.pack("=i", FLUSH_EVERYTHING))
+                    if flush:
+                        s.setsockopt(fam.level, fam.flush_opt, struct.pack("=i", FLUSH_EVERYTHING))
                 except OSError as e:  # ENOPROTOOPT: no MRT_FLUSH / tables on this kernel
                     if table == DEFAULT_TABLE:
                         raise RuntimeError(f"cannot flush multicast routes (family {family}): {e}") from e
+                    continue
+                for opt in fam.switches:
+                    try:
+                        s.setsockopt(fam.level, opt, struct.pack("=i", 0))
+                    except OSError:  # ENOPROTOOPT: kernel without PIM support
+                        pass

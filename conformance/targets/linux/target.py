@@ -128,12 +128,13 @@ class LinuxTarget(Target):
 
     # -- lifecycle ------------------------------------------------------------------------
     def reset(self) -> None:
-        """Close every socket, make sure the MFC and vif tables are empty, drain the wires."""
+        """Close every socket, empty the vif/MFC tables, turn PIM/ASSERT off, drain the wires."""
         started = time.monotonic()
         self._socks.close_all()
         router = self._topo.router
-        if mrstate.leftovers(mrstate.snapshot(router)) or any(self._tables.values()):
-            mrstate.flush(router, self._tables)
+        dirty = bool(mrstate.leftovers(mrstate.snapshot(router))) or any(self._tables.values())
+        mrstate.restore(router, self._tables, flush=dirty)
+        if dirty:
             for tables in self._tables.values():
                 tables.clear()
             left = mrstate.leftovers(mrstate.snapshot(router))
