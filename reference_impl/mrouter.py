@@ -139,7 +139,8 @@ class MRouter(DataPath):
             self._tick_timer.cancel()
             self._tick_timer = None
         self.meters.reset()
-        self.assert_on = self.pim = False
+        if self.profile.done_resets_assert:
+            self.assert_on = self.pim = False
         self.api_config = 0
         self.router = None
 

@@ -34,7 +34,7 @@ _LINUX_OPTS4 = {
 _LINUX_OPTS6 = {
     "MRT6_INIT": 200, "MRT6_DONE": 201, "MRT6_ADD_MIF": 202, "MRT6_DEL_MIF": 203, "MRT6_ADD_MFC": 204,
     "MRT6_DEL_MFC": 205, "MRT6_VERSION": 206, "MRT6_ASSERT": 207, "MRT6_PIM": 208, "MRT6_TABLE": 209,
-    "MRT6_FLUSH": 212,
+    "MRT6_ADD_MFC_PROXY": 210, "MRT6_DEL_MFC_PROXY": 211, "MRT6_FLUSH": 212,
 }
 
 # Argument struct per option (name in the ABI) and the ranges each family's dispatcher claims.
@@ -43,7 +43,7 @@ OPTION_ARGS = {
     "MRT_ADD_MFC": "mfcctl", "MRT_DEL_MFC": "mfcctl", "MRT_ASSERT": "int", "MRT_PIM": "int",
     "MRT_API_CONFIG": "uint32", "MRT_ADD_BW_UPCALL": "bw_upcall", "MRT_DEL_BW_UPCALL": "bw_upcall",
     "MRT6_INIT": "int", "MRT6_DONE": None, "MRT6_ADD_MIF": "mif6ctl", "MRT6_DEL_MIF": "mifi",
-    "MRT6_ADD_MFC": "mf6cctl", "MRT6_DEL_MFC": "mf6cctl", "MRT6_PIM": "int",
+    "MRT6_ADD_MFC": "mf6cctl", "MRT6_DEL_MFC": "mf6cctl", "MRT6_ASSERT": "int", "MRT6_PIM": "int",
 }
 
 
@@ -69,6 +69,8 @@ class Profile:
     mrt_range4: tuple[int, int] = (100, 112)
     mrt_range6: tuple[int, int] = (100, 108)
     mrt_version: int = 0x0305
+    # MRT_DONE / close turns MRT_ASSERT and MRT_PIM off (Linux keeps them: they belong to the table)
+    done_resets_assert: bool = True
     # MRT_INIT value: "one" (1 required, else errno init.bad_value), "any" (value ignored),
     # "zero-disables" (1 enables, 0 disables like MRT_DONE)
     init_value: str = "one"
@@ -284,11 +286,12 @@ LINUX = Profile(
     },
     option_args={"MRT_DEL_VIF": "vifctl"},
     exact_optlen=frozenset({"MRT_INIT", "MRT_ADD_VIF", "MRT_DEL_VIF", "MRT_ADD_MFC", "MRT_DEL_MFC",
-                            "MRT_ASSERT", "MRT_PIM", "MRT6_PIM"}),
+                            "MRT_ASSERT", "MRT_PIM", "MRT6_ASSERT", "MRT6_PIM"}),
     mrt_range4=(200, 212),
     mrt_range6=(200, 212),
     maxmifs=32,
     init_value="any",
+    done_resets_assert=False,
     assert_value="bool",
     non_router_set="allowed",
     vif_rate_limit="ignore",

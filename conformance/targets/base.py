@@ -8,6 +8,7 @@ Errors are raised as ``OSError`` with ``errno`` set, exactly as the socket API w
 from __future__ import annotations
 
 import abc
+import ipaddress
 from dataclasses import dataclass, field
 
 from reference_impl.profiles import Profile
@@ -63,9 +64,9 @@ def port_plan(n: int = 4) -> list[dict]:
     return [
         {
             "ipv4": f"198.18.{i}.1",
-            "ipv6": f"2001:db8:{i}::1",
+            "ipv6": str(ipaddress.IPv6Address(f"2001:db8:{i}::1")),
             "peer_ipv4": f"198.18.{i}.10",
-            "peer_ipv6": f"2001:db8:{i}::10",
+            "peer_ipv6": str(ipaddress.IPv6Address(f"2001:db8:{i}::10")),
         }
         for i in range(n)
     ]
