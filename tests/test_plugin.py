@@ -123,6 +123,7 @@ class TestGroup:
         assert profile is None
 """
 
+BASE_ARGS = ("-p", "no:cacheprovider", "-p", "no:benchmark")  # no cache dirs, no xdist warning from benchmark
 OUTCOMES = ("pass", "fail", "unsupported", "expected-fail", "unexpected-pass", "skip", "error")
 ISO_Z = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
 
@@ -146,15 +147,7 @@ def run_suite(
     pytester.makepyfile(test_fake_suite=source)
     out = pytester.path / "out" / "results.json"
     run = pytester.runpytest_subprocess if subprocess else pytester.runpytest
-    result = run(
-        "-p",
-        "no:cacheprovider",
-        "-p",
-        "no:benchmark",
-        f"--mroute-target={target}",
-        f"--mroute-results={out}",
-        *args,
-    )
+    result = run(*BASE_ARGS, f"--mroute-target={target}", f"--mroute-results={out}", *args)
     return result, (json.loads(out.read_text()) if out.exists() else None)
 
 
@@ -311,7 +304,7 @@ def test_bad_target_option_is_a_usage_error(fake: pytest.Pytester) -> None:
 
 def test_plugin_is_inert_without_target_option(pytester: pytest.Pytester) -> None:
     pytester.makepyfile("def test_plain(tmp_path):\n    assert tmp_path.exists()\n")
-    result = pytester.runpytest("-p", "no:cacheprovider", "--strict-markers")
+    result = pytester.runpytest(*BASE_ARGS, "--strict-markers")
     result.assert_outcomes(passed=1)
     assert "mroute target" not in result.stdout.str()
 
@@ -353,14 +346,14 @@ def test_profile(target):
 """
     fake.makepyfile(test_fake_suite=source)
     monkeypatch.setenv("CI", "true")
-    result = fake.runpytest_subprocess("-p", "no:cacheprovider", "--mroute-target=faketarget:FakeTarget")
+    result = fake.runpytest_subprocess(*BASE_ARGS, "--mroute-target=faketarget:FakeTarget")
     result.assert_outcomes(passed=1)
 
 
 def test_results_leave_out_tests_outside_the_suite(pytester: pytest.Pytester) -> None:
     pytester.makepyfile("def test_plain():\n    pass\n")
     out = pytester.path / "results.json"
-    pytester.runpytest("-p", "no:cacheprovider", f"--mroute-results={out}").assert_outcomes(passed=1)
+    pytester.runpytest(*BASE_ARGS, f"--mroute-results={out}").assert_outcomes(passed=1)
     doc = json.loads(out.read_text())
     assert doc["tests"] == [] and set(doc["clauses"].values()) == {"untested"}
     assert doc["target"] == {"name": "reference", "profile": "documented", "details": {}}
