@@ -7,8 +7,6 @@ defined (Linux also counts arrivals on the wrong interface): the profile says.
 
 from __future__ import annotations
 
-import ipaddress
-
 import pytest
 
 from conformance.harness.expect import assert_fields
@@ -16,11 +14,6 @@ from conformance.harness.expect import assert_fields
 SG_ABSENT = {4: "counters.sg_absent", 6: "counters.sg6_absent"}
 VIF_RANGE = {4: "counters.vif_range", 6: "counters.mif_range"}
 VIF_KEY = {4: "vifi", 6: "mifi"}
-
-
-def source(h, v: int, port: int, n: int) -> str:
-    """A tester-side source address in canonical text form."""
-    return str(ipaddress.ip_address(h.src(v, port, n)))
 
 
 def send_all(h, port: int, pkts: list) -> int:
@@ -40,8 +33,8 @@ def vif_counts(icount: int = 0, ibytes: int = 0, ocount: int = 0, obytes: int = 
 ])
 def test_sg_count_reports_packets_bytes_and_wrong_interface_arrivals(h, v):
     r = h.router(v, vifs=(0, 1, 2))
-    s, g = source(h, v, 0, 1), h.group(v, 1)
-    s2, g2 = source(h, v, 0, 2), h.group(v, 2)  # a neighbour entry whose counts must stay its own
+    s, g = h.src(v, 0, 1), h.group(v, 1)
+    s2, g2 = h.src(v, 0, 2), h.group(v, 2)  # a neighbour entry whose counts must stay its own
     r.add_mfc(s, g, 0, {2: 1})
     r.add_mfc(s2, g2, 0, {2: 1})
     right = [h.packet(v, s, g, size=100) for _ in range(3)]
@@ -68,9 +61,9 @@ def test_sg_count_reports_packets_bytes_and_wrong_interface_arrivals(h, v):
 ])
 def test_sg_count_of_an_entry_that_is_not_installed_fails(h, v):
     r = h.router(v, vifs=(0, 1))
-    installed = (source(h, v, 0, 1), h.group(v, 1))
-    pending = (source(h, v, 0, 2), h.group(v, 2))
-    deleted = (source(h, v, 0, 3), h.group(v, 3))
+    installed = (h.src(v, 0, 1), h.group(v, 1))
+    pending = (h.src(v, 0, 2), h.group(v, 2))
+    deleted = (h.src(v, 0, 3), h.group(v, 3))
     r.add_mfc(*installed, 0, {1: 1})
     r.add_mfc(*deleted, 0, {1: 1})
     r.sg_count(*deleted)  # present until deleted
@@ -79,11 +72,11 @@ def test_sg_count_of_an_entry_that_is_not_installed_fails(h, v):
     h.expect_upcall(r, "NOCACHE", 0, *pending)
 
     absent = {
-        "never installed": (source(h, v, 0, 4), h.group(v, 4)),
+        "never installed": (h.src(v, 0, 4), h.group(v, 4)),
         "pending (NOCACHE sent, no MRT_ADD_MFC)": pending,
         "deleted": deleted,
         "installed source, other group": (installed[0], h.group(v, 5)),
-        "other source, installed group": (source(h, v, 0, 5), installed[1]),
+        "other source, installed group": (h.src(v, 0, 5), installed[1]),
     }
     for what, (s, g) in absent.items():
         with h.raises(SG_ABSENT[v], f"({s}, {g}): {what}"):
@@ -97,7 +90,7 @@ def test_sg_count_of_an_entry_that_is_not_installed_fails(h, v):
 ])
 def test_vif_count_reports_input_on_the_parent_and_output_per_copy(h, v):
     r = h.router(v, vifs=(0, 1, 2))
-    s, g = source(h, v, 0, 1), h.group(v, 1)
+    s, g = h.src(v, 0, 1), h.group(v, 1)
     r.add_mfc(s, g, 0, {1: 1})  # vif 2 is not an outgoing interface
 
     in_bytes = send_all(h, 0, [h.packet(v, s, g, size=100) for _ in range(3)])

@@ -7,7 +7,6 @@ fails with EADDRINUSE while one does, and succeeds (then closes again) when none
 from __future__ import annotations
 
 import contextlib
-import ipaddress
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -29,11 +28,6 @@ ZERO_ON_THE_ROUTER = {
     "any": ("init.in_use", True),  # it is just a second MRT_INIT
     "zero-disables": (None, False),  # the doc: the router is switched off
 }
-
-
-def source(h, v: int, port: int, n: int) -> str:
-    """A tester-side source address in canonical text form."""
-    return str(ipaddress.ip_address(h.src(v, port, n)))
 
 
 @contextmanager
@@ -71,7 +65,7 @@ def switch_off(r: RoutingSocket) -> None:
 
 def expect_routing(h, r: RoutingSocket, v: int, n: int, port: int = 0, vif: int = 0) -> None:
     """``r`` is the working router: a fresh (S,G) arriving on ``port`` is upcalled to it."""
-    src, grp = source(h, v, port, n), h.group(v, n)
+    src, grp = h.src(v, port, n), h.group(v, n)
     h.send(port, h.packet(v, src, grp))
     h.expect_upcall(r, "NOCACHE", vif, src, grp)
 
@@ -90,7 +84,7 @@ def test_init_with_1_takes_the_router_and_turns_forwarding_on(h, v):
     if v == 6:
         r.block_icmp6()
     r.add_vifs(0, 1)
-    src, grp = source(h, v, 0, 1), h.group(v, 1)
+    src, grp = h.src(v, 0, 1), h.group(v, 1)
     h.send(0, h.packet(v, src, grp))
     h.expect_upcall(r, "NOCACHE", 0, src, grp)
     r.add_mfc(src, grp, 0, {1: 1})
@@ -186,8 +180,8 @@ def test_pim_switches_on_and_off_and_reads_back(h, v, request):
 @pytest.mark.clause("init.done")
 def test_done_or_close_clears_vifs_entries_and_pending_upcalls_and_frees_the_router(h, v, how):
     r = h.router(v, vifs=(0, 1, 2))
-    s1, g1 = source(h, v, 0, 1), h.group(v, 1)  # an installed entry
-    s2, g2 = source(h, v, 0, 2), h.group(v, 2)  # a pending entry, one packet queued
+    s1, g1 = h.src(v, 0, 1), h.group(v, 1)  # an installed entry
+    s2, g2 = h.src(v, 0, 2), h.group(v, 2)  # a pending entry, one packet queued
     r.add_mfc(s1, g1, 0, {1: 1, 2: 1})
     h.send(0, h.packet(v, s2, g2))
     h.expect_upcall(r, "NOCACHE", 0, s2, g2)

@@ -7,8 +7,6 @@ byte (IPv4 ``im_mbz`` at the ``ip_p`` position) or the zero first byte (IPv6 ``i
 
 from __future__ import annotations
 
-import ipaddress
-
 import pytest
 from scapy.layers.igmp import IGMP
 from scapy.layers.inet import IP, IPOption_Router_Alert
@@ -39,11 +37,6 @@ NOT_ROUTING_SOCKETS = {
 }
 
 
-def source(h, v: int, port: int, n: int) -> str:
-    """A tester-side source address in canonical text form (the harness may give ``2001:db8:0::1x``)."""
-    return str(ipaddress.ip_address(h.src(v, port, n)))
-
-
 def non_router_path(v: int) -> str:
     return "socket.non_router" if v == 4 else "socket6.non_router"
 
@@ -59,7 +52,7 @@ def take_router(h, v: int, why: str) -> RoutingSocket:
 
 def expect_nocache_reaches(h, r: RoutingSocket, v: int, port: int, vif: int, n: int) -> None:
     """A packet of a fresh (S,G) arriving on ``port`` yields its NOCACHE upcall on ``r``."""
-    src, grp = source(h, v, port, n), h.group(v, n)
+    src, grp = h.src(v, port, n), h.group(v, n)
     h.send(port, h.packet(v, src, grp))
     got = [u for u in r.upcalls("NOCACHE") if (u.src, u.dst) == (src, grp)]
     assert len(got) == 1, f"expected one NOCACHE for ({src}, {grp}) on the routing socket, got {len(got)}"
@@ -105,7 +98,7 @@ def test_init_is_refused_on_any_socket_but_the_raw_routing_protocol_one(h, v, ki
 @pytest.mark.clause("socket.igmp-io")
 def test_igmp_arriving_on_a_vif_is_read_on_the_routing_socket_and_is_no_upcall(h):
     r = h.router(4, vifs=(0, 1))
-    host, group = source(h, 4, 1, 0), h.group(4, 7)
+    host, group = h.src(4, 1, 0), h.group(4, 7)
     report = IP(src=host, dst=group, ttl=1, options=[IPOption_Router_Alert()]) / IGMP(type=IGMPV2_REPORT,
                                                                                      gaddr=group)
 

@@ -27,11 +27,6 @@ WRONG_IIF_KIND = {4: "WRONGVIF", 6: "WRONGMIF"}
 ARRIVAL_VIF = 5  # the vif bound to port 1: not the port number, not 0
 
 
-def source(h, v: int, port: int, n: int) -> str:
-    """A tester-side source address in canonical text form."""
-    return str(ipaddress.ip_address(h.src(v, port, n)))
-
-
 def decode_igmpmsg(raw: bytes) -> dict:
     """The igmpmsg fields read through struct ip (scapy's IP) at the positions the doc gives."""
     ip = IP(raw)
@@ -96,7 +91,7 @@ def switch_off(r: RoutingSocket, role: str) -> None:
 def test_upcall_fields_sit_at_the_offsets_the_spec_gives(h, v, kind, request):
     r = h.router(v, vifs=(0,))
     r.add_vif(ARRIVAL_VIF, 1)
-    src, grp = source(h, v, 1, 1), h.group(v, 1)
+    src, grp = h.src(v, 1, 1), h.group(v, 1)
     if kind == "wrong-iif":
         enable_wrong_iif_upcalls(h, r, request)
         r.add_mfc(src, grp, 0, {ARRIVAL_VIF: 1})  # the arrival vif is an oif, only the parent differs
@@ -117,7 +112,7 @@ def test_upcall_fields_sit_at_the_offsets_the_spec_gives(h, v, kind, request):
 def test_ipv4_upcall_of_a_packet_with_ip_options_copies_its_whole_header(h):
     r = h.router(4, vifs=(0,))
     r.add_vif(ARRIVAL_VIF, 1)
-    src, grp = source(h, 4, 1, 1), h.group(4, 1)
+    src, grp = h.src(4, 1, 1), h.group(4, 1)
     pkt = h.packet(4, src, grp)
     pkt.options = [IPOption_NOP(), IPOption_NOP(), IPOption_NOP(), IPOption_EOL()]  # 4 bytes: ihl 6
 

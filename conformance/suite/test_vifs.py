@@ -6,19 +6,12 @@ arriving on its wire, the wire a forwarded copy leaves on, and its SIOCGETVIFCNT
 
 from __future__ import annotations
 
-import ipaddress
-
 import pytest
 
 from conformance.harness.packets import marker_of
 from conformance.harness.routing import VIFF_TUNNEL, RoutingSocket
 
 ZERO_COUNTS = {"icount": 0, "ocount": 0, "ibytes": 0, "obytes": 0}
-
-
-def source(h, v: int, port: int, n: int) -> str:
-    """A tester-side source address in canonical text form."""
-    return str(ipaddress.ip_address(h.src(v, port, n)))
 
 
 def path(v: int, what: str) -> str:
@@ -32,7 +25,7 @@ def maxvifs(h, v: int) -> int:
 
 def expect_arrival_vif(h, r: RoutingSocket, v: int, port: int, vif: int, n: int) -> None:
     """A packet of a fresh (S,G) arriving on ``port`` is upcalled as arriving on ``vif``."""
-    src, grp = source(h, v, port, n), h.group(v, n)
+    src, grp = h.src(v, port, n), h.group(v, n)
     h.send(port, h.packet(v, src, grp))
     h.expect_upcall(r, "NOCACHE", vif, src, grp)
 
@@ -75,7 +68,7 @@ def test_add_binds_each_index_to_its_interface_with_counters_at_zero(h, v):
     for vif in (0, 1, 2):
         expect_zero_counts(r, vif)
     expect_arrival_vif(h, r, v, port=2, vif=1, n=1)
-    src, grp = source(h, v, 2, 2), h.group(v, 2)
+    src, grp = h.src(v, 2, 2), h.group(v, 2)
     r.add_mfc(src, grp, 1, {2: 1})
     expect_copies(forwarded_on(h, v, 2, src, grp), {1}, "parent vif 1 (port 2) to vif 2 (port 1)")
 
@@ -86,7 +79,7 @@ def test_vif_threshold_applies_on_forwarding_as_the_profile_says(h, threshold):
     applies = h.profile.vif_threshold_applies
     r = h.router(4, vifs=(0,))
     r.add_vif(1, threshold=threshold)
-    src, grp = source(h, 4, 0, 1), h.group(4, 1)
+    src, grp = h.src(4, 0, 1), h.group(4, 1)
     r.add_mfc(src, grp, 0, {1: 1})
 
     for ttl in (threshold - 1, threshold, threshold + 1):
@@ -108,7 +101,7 @@ def test_adding_an_index_in_use_fails_and_keeps_the_first_binding(h, v):
         r.add_vif(1, 3)
 
     expect_arrival_vif(h, r, v, port=1, vif=1, n=1)
-    src, grp = source(h, v, 0, 2), h.group(v, 2)
+    src, grp = h.src(v, 0, 2), h.group(v, 2)
     r.add_mfc(src, grp, 0, {1: 1})
     expect_copies(forwarded_on(h, v, 0, src, grp), {1}, "vif 1 after the refused re-add")
 
@@ -154,7 +147,7 @@ def test_nonzero_rate_limit_is_refused_or_ignored_as_the_profile_says(h):
     if refused:
         r.add_vif(1)  # the refusal left the slot free
     expect_arrival_vif(h, r, 4, port=1, vif=1, n=1)
-    src, grp = source(h, 4, 0, 2), h.group(4, 2)
+    src, grp = h.src(4, 0, 2), h.group(4, 2)
     r.add_mfc(src, grp, 0, {1: 1})
     expect_copies(forwarded_on(h, 4, 0, src, grp), {1}, "through the vif (its rate limit ignored)")
 
@@ -178,7 +171,7 @@ def test_a_local_address_no_interface_owns_is_refused(h, address):
 ])
 def test_deleted_vif_no_longer_forwards(h, v):
     r = h.router(v, vifs=(0, 1, 2))
-    src, grp = source(h, v, 0, 1), h.group(v, 1)
+    src, grp = h.src(v, 0, 1), h.group(v, 1)
     r.add_mfc(src, grp, 0, {1: 1, 2: 1})
     expect_copies(forwarded_on(h, v, 0, src, grp), {1, 2}, "before the delete")
 
@@ -214,7 +207,7 @@ def test_a_register_vif_can_be_added_and_receives_copies_as_wholepkt_upcalls(h):
     r.add_vif(3, register=True)
 
     expect_zero_counts(r, 3)
-    src, grp = source(h, 4, 0, 1), h.group(4, 1)
+    src, grp = h.src(4, 0, 1), h.group(4, 1)
     r.add_mfc(src, grp, 0, {3: 1})
     expect_copies(forwarded_on(h, 4, 0, src, grp), set(), "to the register vif (no wire)")
     h.expect_upcall(r, "WHOLEPKT", 3, src, grp)
