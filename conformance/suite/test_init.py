@@ -14,7 +14,13 @@ import pytest
 
 from conformance.harness.expect import errname
 from conformance.harness.packets import marker_of
-from conformance.harness.routing import RoutingSocket
+from conformance.harness.routing import (
+    BW_UPCALL_GEQ,
+    BW_UPCALL_LEQ,
+    BW_UPCALL_UNIT_PACKETS,
+    MRT_MFC_BW_UPCALL,
+    RoutingSocket,
+)
 from conformance.outcomes import unsupported
 
 # MRT_INIT with 0, by the profile's MRT_INIT value policy: (failure path or None, router held after)
@@ -145,7 +151,7 @@ def test_init_with_0_on_the_router_follows_the_profile(h, v):
     if held:
         expect_routing(h, r, v, n=1, port=1, vif=1)
     else:
-        h.router(v, vifs=(0, 1))  # switched off like MRT_DONE: its vifs are gone too
+        take_router(h, v, "MRT_INIT(0) switched the router off like MRT_DONE: its vifs must be gone too")
 
 
 @pytest.mark.parametrize("v", [4, 6])
@@ -175,25 +181,58 @@ def test_pim_switches_on_and_off_and_reads_back(h, v, request):
         assert r.get_int("assert") == 0, "PIM off must switch assert processing off as well"
 
 
+def supports_bw_meters(h) -> bool:
+    """Probe MRT_API_SUPPORT for bandwidth meters, without making the calling test unsupported."""
+    if "MRT_API_SUPPORT" not in h.profile.options4:
+        return False
+    probe = h.routing_socket(4)
+    try:
+        return bool(probe.get_int("api_support") & MRT_MFC_BW_UPCALL)
+    except OSError:
+        return False
+    finally:
+        probe.close()
+
+
+def take_router(h, v: int, why: str) -> RoutingSocket:
+    """A new router with vifs 0-2, or the test fails saying why that should have worked."""
+    try:
+        return h.router(v, vifs=(0, 1, 2))
+    except OSError as e:
+        raise AssertionError(f"{why}: a new MRT_INIT and vifs 0-2 failed with {errname(e.errno)}") from None
+
+
 @pytest.mark.parametrize("how", ["MRT_DONE", "close"])
 @pytest.mark.parametrize("v", [4, 6])
 @pytest.mark.clause("init.done")
-def test_done_or_close_clears_vifs_entries_and_pending_upcalls_and_frees_the_router(h, v, how):
-    r = h.router(v, vifs=(0, 1, 2))
+def test_done_or_close_clears_vifs_entries_meters_and_pending_upcalls_and_frees_the_router(h, v, how):
+    meters = v == 4 and supports_bw_meters(h)  # then the entry also carries a >= and a <= meter
+    r = h.routing_socket(v)
+    r.init()
+    if meters:
+        r.api_config(MRT_MFC_BW_UPCALL)
+    if v == 6:
+        r.block_icmp6()
+    r.add_vifs(0, 1, 2)
     s1, g1 = h.src(v, 0, 1), h.group(v, 1)  # an installed entry
     s2, g2 = h.src(v, 0, 2), h.group(v, 2)  # a pending entry, one packet queued
     r.add_mfc(s1, g1, 0, {1: 1, 2: 1})
+    if meters:
+        r.add_bw(s1, g1, BW_UPCALL_UNIT_PACKETS | BW_UPCALL_GEQ, packets=1)  # fires on the next packet
+        r.add_bw(s1, g1, BW_UPCALL_UNIT_PACKETS | BW_UPCALL_LEQ, packets=1000)  # fires every 3 s
+        h.send(0, h.packet(v, s1, g1))
+        h.all_frames()
     h.send(0, h.packet(v, s2, g2))
     h.expect_upcall(r, "NOCACHE", 0, s2, g2)
 
     r.done() if how == "MRT_DONE" else r.close()
 
     assert not router_held(h, v), f"after {how} the router is still held"
-    try:
-        r2 = h.router(v, vifs=(0, 1, 2))
-    except OSError as e:
-        raise AssertionError(f"after {how}, a new router adding vifs 0-2 failed with {errname(e.errno)}: "
-                             "the old vifs were not removed") from None
+    r2 = take_router(h, v, f"after {how} the router and its vifs must be gone")
+    if meters:
+        h.advance(4.5)  # past a <= interval and the 1 s batch timer
+        late = [u.describe() for u in r2.upcalls("BW_UPCALL") + (r.upcalls("BW_UPCALL") if how == "MRT_DONE" else [])]
+        assert late == [], f"bandwidth upcalls after {how}: the meters or their pending records survived: {late}"
     with h.raises("counters.sg_absent" if v == 4 else "counters.sg6_absent", f"({s1}, {g1}) after {how}"):
         r2.sg_count(s1, g1)
     h.send(0, h.packet(v, s1, g1))
