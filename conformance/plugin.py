@@ -27,6 +27,7 @@ from conformance.results import CLAUSE_PROPERTY, TARGET_PROPERTY, ResultsCollect
 from conformance.targets import registry
 
 if TYPE_CHECKING:
+    from conformance.harness import Harness
     from conformance.targets.base import Target
     from reference_impl.profiles import Profile
 
@@ -60,6 +61,7 @@ CLAUSES = pytest.StashKey[list[str]]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
+    """Options: --mroute-target, --mroute-profile, --mroute-results, --mroute-inventory."""
     group = parser.getgroup("mroute", "multicast routing conformance")
     group.addoption(
         "--mroute-target",
@@ -89,6 +91,7 @@ def _is_worker(config: pytest.Config) -> bool:
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
+    """Register the clause marker, check the target options, and on the controller the results writer."""
     config.addinivalue_line("markers", "clause(*ids): the catalog clause IDs this conformance test checks")
     explicit = config.getoption("mroute_target") is not None
     state = _State(
@@ -138,6 +141,7 @@ def _is_suite_item(item: pytest.Item) -> bool:
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> None:
+    """Ready the Hypothesis profile before a suite module is imported."""
     if file_path.suffix == ".py" and _in_suite(file_path):
         _use_hypothesis_profile(parent.config)  # before suite modules build their settings objects
 
@@ -179,6 +183,7 @@ def pytest_make_collect_report(
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Record each suite test's clause IDs (stash, user properties) and its Allure labels."""
     catalog = load_catalog()
     allure = config.pluginmanager.hasplugin("allure_pytest")
     for item in items:
@@ -194,6 +199,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
+    """With --mroute-inventory, write the collected suite tests and their clauses."""
     path = session.config.getoption("mroute_inventory")
     if path and not _is_worker(session.config):
         tests = [
@@ -217,6 +223,7 @@ def pytest_runtest_setup(item: pytest.Item) -> Generator[None, None, None]:
 
 
 def pytest_report_header(config: pytest.Config) -> str | None:
+    """Name the target and profile when the run was asked for one."""
     state = config.stash.get(STATE, None)
     if state is None or not state.explicit:
         return None
@@ -224,6 +231,7 @@ def pytest_report_header(config: pytest.Config) -> str | None:
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    """Say so, once, when the target could not be built here."""
     state = config.stash.get(STATE, None)
     if state is not None and state.unavailable:
         terminalreporter.write_line(
@@ -268,7 +276,7 @@ def profile(target: Target) -> Profile:
 
 
 @pytest.fixture
-def h(target: Target) -> Any:
+def h(target: Target) -> Harness:
     """The harness bound to a freshly reset target: how tests speak intent instead of bytes."""
     from conformance.harness import Harness
 
