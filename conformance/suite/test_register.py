@@ -124,7 +124,7 @@ def assert_ip_equal(what: str, expected: bytes, got: bytes) -> None:
 # -- reading Registers ------------------------------------------------------------------------
 
 
-@dataclass
+@dataclass(repr=False)
 class Register:
     """One kernel-built Register: outer IPv4, the 8-byte PIM header, the inner packet (raw)."""
 
@@ -144,6 +144,25 @@ class Register:
     @property
     def pim_bytes(self) -> bytes:
         return self.pim + self.inner
+
+    def __repr__(self) -> str:
+        return f"Register({self.frame.describe()}, pim header {self.pim.hex()})"
+
+
+def assert_register_checksum(reg: Register, what: str = "Register") -> None:
+    """RFC 7761: the Register checksum covers the 8-byte header only, never the inner packet."""
+    if register_checksum_ok(reg.pim_bytes):
+        return
+    ck = struct.unpack_from("!H", reg.pim, 2)[0]
+    whole = checksum(reg.pim[:2] + b"\0\0" + reg.pim[4:] + reg.inner)
+    hint = (
+        " (that is the checksum over the whole message; RFC 7761 covers only the 8-byte header)"
+        if ck == whole
+        else ""
+    )
+    raise AssertionError(
+        f"{what}: checksum {ck:#06x}, expected {register_checksum(reg.pim_bytes):#06x}{hint}"
+    )
 
 
 def registers(h: Harness, port: int = RP_PORT) -> list[Register]:
@@ -251,17 +270,7 @@ def assert_register_header(h: Harness, reg: Register, sent: Packet, parent: int,
     assert reg.frame.header_checksum_ok, "the outer IPv4 header checksum is wrong"
     assert reg.pim[0] == 0x21, f"PIM version/type byte {reg.pim[0]:#04x}, expected 0x21 (PIMv2, Register)"
     assert reg.pim[1] == 0, f"PIM reserved byte {reg.pim[1]:#04x}, expected 0"
-    ck = struct.unpack_from("!H", reg.pim, 2)[0]
-    if not register_checksum_ok(reg.pim_bytes):
-        whole = checksum(reg.pim[:2] + b"\0\0" + reg.pim[4:] + reg.inner)
-        hint = (
-            " (that is the checksum over the whole message; RFC 7761 covers only the 8-byte header)"
-            if ck == whole
-            else ""
-        )
-        raise AssertionError(
-            f"Register checksum {ck:#06x}, expected {register_checksum(reg.pim_bytes):#06x}{hint}"
-        )
+    assert_register_checksum(reg)
     flags = struct.unpack_from("!I", reg.pim, 4)[0]
     assert flags == (border << 31), (
         f"Register flags word {flags:#010x}, expected {border << 31:#010x} (Border={border}, Null=0, reserved 0)"
@@ -600,7 +609,7 @@ def test_fragment(h, total):
         o = reg.outer
         assert o.len == len(reg.inner) + 28 <= 65535, f"Register {i}: outer length {o.len}"
         assert o.dst == rp_of(h) and o.src == h.port(0).ipv4 and o.ttl == PIM_ENCAP_TTL, reg.frame.describe()
-        assert register_checksum_ok(reg.pim_bytes), f"Register {i}: bad checksum"
+        assert_register_checksum(reg, f"Register {i}")
         assert reg.null == 0 and reg.border == 0, f"Register {i}: flags word {reg.pim[4:8].hex()}"
     check_fragments(pkt, regs)
     h.expect_no_upcall(r, "the kernel encapsulated every fragment itself")
