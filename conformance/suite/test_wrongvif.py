@@ -151,6 +151,12 @@ def test_wrong_vif_arrival_yields_one_upcall_naming_the_arrival_vif_s_and_g(h, v
     switch_asserts(r, switch, True)
     s, g = source(h, v, 0), h.group(v)
     r.add_mfc(s, g, 0, ttls={1: 1, 2: 1})
+    send(h, 0, v, s, g)
+    h.expect_no_upcall(r, "the packet arrived on the parent vif 0")
+    got = {port: len(frames) for port, frames in h.all_frames().items() if frames}
+    assert got == {1: 1, 2: 1}, (
+        f"a packet arriving on the parent vif 0: expected one copy on ports 1 and 2 (vifs 2 and 1), "
+        f"frames per port got {got or 'none'}")
 
     send(h, 1, v, s, g)
 
