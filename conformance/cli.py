@@ -219,7 +219,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exc.code if isinstance(exc.code, int) else 0
 
 
-SUBCOMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (_add_run, _add_clauses)
+def _add_bench(commands: argparse._SubParsersAction) -> None:
+    from benchmarks.cli import add_bench
+
+    add_bench(commands)
+
+
+SUBCOMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (_add_run, _add_clauses, _add_bench)
 
 if __name__ == "__main__":
     sys.exit(main())
