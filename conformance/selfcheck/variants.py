@@ -7,22 +7,23 @@ each variant (as target ``conformance.selfcheck.variants:<name>``) and requires 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import Any
 
-from reference_impl import api
-from reference_impl.meters import BW_UPCALL_LEQ, Meters
-from reference_impl.mrouter import MRouter
-from reference_impl.packets import with_ttl
-from reference_impl.register import Register
-
 from conformance.targets.reference import ReferenceTarget
+from reference_impl import api
+from reference_impl.meters import BW_UPCALL_LEQ, Meter, Meters
+from reference_impl.mfc import MfcEntry, Pending
+from reference_impl.mrouter import MRouter
+from reference_impl.packets import IPPacket, with_ttl
+from reference_impl.register import Register
+from reference_impl.vifs import Interface, Vif
 
 
 @contextmanager
-def _profile(owner: Any, **changes: Any):  # noqa: ANN202
+def _profile(owner: Any, **changes: Any) -> Iterator[None]:
     """Run with the router's profile changed: how a variant gets a constant wrong."""
     router = owner if isinstance(owner, MRouter) else owner.router
     saved = router.profile
@@ -37,21 +38,21 @@ def _profile(owner: Any, **changes: Any):  # noqa: ANN202
 class TtlGe(MRouter):
     """Forwards when TTL >= ttls[i] instead of TTL > ttls[i]."""
 
-    def oifs(self, entry, pkt):  # noqa: ANN001, ANN201
+    def oifs(self, entry: MfcEntry, pkt: IPPacket) -> list[Vif]:
         return super().oifs(entry, replace(pkt, ttl=pkt.ttl + 1))
 
 
 class TtlZeroAsOne(MRouter):
     """Treats a ttl of 0 as 1, so a vif meant to be excluded gets copies."""
 
-    def oifs(self, entry, pkt):  # noqa: ANN001, ANN201
+    def oifs(self, entry: MfcEntry, pkt: IPPacket) -> list[Vif]:
         return super().oifs(replace(entry, ttls=[t or 1 for t in entry.ttls]), pkt)
 
 
 class NoTtlDecrement(MRouter):
     """Sends forwarded copies with the TTL they arrived with."""
 
-    def transmit(self, vif, pkt):  # noqa: ANN001, ANN201
+    def transmit(self, vif: Vif, pkt: IPPacket) -> None:
         bumped = with_ttl(pkt, min(pkt.ttl + 1, 255))
         return super().transmit(vif, replace(pkt, ttl=pkt.ttl + 1, data=bumped))
 
@@ -59,7 +60,7 @@ class NoTtlDecrement(MRouter):
 class NoRpf(MRouter):
     """Forwards packets whatever vif they arrive on."""
 
-    def mdq(self, entry, pkt, iface, arrival):  # noqa: ANN001, ANN201
+    def mdq(self, entry: MfcEntry, pkt: IPPacket, iface: Interface, arrival: int | None) -> None:
         saved = entry.parent
         if arrival is not None:
             entry.parent = arrival
@@ -72,7 +73,7 @@ class NoRpf(MRouter):
 class NocacheEveryPacket(MRouter):
     """Sends a NOCACHE for every packet of a pending (S,G), not only the first."""
 
-    def input(self, iface, pkt):  # noqa: ANN001, ANN201
+    def input(self, iface: Interface, pkt: IPPacket) -> None:
         pending = self.pending.pop((pkt.src, pkt.dst), None)
         if pending is not None and pending.timer is not None:
             pending.timer.cancel()
@@ -82,7 +83,7 @@ class NocacheEveryPacket(MRouter):
 class WrongvifWithoutAssert(MRouter):
     """Sends WRONGVIF even when MRT_ASSERT is off."""
 
-    def maybe_wrongvif(self, entry, pkt, arrival):  # noqa: ANN001, ANN201
+    def maybe_wrongvif(self, entry: MfcEntry, pkt: IPPacket, arrival: int | None) -> None:
         saved, self.assert_on = self.assert_on, True
         try:
             super().maybe_wrongvif(entry, pkt, arrival)
@@ -93,14 +94,14 @@ class WrongvifWithoutAssert(MRouter):
 class DropQueueOnAdd(MRouter):
     """Drops the packets queued while pending instead of forwarding them on MRT_ADD_MFC."""
 
-    def release(self, pending, entry):  # noqa: ANN001, ANN201
-        return None
+    def release(self, pending: Pending, entry: MfcEntry) -> None:
+        return
 
 
 class WrongImVif(MRouter):
     """Reports the wrong arrival vif in NOCACHE upcalls."""
 
-    def nocache_message(self, pkt, vif_no):  # noqa: ANN001, ANN201
+    def nocache_message(self, pkt: IPPacket, vif_no: int) -> bytes:
         return super().nocache_message(pkt, vif_no + 1)
 
 
@@ -114,7 +115,7 @@ class QueueDepthPlusOne(MRouter):
 class NoAssertRateLimit(MRouter):
     """Sends a WRONGVIF for every wrong-vif packet (no 3 s rate limit)."""
 
-    def maybe_wrongvif(self, entry, pkt, arrival):  # noqa: ANN001, ANN201
+    def maybe_wrongvif(self, entry: MfcEntry, pkt: IPPacket, arrival: int | None) -> None:
         entry.last_assert = None
         super().maybe_wrongvif(entry, pkt, arrival)
 
@@ -123,7 +124,7 @@ class NoAssertRateLimit(MRouter):
 class DisableWrongvifIgnored(MRouter):
     """Ignores MRT_MFC_FLAGS_DISABLE_WRONGVIF."""
 
-    def maybe_wrongvif(self, entry, pkt, arrival):  # noqa: ANN001, ANN201
+    def maybe_wrongvif(self, entry: MfcEntry, pkt: IPPacket, arrival: int | None) -> None:
         saved = entry.flags
         entry.flags = [f & ~api.MRT_MFC_FLAGS_DISABLE_WRONGVIF for f in saved]
         try:
@@ -135,7 +136,7 @@ class DisableWrongvifIgnored(MRouter):
 class DisableFlagFromParent(MRouter):
     """Reads DISABLE_WRONGVIF from the parent vif instead of the arrival vif."""
 
-    def maybe_wrongvif(self, entry, pkt, arrival):  # noqa: ANN001, ANN201
+    def maybe_wrongvif(self, entry: MfcEntry, pkt: IPPacket, arrival: int | None) -> None:
         saved = entry.flags
         if arrival is not None and entry.parent < len(saved):
             entry.flags = list(saved)
@@ -157,7 +158,7 @@ class Tmin2s(Meters):
 class GeqTwicePerInterval(Meters):
     """A `>=` meter fires again on every packet once the threshold is reached."""
 
-    def packet(self, entry, plen):  # noqa: ANN001, ANN201
+    def packet(self, entry: MfcEntry, plen: int) -> None:
         super().packet(entry, plen)
         for m in entry.meters:
             if not m.flags & BW_UPCALL_LEQ:
@@ -167,7 +168,7 @@ class GeqTwicePerInterval(Meters):
 class LeqNoRestart(Meters):
     """A `<=` meter keeps counting across intervals instead of restarting from zero."""
 
-    def _leq_end(self, m):  # noqa: ANN001, ANN202
+    def _leq_end(self, m: Meter) -> None:
         counts = (m.packets, m.bytes)
         super()._leq_end(m)
         m.packets, m.bytes = counts
@@ -176,7 +177,7 @@ class LeqNoRestart(Meters):
 class Batch127(Meters):
     """Batches 127 records per IGMPMSG_BW_UPCALL instead of BW_UPCALLS_MAX."""
 
-    def queue(self, m, measured_us):  # noqa: ANN001, ANN201
+    def queue(self, m: Meter, measured_us: int) -> None:
         with _profile(self, bw_flush_at=127, bw_message_max=127):
             super().queue(m, measured_us)
 
@@ -188,14 +189,14 @@ class Batch127(Meters):
 class BorderNeverSet(Register):
     """Never sets the Border bit of kernel-built Registers."""
 
-    def border_vif(self, entry):  # noqa: ANN001, ANN201
+    def border_vif(self, entry: MfcEntry) -> int | None:
         return None
 
 
 class InaddrAnyEncapsulated(Register):
     """Encapsulates to an RP of 0.0.0.0 instead of falling back to WHOLEPKT."""
 
-    def encapsulate(self, entry, pkt):  # noqa: ANN001, ANN201
+    def encapsulate(self, entry: MfcEntry, pkt: IPPacket) -> bool:
         if self.router.api_config & api.MRT_MFC_RP and entry.rp == "0.0.0.0":
             return True
         return super().encapsulate(entry, pkt)

@@ -144,7 +144,7 @@ class Target(abc.ABC):
     def reset(self) -> None:
         """Return to a pristine router: all sockets closed, tables empty, wires drained."""
 
-    def shutdown(self) -> None:
+    def shutdown(self) -> None:  # noqa: B027 - optional hook: most targets hold nothing to release
         """Release everything (namespaces, sockets). Called once at session end."""
 
     @abc.abstractmethod
