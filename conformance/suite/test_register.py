@@ -44,7 +44,7 @@ OIF = 1  # an ordinary outgoing vif
 IPPROTO_PIM = 103
 PIM_ENCAP_TTL = 64
 MAX_INNER = 65535 - 20 - 8  # the largest inner packet one Register can carry
-IP_DF, IP_MF = 0x4000, 0x2000
+IP_FIELDS = ("version", "ihl", "tos", "len", "id", "flags", "frag", "ttl", "proto", "chksum", "src", "dst")
 
 
 # -- arrangement ------------------------------------------------------------------------------
@@ -90,20 +90,7 @@ def ip_diff(expected: bytes, got: bytes) -> str:
     e, g = IP(expected), IP(got)
     lines = [
         f"  {name}: expected {e.getfieldval(name)!r}, got {g.getfieldval(name)!r}"
-        for name in (
-            "version",
-            "ihl",
-            "tos",
-            "len",
-            "id",
-            "flags",
-            "frag",
-            "ttl",
-            "proto",
-            "chksum",
-            "src",
-            "dst",
-        )
+        for name in IP_FIELDS
         if e.getfieldval(name) != g.getfieldval(name)
     ]
     eh, gh = e.ihl * 4, g.ihl * 4
@@ -229,7 +216,7 @@ def test_wholepkt(h, profile, parent, reg_vif, oif, count):
         expect_wholepkt(h, r, pkt, reg_vif)
         out = h.frames(oif)
         assert len(out) == 1, f"the ordinary oif {oif} got {len(out)} copies, expected 1"
-    for port in (p for p in range(4) if p not in (oif,)):
+    for port in (p for p in range(4) if p != oif):
         assert h.frames(port) == [], f"port {port} carried a frame: the register vif has no wire"
 
 
@@ -560,12 +547,11 @@ def test_null_bit_clear(h, profile, case, border):
 # -- register.fragment ------------------------------------------------------------------------
 
 
-def check_fragments(sent: Packet, regs: list[Register]) -> None:
-    """Each Register carries one fragment of the TTL-1 packet; together they reassemble to it."""
-    whole = after_hop(sent)
+def check_fragments(whole: bytes, pieces: list[bytes]) -> None:
+    """Each piece is one fragment of ``whole``; together they reassemble to it, byte for byte."""
     hl = (whole[0] & 0x0F) * 4
     head, data = IP(whole), whole[hl:]
-    frags = sorted((IP(g.inner) for g in regs), key=lambda f: f.frag)
+    frags = sorted((IP(p) for p in pieces), key=lambda f: f.frag)
     pos = 0
     for i, f in enumerate(frags):
         raw = bytes(f)
@@ -576,7 +562,7 @@ def check_fragments(sent: Packet, regs: list[Register]) -> None:
         assert f.len == len(raw), f"{what}: total length {f.len}, carried {len(raw)} bytes"
         for name in ("id", "src", "dst", "proto", "ttl", "tos", "version"):
             assert f.getfieldval(name) == head.getfieldval(name), (
-                f"{what}: {name} {f.getfieldval(name)!r}, the packet's (after TTL - 1) is {head.getfieldval(name)!r}"
+                f"{what}: {name} {f.getfieldval(name)!r}, the packet's is {head.getfieldval(name)!r}"
             )
         assert checksum(raw[: f.ihl * 4]) == 0, f"{what}: bad header checksum"
         assert f.frag * 8 == pos, f"{what}: expected offset {pos}: fragments overlap or leave a hole"
@@ -608,11 +594,41 @@ def test_fragment(h, total):
     for i, reg in enumerate(regs):
         o = reg.outer
         assert o.len == len(reg.inner) + 28 <= 65535, f"Register {i}: outer length {o.len}"
-        assert o.dst == rp_of(h) and o.src == h.port(0).ipv4 and o.ttl == PIM_ENCAP_TTL, reg.frame.describe()
+        assert (o.src, o.dst, o.ttl) == (h.port(0).ipv4, rp_of(h), PIM_ENCAP_TTL), (
+            f"Register {i}: outer {o.src} -> {o.dst} TTL {o.ttl}, expected {h.port(0).ipv4} -> {rp_of(h)} TTL 64"
+        )
         assert_register_checksum(reg, f"Register {i}")
         assert reg.null == 0 and reg.border == 0, f"Register {i}: flags word {reg.pim[4:8].hex()}"
-    check_fragments(pkt, regs)
+    check_fragments(after_hop(pkt), [reg.inner for reg in regs])
     h.expect_no_upcall(r, "the kernel encapsulated every fragment itself")
+
+
+@pytest.mark.clause("register.fragment", "register.inaddr-any-fallback")
+@pytest.mark.parametrize(
+    ("total", "df"),
+    [(65535, False), (65508, False), (65535, True)],
+    ids=["len65535", "len65508", "len65535-df"],
+)
+def test_fragment_wholepkt(h, total, df):
+    """mfcc_rp = INADDR_ANY: an oversize packet goes up as one IGMPMSG_WHOLEPKT per fragment (DF: not at all)."""
+    h.require_api(RP)
+    r = register_router(h, RP)
+    src, grp = h.src(4, 0), h.group(4, 1)
+    r.add_mfc(src, grp, 0, {REG_VIF: 1}, rp="0.0.0.0")
+    pkt = data_packet(h, 1, size=total - 28, df=df)
+    h.send(0, pkt)
+    got = r.upcalls()
+    assert all((u.kind, u.vif, u.src, u.dst) == ("WHOLEPKT", REG_VIF, src, grp) for u in got), (
+        f"expected only WHOLEPKT upcalls for vif {REG_VIF}, got {[u.describe() for u in got]}"
+    )
+    if df:
+        assert got == [], f"a {total}-byte DF packet cannot be fragmented, yet {len(got)} WHOLEPKT went up"
+    else:
+        assert len(got) >= 2, (
+            f"a {total}-byte packet went up in {len(got)} WHOLEPKT(s), expected one per fragment"
+        )
+        check_fragments(wholepkt_body(h.profile, pkt), [u.body for u in got])
+    assert_no_register(h, "mfcc_rp is INADDR_ANY")
 
 
 @pytest.mark.clause("register.fragment")
