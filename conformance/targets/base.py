@@ -14,6 +14,18 @@ from dataclasses import dataclass, field
 from reference_impl.profiles import Profile
 
 
+class TargetUnavailable(RuntimeError):
+    """This machine cannot run the target (not root, kernel option missing, lab device down...).
+
+    Raise it from a target's constructor: every test is then reported ``skip`` with ``reason``,
+    visibly, and never as a failure.
+    """
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
 @dataclass(frozen=True)
 class Port:
     """One router interface wired to the tester.

@@ -8,9 +8,9 @@ Target modules are imported lazily: building one never imports the others.
 from __future__ import annotations
 
 import importlib
-import sys
 from typing import TYPE_CHECKING
 
+from conformance.targets.base import TargetUnavailable
 from reference_impl.profiles import PROFILES, Profile, get_profile
 
 if TYPE_CHECKING:
@@ -86,12 +86,6 @@ def build_target(spec: str, profile: str | None) -> Target:
 
 def unavailable_reason(exc: BaseException) -> str | None:
     """The reason when ``exc`` is a ``TargetUnavailable`` (the target cannot run here), else None."""
-    for module_name in (
-        "conformance.targets.base",
-        "conformance.targets.linux",
-        "conformance.targets.linux.errors",
-    ):
-        cls = getattr(sys.modules.get(module_name), "TargetUnavailable", None)
-        if isinstance(cls, type) and isinstance(exc, cls):
-            return str(exc) or type(exc).__name__
+    if isinstance(exc, TargetUnavailable):
+        return str(exc) or type(exc).__name__
     return None

@@ -1,14 +1,7 @@
-"""Exceptions of the Linux target."""
+"""Exceptions of the Linux target (the general one lives with the target contract)."""
 
 from __future__ import annotations
 
+from conformance.targets.base import TargetUnavailable
 
-class TargetUnavailable(RuntimeError):
-    """The Linux target cannot run here (not root, no CONFIG_IP_MROUTE, no iproute2...).
-
-    The plugin turns it into a visible skip carrying ``reason``; it is never a test failure.
-    """
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
+__all__ = ["TargetUnavailable"]
