@@ -85,8 +85,11 @@ def check_once(delivered: list, want: set[tuple[str, int]], what: str) -> None:
 
 def check_sizes(what: str, got: list, want: list[int], profile) -> None:
     if sizes(got) != want:
+        def said(ns: list[int]) -> str:
+            return f"messages of {ns} records" if ns else "no message"
+
         raise AssertionError(
-            f"{what}: expected messages of {want or 'nothing'} records, got {sizes(got) or 'nothing'} "
+            f"{what}: expected {said(want)}, got {said(sizes(got))} "
             f"(profile {profile.name!r}: one message as soon as bw_flush_at={profile.bw_flush_at} are pending, "
             f"at most bw_message_max={profile.bw_message_max} records each)")
 
@@ -254,7 +257,7 @@ def test_a_steady_trickle_does_not_delay_delivery(h):
     check_once(delivered, set().union(*(b.ids for b in bursts)), "a trickle of records")
 
 
-@pytest.mark.clause("bw.batch-timer")
+@pytest.mark.clause("bw.batch-timer", "bw.batch-max")
 def test_pending_records_at_a_leq_interval_end(h):
     """A profile that flushes at every ``<=`` interval end (``bw_flush_on_leq``) delivers what is
     pending there, even when that meter does not report; every profile delivers within 1 s."""
