@@ -10,13 +10,29 @@ from typing import TYPE_CHECKING
 
 from reference_impl import upcalls
 from reference_impl.mfc import MfcEntry, Pending
-from reference_impl.packets import IPPacket, decremented, ethernet, multicast_mac, with_ttl
+from reference_impl.packets import (
+    IPPROTO_ICMPV6,
+    IPPROTO_IGMP,
+    IPPacket,
+    decremented,
+    ethernet,
+    multicast_mac,
+    with_ttl,
+)
 from reference_impl.vifs import Interface, Vif
 
 if TYPE_CHECKING:
     from reference_impl.mrouter import MRouter
 
 MRT_MFC_FLAGS_DISABLE_WRONGVIF = 0x1
+MLD_TYPES = (130, 131, 132, 143)
+
+
+def is_group_management(pkt: IPPacket) -> bool:
+    """IGMP, or an MLD message (ICMPv6 types 130-132, 143)."""
+    if pkt.version == 4:
+        return pkt.proto == IPPROTO_IGMP
+    return pkt.proto == IPPROTO_ICMPV6 and pkt.l4_offset < pkt.length and pkt.data[pkt.l4_offset] in MLD_TYPES
 
 
 class DataPath:
@@ -25,6 +41,8 @@ class DataPath:
     def input(self: MRouter, iface: Interface, pkt: IPPacket) -> None:
         """ip_mforward: called for every valid multicast packet while routing is on."""
         if self.router is None or self.family.is_local_group(pkt.dst):
+            return
+        if self.profile.group_management_not_routed and is_group_management(pkt):
             return
         arrival = self.vif_of(iface)
         if arrival is None and self.family.version == 4 and self.profile.v4_arrival_needs_vif:

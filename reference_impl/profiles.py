@@ -128,6 +128,9 @@ class Profile:
     vif_lookup: str = "lowest"
     # IPv4 packets arriving on an interface with no vif are not multicast-routed at all
     v4_arrival_needs_vif: bool = False
+    # IGMP (IPv4) and MLD (IPv6) go to the routing socket only and are never multicast-routed
+    # (Linux: ip_mr_input hands IGMP to the mroute socket, MLD with Router Alert is delivered locally)
+    group_management_not_routed: bool = False
     # ttls kept at MRT_ADD_MFC: for indices "below-numvifs" or only for "existing" vifs
     mfc_ttls_kept_for: str = "below-numvifs"
     # IGMPMSG_WHOLEPKT carries the packet with TTL already decremented
@@ -318,6 +321,7 @@ LINUX = Profile(
     del_vif_range="maxvifs",
     vif_lookup="highest",
     v4_arrival_needs_vif=True,
+    group_management_not_routed=True,
     mfc_ttls_kept_for="existing",
     wholepkt_ttl_decremented=False,
 )
