@@ -31,7 +31,7 @@ def expect_arrival_vif(h, r: RoutingSocket, v: int, port: int, vif: int, n: int)
 
 
 def forwarded_on(h, v: int, port: int, src: str, grp: str, ttl: int = 64) -> dict[int, list[bytes]]:
-    """Send one packet on ``port``; the markers of the copies seen on every port, and the packet's own."""
+    """Send one packet on ``port``; per port, the copies of that packet the router sent."""
     pkt = h.packet(v, src, grp, ttl=ttl)
     h.send(port, pkt)
     seen = {p: [marker_of(f.payload) for f in frames] for p, frames in h.all_frames().items()}
@@ -51,7 +51,7 @@ def expect_copies(got: dict[int, list[bytes]], ports: set[int], what: str) -> No
 def expect_zero_counts(r: RoutingSocket, vif: int) -> None:
     got = r.vif_count(vif)
     diff = {k: got.get(k) for k in ZERO_COUNTS if got.get(k) != 0}
-    assert not diff, f"counters of the new vif {vif} must start at zero, got {diff}"
+    assert not diff, f"counters of the new vif {vif}: expected all 0, got {diff}"
 
 
 @pytest.mark.parametrize("v", [
