@@ -149,9 +149,12 @@ class MRouter(DataPath):
         p = self.profile
         if self.family.version == 4:
             a = self.decode("vifctl", buf)
+            # VIFF_USE_IFINDEX (Linux): the vifc_lcl_addr union holds vifc_lcl_ifindex instead
+            by_index = bool(p.vif_use_ifindex) and a["vifc_flags"] == p.vif_use_ifindex
+            ifindex = struct.unpack_from("<i", buf, p.struct("vifctl").field("vifc_lcl_addr").offset)[0]
             req = VifRequest(a["vifc_vifi"], a["vifc_flags"], a["vifc_threshold"], a["vifc_rate_limit"],
-                             a["vifc_lcl_addr"], 0, bool(a["vifc_flags"] & VIFF_REGISTER),
-                             bool(a["vifc_flags"] & VIFF_TUNNEL))
+                             "" if by_index else a["vifc_lcl_addr"], ifindex if by_index else 0,
+                             bool(a["vifc_flags"] & VIFF_REGISTER), bool(a["vifc_flags"] & VIFF_TUNNEL))
             order, allowed = p.add_vif_checks, p.vif_flags_allowed
         else:
             a = self.decode("mif6ctl", buf)
@@ -195,9 +198,11 @@ class MRouter(DataPath):
 
     def kept(self, i: int) -> bool:
         """Whether MRT_ADD_MFC keeps the ttl of vif i (vifs added later are dropped)."""
-        if self.profile.mfc_ttls_kept_for == "existing":
+        p = self.profile
+        rule = p.mfc_ttls_kept_for if self.family.version == 4 else p.mfc6_ifset_kept_for
+        if rule == "existing":
             return self.vifs[i] is not None
-        return i < self.numvifs()
+        return rule == "all" or i < self.numvifs()
 
     def opt_add_mfc(self, sock: Socket, buf: bytes) -> None:
         req = self.mfc_request(buf, adding=True)

@@ -121,6 +121,9 @@ class Profile:
     add_vif_checks: tuple[str, ...] = ("index_range", "rate_limit", "address", "tunnel", "in_use")
     add_mif_checks: tuple[str, ...] = ("index_range", "in_use", "address")
     vif_flags_allowed: frozenset[int] | None = None  # None: any flag bits accepted
+    # the vifc_flags value that makes vifc_lcl_addr an interface index (Linux VIFF_USE_IFINDEX);
+    # 0: none. An unknown index fails with errno vif.bad_pifi
+    vif_use_ifindex: int = 0
     mif_flags_allowed: frozenset[int] | None = None
     # MRT_DEL_VIF index bound that gives errno vif.del_range: "numvifs" or "maxvifs"
     del_vif_range: str = "numvifs"
@@ -133,6 +136,9 @@ class Profile:
     group_management_not_routed: bool = False
     # ttls kept at MRT_ADD_MFC: for indices "below-numvifs" or only for "existing" vifs
     mfc_ttls_kept_for: str = "below-numvifs"
+    # IPv6: the mf6cc_ifset bits kept at MRT6_ADD_MFC: "all" (FreeBSD stores the whole set and
+    # only mifs below nummifs matter when forwarding) or only "existing" mifs (Linux)
+    mfc6_ifset_kept_for: str = "all"
     # IGMPMSG_WHOLEPKT carries the packet with TTL already decremented
     wholepkt_ttl_decremented: bool = True
     # counters ioctl on a deleted vif hole: "zeros" or errno counters.vif_hole
@@ -270,6 +276,7 @@ LINUX = Profile(
         "mif.index_range": "ENFILE",
         "mif.in_use": "EADDRINUSE",
         "mif.bad_pifi": "EADDRNOTAVAIL",
+        "vif.bad_pifi": "EADDRNOTAVAIL",  # VIFF_USE_IFINDEX with no such interface
         "mif.del_range": "EADDRNOTAVAIL",
         "mif.del_absent": "EADDRNOTAVAIL",
         "mfc.del_absent": "ENOENT",
@@ -317,12 +324,14 @@ LINUX = Profile(
     add_vif_checks=("index_range", "in_use", "register_unique", "flags", "tunnel", "address"),
     add_mif_checks=("index_range", "in_use", "flags", "address"),
     vif_flags_allowed=frozenset({0, 0x1, 0x4, 0x8}),
+    vif_use_ifindex=0x8,
     mif_flags_allowed=frozenset({0, 0x1}),
     del_vif_range="maxvifs",
     vif_lookup="highest",
     v4_arrival_needs_vif=True,
     group_management_not_routed=True,
     mfc_ttls_kept_for="existing",
+    mfc6_ifset_kept_for="existing",
     wholepkt_ttl_decremented=False,
 )
 
