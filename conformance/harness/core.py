@@ -8,7 +8,8 @@ from contextlib import AbstractContextManager
 from scapy.packet import Packet
 
 from conformance.harness import expect
-from conformance.harness.packets import Frame, decode_frame, frame_for, udp
+from conformance.harness.clock import Stopwatch
+from conformance.harness.packets import Frame, decode_frame, frame_for, tag, udp
 from conformance.harness.routing import RoutingSocket
 from conformance.harness.upcalls import Upcall
 from conformance.targets.base import Port, SocketHandle, Target
@@ -79,6 +80,14 @@ class Harness:
         for _ in range(count):
             self.target.send(port, frame)
 
+    def send_marked(self, port: int, version: int, src: str, group: str, n: int = 1, ttl: int = 64,
+                    size: int = 0) -> list[Packet]:
+        """Send ``n`` distinct (separately marked) packets of (src, group) on ``port``; return them."""
+        pkts = [self.packet(version, src, group, ttl=ttl, size=size) for _ in range(n)]
+        for p in pkts:
+            self.send(port, p)
+        return pkts
+
     def _collect(self) -> None:
         for port, frames in self.target.collect().items():
             self._frames[port].extend(decode_frame(f) for f in frames)
@@ -98,6 +107,15 @@ class Harness:
     def advance(self, seconds: float) -> None:
         self.target.advance(seconds)
 
+    def stopwatch(self) -> Stopwatch:
+        """A clock for tests that probe just before and just after a deadline."""
+        return Stopwatch(self)
+
+    def queue_depth(self, version: int) -> int:
+        """How many packets a pending (S,G) holds, per the profile."""
+        p = self.profile
+        return p.nocache_queue_depth if version == 4 else p.nocache6_queue_depth
+
     # -- expectations ----------------------------------------------------------------------
     def raises(self, path: str, what: str = "") -> AbstractContextManager[None]:
         """The call inside fails with the profile's errno for ``path`` (or succeeds if none)."""
@@ -113,6 +131,26 @@ class Harness:
         expect.assert_fields(f"{kind} upcall", {"kind": kind, "vif": vif, "src": src, "dst": dst},
                              {"kind": u.kind, "vif": u.vif, "src": u.src, "dst": u.dst})
         return u
+
+    def expect_upcalls(self, r: RoutingSocket, want: list[tuple[str, int, str, str]], context: str) -> None:
+        """Exactly these upcalls, as (kind, vif, src, dst), in this order."""
+        seen = [(u.kind, u.vif, u.src, u.dst) for u in r.upcalls()]
+        if seen != want:
+            raise AssertionError(f"{context}: expected upcalls {want or 'none'}, got {seen or 'none'}")
+
+    def expect_copies(self, sent: list[Packet], on: set[int], context: str) -> dict[int, list[Frame]]:
+        """Every packet of ``sent`` left once, in order, on each port of ``on``; nothing elsewhere."""
+        want = [tag(bytes(p)) for p in sent]
+        got = self.all_frames()
+        diffs = []
+        for port in sorted(got):
+            expected = want if port in on else []
+            if [tag(f.raw) for f in got[port]] != expected:
+                shown = [f"{tag(f.raw)} ({f.describe()})" for f in got[port]]
+                diffs.append(f"  port {port}: expected {expected or 'nothing'}, got {shown or 'nothing'}")
+        if diffs:
+            raise AssertionError(f"{context}:\n" + "\n".join(diffs))
+        return got
 
     def expect_no_upcall(self, r: RoutingSocket, why: str = "") -> None:
         got = r.upcalls()

@@ -87,6 +87,12 @@ def decode_frame(raw: bytes) -> Frame:
     return Frame(raw, Ether(raw))
 
 
+def tag(data: bytes) -> str:
+    """A packet's short name in messages: its marker's sequence number (``#n``)."""
+    m = marker_of(data)
+    return f"#{int.from_bytes(m[4:], 'big')}" if m else "<unmarked>"
+
+
 def marker_of(data: bytes) -> bytes | None:
     """The unique test marker inside a packet's bytes, if any."""
     i = data.find(MARK)

@@ -13,50 +13,14 @@ import ipaddress
 import pytest
 from scapy.layers.inet import IP
 from scapy.layers.inet6 import IPv6
-from scapy.packet import Packet
 
-from conformance.harness.packets import Frame, marker_of
+from conformance.harness.packets import Frame
 
 ALL_VIFS = (0, 1, 2, 3)
 BOTH_FAMILIES = pytest.mark.parametrize("v", [4, 6])
 
 
 # -- helpers ---------------------------------------------------------------------------------
-def source(h, v: int, port: int = 0, n: int = 0) -> str:
-    """``h.src`` in canonical text form, as decoded upcalls spell it (h.src may give '2001:db8:0::10')."""
-    return str(ipaddress.ip_address(h.src(v, port, n)))
-
-
-def tag(data: bytes) -> str:
-    """A packet's short name in messages: its marker's sequence number."""
-    m = marker_of(data)
-    return f"#{int.from_bytes(m[4:], 'big')}" if m else "<unmarked>"
-
-
-def send(h, port: int, v: int, src: str, grp: str, n: int = 1, ttl: int = 64, size: int = 0) -> list[Packet]:
-    """Send ``n`` distinct (separately marked) packets of (src, grp) on ``port``; return them."""
-    pkts = [h.packet(v, src, grp, ttl=ttl, size=size) for _ in range(n)]
-    for p in pkts:
-        h.send(port, p)
-    return pkts
-
-
-def expect_copies(h, sent: list[Packet], on: set[int], context: str) -> dict[int, list[Frame]]:
-    """Every packet of ``sent`` left once, in order, on each port of ``on``; nothing left elsewhere."""
-    want = [tag(bytes(p)) for p in sent]
-    got = h.all_frames()
-    diffs = []
-    for port in sorted(got):
-        expected = want if port in on else []
-        seen = [tag(f.raw) for f in got[port]]
-        if seen != expected:
-            shown = [f"{tag(f.raw)} ({f.describe()})" for f in got[port]]
-            diffs.append(f"  port {port}: expected {expected or 'nothing'}, got {shown or 'nothing'}")
-    if diffs:
-        raise AssertionError(f"{context}:\n" + "\n".join(diffs))
-    return got
-
-
 def expect_no_nocache(r, why: str) -> None:
     """No NOCACHE upcall. WRONGVIF upcalls are not judged here: asserts belong to wrongvif.*, and
     Linux keeps MRT_ASSERT across MRT_DONE, so a test cannot assume a fresh router has it off."""
@@ -107,12 +71,12 @@ def del_absent_path(v: int) -> str:
 @pytest.mark.clause("mfc.add-forward")
 def test_installed_entry_forwards_arrivals_on_its_parent_to_every_outgoing_vif(h, v, parent, oifs):
     r = h.router(v, vifs=ALL_VIFS)
-    s, g = source(h, v, parent), h.group(v)
+    s, g = h.src(v, parent), h.group(v)
     r.add_mfc(s, g, parent, ttls=dict.fromkeys(oifs, 1))
 
-    sent = send(h, parent, v, s, g, n=3)
+    sent = h.send_marked(parent, v, s, g, n=3)
 
-    expect_copies(h, sent, on=oifs,
+    h.expect_copies(sent, on=oifs,
                   context=f"(S,G) installed with parent vif {parent} and outgoing vifs {sorted(oifs)}")
     h.expect_no_upcall(r, "the (S,G) has a cache entry, so no NOCACHE")
 
@@ -126,13 +90,13 @@ def test_copy_leaves_a_vif_only_when_the_packet_ttl_exceeds_its_threshold(h, t, 
     ttl = t + offset
     ttls = {1: t - 1, 2: t, 3: t + 1}
     r = h.router(4, vifs=ALL_VIFS)
-    s, g = source(h, 4, 0), h.group(4)
+    s, g = h.src(4, 0), h.group(4)
     r.add_mfc(s, g, 0, ttls=ttls)
 
-    sent = send(h, 0, 4, s, g, ttl=ttl)
+    sent = h.send_marked(0, 4, s, g, ttl=ttl)
 
     oifs = {i for i, threshold in ttls.items() if threshold > 0 and ttl > threshold}
-    expect_copies(h, sent, on=oifs,
+    h.expect_copies(sent, on=oifs,
                   context=f"TTL {ttl} packet, mfcc_ttls {ttls}: a copy leaves vif i iff ttls[i] > 0 and "
                           f"TTL > ttls[i] (strict), so only vifs {sorted(oifs)}")
 
@@ -144,13 +108,13 @@ def test_copy_leaves_a_vif_only_when_the_packet_ttl_exceeds_its_threshold(h, t, 
 def test_zero_ttl_keeps_its_vif_out_of_the_outgoing_set_whatever_the_packet_ttl(h, zero_vif, ttl):
     ttls = {i: 0 if i == zero_vif else 1 for i in (1, 2, 3)}
     r = h.router(4, vifs=ALL_VIFS)
-    s, g = source(h, 4, 0), h.group(4)
+    s, g = h.src(4, 0), h.group(4)
     r.add_mfc(s, g, 0, ttls=ttls)
 
-    sent = send(h, 0, 4, s, g, n=2, ttl=ttl)
+    sent = h.send_marked(0, 4, s, g, n=2, ttl=ttl)
 
     oifs = set(ttls) - {zero_vif}
-    expect_copies(h, sent, on=oifs,
+    h.expect_copies(sent, on=oifs,
                   context=f"TTL {ttl} packets, mfcc_ttls {ttls}: vif {zero_vif} has ttl 0 and is no "
                           f"outgoing interface; vifs {sorted(oifs)} (ttl 1) get copies")
 
@@ -158,12 +122,12 @@ def test_zero_ttl_keeps_its_vif_out_of_the_outgoing_set_whatever_the_packet_ttl(
 @pytest.mark.clause("mfc.ttl-zero-excluded")
 def test_entry_whose_ttls_are_all_zero_forwards_nowhere_yet_is_an_entry(h):
     r = h.router(4, vifs=ALL_VIFS)
-    s, g = source(h, 4, 0), h.group(4)
+    s, g = h.src(4, 0), h.group(4)
     r.add_mfc(s, g, 0, ttls={})
 
-    sent = send(h, 0, 4, s, g, n=2, ttl=255)
+    sent = h.send_marked(0, 4, s, g, n=2, ttl=255)
 
-    expect_copies(h, sent, on=set(), context="TTL 255 packets, every mfcc_ttls slot 0: no outgoing vif")
+    h.expect_copies(sent, on=set(), context="TTL 255 packets, every mfcc_ttls slot 0: no outgoing vif")
     h.expect_no_upcall(r, "the (S,G) is installed (with an empty outgoing set), so no NOCACHE")
 
 
@@ -177,7 +141,7 @@ def test_entry_whose_ttls_are_all_zero_forwards_nowhere_yet_is_an_entry(h):
 @pytest.mark.clause("mfc.ttl-decrement")
 def test_forwarded_copy_is_the_packet_with_ttl_one_lower_and_a_valid_checksum(h, v, ttl, size):
     r = h.router(v, vifs=ALL_VIFS)
-    s, g = source(h, v, 0), h.group(v)
+    s, g = h.src(v, 0), h.group(v)
     r.add_mfc(s, g, 0, ttls={2: 1})
     pkt = h.packet(v, s, g, ttl=ttl, size=size)
     sent = bytes(pkt)
@@ -191,7 +155,7 @@ def test_forwarded_copy_is_the_packet_with_ttl_one_lower_and_a_valid_checksum(h,
 
     h.send(0, pkt)
 
-    got = expect_copies(h, [pkt], on={2}, context=f"TTL {ttl} packet with an outgoing set of vif 2")
+    got = h.expect_copies([pkt], on={2}, context=f"TTL {ttl} packet with an outgoing set of vif 2")
     frame = got[2][0]
     what = "TTL" if v == 4 else "hop limit"
     assert frame.ttl == ttl - 1, f"forwarded copy: {what} expected {ttl - 1} (received {ttl} - 1), got {frame.ttl}"
@@ -212,20 +176,20 @@ def test_forwarded_copy_is_the_packet_with_ttl_one_lower_and_a_valid_checksum(h,
 @pytest.mark.clause("mfc.rpf")
 def test_arrival_on_a_vif_other_than_the_parent_is_not_forwarded_and_counts_as_wrong_if(h, v):
     r = h.router(v, vifs=ALL_VIFS)
-    s, g = source(h, v, 0), h.group(v)
+    s, g = h.src(v, 0), h.group(v)
     r.add_mfc(s, g, 0, ttls={1: 1, 2: 1})
 
-    on_oif = send(h, 1, v, s, g, n=2)  # vif 1 is an outgoing vif of the entry, not its parent
-    on_other = send(h, 3, v, s, g)  # vif 3 is neither
+    on_oif = h.send_marked(1, v, s, g, n=2)  # vif 1 is an outgoing vif of the entry, not its parent
+    on_other = h.send_marked(3, v, s, g)  # vif 3 is neither
 
-    expect_copies(h, on_oif + on_other, on=set(),
+    h.expect_copies(on_oif + on_other, on=set(),
                   context="packets of (S,G) arriving on vifs 1 and 3 while its parent is vif 0")
     wrong = r.sg_count(s, g)["wrong_if"]
     assert wrong == 3, f"SIOCGETSGCNT wrong_if after 3 arrivals on non-parent vifs: expected 3, got {wrong}"
     expect_no_nocache(r, "the (S,G) is installed")
 
-    right = send(h, 0, v, s, g)
-    expect_copies(h, right, on={1, 2}, context="the same (S,G) arriving on its parent vif 0")
+    right = h.send_marked(0, v, s, g)
+    h.expect_copies(right, on={1, 2}, context="the same (S,G) arriving on its parent vif 0")
 
 
 # -- mfc.update ------------------------------------------------------------------------------
@@ -233,19 +197,19 @@ def test_arrival_on_a_vif_other_than_the_parent_is_not_forwarded_and_counts_as_w
 @pytest.mark.clause("mfc.update")
 def test_installing_an_existing_sg_again_replaces_its_parent_and_outgoing_set(h, v):
     r = h.router(v, vifs=ALL_VIFS)
-    s, g = source(h, v, 0), h.group(v)
+    s, g = h.src(v, 0), h.group(v)
     r.add_mfc(s, g, 0, ttls={1: 1})
-    before = send(h, 0, v, s, g)
-    expect_copies(h, before, on={1}, context="first entry: parent vif 0, outgoing vif 1")
+    before = h.send_marked(0, v, s, g)
+    h.expect_copies(before, on={1}, context="first entry: parent vif 0, outgoing vif 1")
 
     r.add_mfc(s, g, 1, ttls={2: 1, 3: 1})
 
-    on_old_parent = send(h, 0, v, s, g)
-    expect_copies(h, on_old_parent, on=set(),
+    on_old_parent = h.send_marked(0, v, s, g)
+    h.expect_copies(on_old_parent, on=set(),
                   context="after re-adding (S,G) with parent vif 1: arrival on the old parent vif 0 "
                           "(an implementation keyed by (S,G,parent) would still forward it to vif 1)")
-    on_new_parent = send(h, 1, v, s, g)
-    expect_copies(h, on_new_parent, on={2, 3},
+    on_new_parent = h.send_marked(1, v, s, g)
+    h.expect_copies(on_new_parent, on={2, 3},
                   context="after re-adding (S,G) with parent vif 1 and outgoing vifs 2, 3: arrival on vif 1")
     expect_no_nocache(r, "the (S,G) stayed installed across the update")
 
@@ -254,13 +218,13 @@ def test_installing_an_existing_sg_again_replaces_its_parent_and_outgoing_set(h,
 @pytest.mark.clause("mfc.update")
 def test_installing_an_existing_sg_again_replaces_its_outgoing_set(h, v):
     r = h.router(v, vifs=ALL_VIFS)
-    s, g = source(h, v, 0), h.group(v)
+    s, g = h.src(v, 0), h.group(v)
     r.add_mfc(s, g, 0, ttls={1: 1, 2: 1})
 
     r.add_mfc(s, g, 0, ttls={2: 1, 3: 1})
 
-    sent = send(h, 0, v, s, g, n=2)
-    expect_copies(h, sent, on={2, 3},
+    sent = h.send_marked(0, v, s, g, n=2)
+    h.expect_copies(sent, on={2, 3},
                   context="(S,G) re-added with outgoing vifs {2, 3} instead of {1, 2}: vif 1 must drop out")
 
 
@@ -269,18 +233,18 @@ def test_installing_an_existing_sg_again_replaces_its_outgoing_set(h, v):
 @pytest.mark.clause("mfc.delete")
 def test_deleted_entry_stops_forwarding_and_its_next_packet_is_upcalled(h, v):
     r = h.router(v, vifs=ALL_VIFS)
-    s, g, other = source(h, v, 0), h.group(v, 1), h.group(v, 2)
+    s, g, other = h.src(v, 0), h.group(v, 1), h.group(v, 2)
     r.add_mfc(s, g, 0, ttls={1: 1})
     r.add_mfc(s, other, 0, ttls={2: 1})
-    expect_copies(h, send(h, 0, v, s, g), on={1}, context="(S,G) installed with outgoing vif 1")
+    h.expect_copies(h.send_marked(0, v, s, g), on={1}, context="(S,G) installed with outgoing vif 1")
 
     r.del_mfc(s, g)
 
-    after = send(h, 0, v, s, g)
-    expect_copies(h, after, on=set(), context="(S,G) after MRT_DEL_MFC")
+    after = h.send_marked(0, v, s, g)
+    h.expect_copies(after, on=set(), context="(S,G) after MRT_DEL_MFC")
     h.expect_upcall(r, "NOCACHE", 0, s, g)
-    untouched = send(h, 0, v, s, other)
-    expect_copies(h, untouched, on={2}, context="another group's entry, not deleted")
+    untouched = h.send_marked(0, v, s, other)
+    h.expect_copies(untouched, on={2}, context="another group's entry, not deleted")
 
 
 # -- mfc.delete-absent -----------------------------------------------------------------------
@@ -288,16 +252,16 @@ def test_deleted_entry_stops_forwarding_and_its_next_packet_is_upcalled(h, v):
 @pytest.mark.clause("mfc.delete-absent")
 def test_deleting_an_sg_that_is_not_installed_fails_and_changes_nothing(h, v):
     r = h.router(v, vifs=ALL_VIFS)
-    s, g = source(h, v, 0), h.group(v, 1)
+    s, g = h.src(v, 0), h.group(v, 1)
     r.add_mfc(s, g, 0, ttls={1: 1})
     path = del_absent_path(v)
 
     with h.raises(path, "MRT_DEL_MFC of a group never installed"):
         r.del_mfc(s, h.group(v, 2))
     with h.raises(path, "MRT_DEL_MFC of a source never installed"):
-        r.del_mfc(source(h, v, 0, 1), g)
+        r.del_mfc(h.src(v, 0, 1), g)
 
-    expect_copies(h, send(h, 0, v, s, g), on={1}, context="(S,G) after failed deletions of other entries")
+    h.expect_copies(h.send_marked(0, v, s, g), on={1}, context="(S,G) after failed deletions of other entries")
     r.del_mfc(s, g)
     with h.raises(path, "MRT_DEL_MFC of an (S,G) already deleted"):
         r.del_mfc(s, g)
@@ -307,32 +271,32 @@ def test_deleting_an_sg_that_is_not_installed_fails_and_changes_nothing(h, v):
 @pytest.mark.clause("mfc.vif-added-later")
 def test_ttls_naming_vifs_added_after_the_entry_are_dropped_until_it_is_reinstalled(h):
     r = h.router(4, vifs=(0, 1))
-    s, g = source(h, 4, 0), h.group(4)
+    s, g = h.src(4, 0), h.group(4)
     r.add_mfc(s, g, 0, ttls={1: 1, 2: 1, 3: 1})
     r.add_vifs(2, 3)
 
-    sent = send(h, 0, 4, s, g)
-    expect_copies(h, sent, on={1},
+    sent = h.send_marked(0, 4, s, g)
+    h.expect_copies(sent, on={1},
                   context="entry installed with ttls for vifs 1, 2, 3 while only vifs 0, 1 existed; "
                           "vifs 2, 3 added afterwards")
 
     r.add_mfc(s, g, 0, ttls={1: 1, 2: 1, 3: 1})
-    again = send(h, 0, 4, s, g)
-    expect_copies(h, again, on={1, 2, 3}, context="the same entry re-added after vifs 2, 3 exist")
+    again = h.send_marked(0, 4, s, g)
+    h.expect_copies(again, on={1, 2, 3}, context="the same entry re-added after vifs 2, 3 exist")
 
 
 @pytest.mark.clause("mfc.vif-added-later")
 def test_ttl_naming_a_hole_in_the_vif_table_follows_the_profile(h):
     """Implementation-defined: a slot below numvifs is kept (FreeBSD) or dropped (Linux)."""
     r = h.router(4, vifs=(0, 2))
-    s, g = source(h, 4, 0), h.group(4)
+    s, g = h.src(4, 0), h.group(4)
     r.add_mfc(s, g, 0, ttls={1: 1, 2: 1})
     r.add_vif(1)
 
-    sent = send(h, 0, 4, s, g)
+    sent = h.send_marked(0, 4, s, g)
 
     kept = h.profile.mfc_ttls_kept_for == "below-numvifs"
-    expect_copies(h, sent, on={1, 2} if kept else {2},
+    h.expect_copies(sent, on={1, 2} if kept else {2},
                   context=f"ttl for vif 1 given while vif 1 was a hole below vif 2, vif 1 added later: "
                           f"profile {h.profile.name!r} {'keeps' if kept else 'drops'} it "
                           f"(mfc_ttls_kept_for={h.profile.mfc_ttls_kept_for!r})")
@@ -343,19 +307,19 @@ def test_ttl_naming_a_hole_in_the_vif_table_follows_the_profile(h):
 @pytest.mark.clause("mfc.exact-match")
 def test_lookup_matches_source_and_group_exactly(h, v):
     r = h.router(v, vifs=ALL_VIFS)
-    s, g = source(h, v, 0, 0), h.group(v, 1)
-    near_s, near_g = source(h, v, 0, 1), h.group(v, 3)
+    s, g = h.src(v, 0, 0), h.group(v, 1)
+    near_s, near_g = h.src(v, 0, 1), h.group(v, 3)
     r.add_mfc(s, g, 0, ttls={1: 1, 2: 1})
 
-    near_misses = send(h, 0, v, near_s, g) + send(h, 0, v, s, near_g)
+    near_misses = h.send_marked(0, v, near_s, g) + h.send_marked(0, v, s, near_g)
 
-    expect_copies(h, near_misses, on=set(),
+    h.expect_copies(near_misses, on=set(),
                   context=f"entry ({s}, {g}) installed; packets ({near_s}, {g}) and ({s}, {near_g})")
     got = [(u.kind, u.vif, u.src, u.dst) for u in r.upcalls()]
     want = [("NOCACHE", 0, near_s, g), ("NOCACHE", 0, s, near_g)]
     assert got == want, f"near-miss (S,G)s must each be unknown: expected upcalls {want}, got {got}"
-    exact = send(h, 0, v, s, g)
-    expect_copies(h, exact, on={1, 2}, context=f"the installed ({s}, {g}) itself")
+    exact = h.send_marked(0, v, s, g)
+    h.expect_copies(exact, on={1, 2}, context=f"the installed ({s}, {g}) itself")
 
 
 # -- mfc6.ifset ------------------------------------------------------------------------------
@@ -364,12 +328,12 @@ def test_lookup_matches_source_and_group_exactly(h, v):
 def test_v6_copies_leave_on_every_mif_of_the_ifset_with_hop_limit_one_lower(h, hop_limit):
     """No per-mif threshold: the lowest forwardable hop limit (2) reaches every mif of the set."""
     r = h.router(6, vifs=ALL_VIFS)
-    s, g = source(h, 6, 0), h.group(6)
+    s, g = h.src(6, 0), h.group(6)
     r.add_mfc(s, g, 0, ttls={1: 1, 3: 1})
 
-    sent = send(h, 0, 6, s, g, n=2, ttl=hop_limit)
+    sent = h.send_marked(0, 6, s, g, n=2, ttl=hop_limit)
 
-    got = expect_copies(h, sent, on={1, 3}, context=f"hop limit {hop_limit} packets, mf6cc_ifset {{1, 3}}")
+    got = h.expect_copies(sent, on={1, 3}, context=f"hop limit {hop_limit} packets, mf6cc_ifset {{1, 3}}")
     for mif in (1, 3):
         assert forwarded_ttls(got[mif]) == [hop_limit - 1] * 2, (
             f"copies on mif {mif}: hop limit expected {hop_limit - 1}, got {forwarded_ttls(got[mif])}")
@@ -380,12 +344,12 @@ def test_v6_copies_leave_on_every_mif_of_the_ifset_with_hop_limit_one_lower(h, h
 @pytest.mark.clause("mfc6.hoplimit")
 def test_v6_packet_with_hop_limit_at_most_1_is_never_forwarded(h, hop_limit):
     r = h.router(6, vifs=ALL_VIFS)
-    s, g = source(h, 6, 0), h.group(6)
+    s, g = h.src(6, 0), h.group(6)
     r.add_mfc(s, g, 0, ttls={1: 1, 2: 1, 3: 1})
 
-    sent = send(h, 0, 6, s, g, n=2, ttl=hop_limit)
+    sent = h.send_marked(0, 6, s, g, n=2, ttl=hop_limit)
 
-    expect_copies(h, sent, on=set(), context=f"hop limit {hop_limit} packets of an installed (S,G)")
+    h.expect_copies(sent, on=set(), context=f"hop limit {hop_limit} packets of an installed (S,G)")
     h.expect_no_upcall(r, "the (S,G) is installed")
-    control = send(h, 0, 6, s, g, ttl=2)
-    expect_copies(h, control, on={1, 2, 3}, context="the same (S,G) with hop limit 2")
+    control = h.send_marked(0, 6, s, g, ttl=2)
+    h.expect_copies(control, on={1, 2, 3}, context="the same (S,G) with hop limit 2")

@@ -9,13 +9,9 @@ test says otherwise.
 
 from __future__ import annotations
 
-import ipaddress
-import time
-
 import pytest
-from scapy.packet import Packet
 
-from conformance.harness.packets import Frame, marker_of
+from conformance.harness.packets import tag
 
 ALL_VIFS = (0, 1, 2, 3)
 # How far before the earliest / after the latest expiry a probe is sent. On a kernel this is
@@ -32,84 +28,6 @@ def family_params(v4_clauses: tuple[str, ...] = (), v6_clauses: tuple[str, ...] 
 
 
 # -- helpers ---------------------------------------------------------------------------------
-def source(h, v: int, port: int = 0, n: int = 0) -> str:
-    """``h.src`` in canonical text form, as decoded upcalls spell it (h.src may give '2001:db8:0::10')."""
-    return str(ipaddress.ip_address(h.src(v, port, n)))
-
-
-def tag(data: bytes) -> str:
-    """A packet's short name in messages: its marker's sequence number."""
-    m = marker_of(data)
-    return f"#{int.from_bytes(m[4:], 'big')}" if m else "<unmarked>"
-
-
-def send(h, port: int, v: int, src: str, grp: str, n: int = 1, ttl: int = 64) -> list[Packet]:
-    """Send ``n`` distinct (separately marked) packets of (src, grp) on ``port``; return them."""
-    pkts = [h.packet(v, src, grp, ttl=ttl) for _ in range(n)]
-    for p in pkts:
-        h.send(port, p)
-    return pkts
-
-
-def expect_copies(h, sent: list[Packet], on: set[int], context: str) -> dict[int, list[Frame]]:
-    """Every packet of ``sent`` left once, in order, on each port of ``on``; nothing left elsewhere."""
-    want = [tag(bytes(p)) for p in sent]
-    got = h.all_frames()
-    diffs = []
-    for port in sorted(got):
-        expected = want if port in on else []
-        seen = [tag(f.raw) for f in got[port]]
-        if seen != expected:
-            shown = [f"{tag(f.raw)} ({f.describe()})" for f in got[port]]
-            diffs.append(f"  port {port}: expected {expected or 'nothing'}, got {shown or 'nothing'}")
-    if diffs:
-        raise AssertionError(f"{context}:\n" + "\n".join(diffs))
-    return got
-
-
-def expect_upcalls(r, want: list[tuple[str, int, str, str]], context: str) -> None:
-    """Exactly these upcalls, as (kind, vif, src, dst), in this order."""
-    got = r.upcalls()
-    seen = [(u.kind, u.vif, u.src, u.dst) for u in got]
-    if seen != want:
-        raise AssertionError(f"{context}: expected upcalls {want or 'none'}, got "
-                             f"{[u.describe() for u in got] or 'none'}")
-
-
-def queue_depth(h, v: int) -> int:
-    return h.profile.nocache_queue_depth if v == 4 else h.profile.nocache6_queue_depth
-
-
-class Stopwatch:
-    """Time since ``start()``: the sum of ``advance`` steps on a virtual clock, wall time on a kernel.
-
-    ``advance_to(t)`` lets time pass until ``t`` seconds after the start, so the latency of the
-    target's own calls never pushes a probe past the instant it is meant to precede.
-    """
-
-    def __init__(self, h) -> None:
-        self.h = h
-        self.start()
-
-    def start(self) -> None:
-        self._wall = time.monotonic()
-        self._virtual = 0.0
-
-    @property
-    def elapsed(self) -> float:
-        return self._virtual if self.h.target.virtual_time else time.monotonic() - self._wall
-
-    def advance_to(self, t: float, *, before: float | None = None) -> None:
-        """Let time pass to ``t``; with ``before``, the target must not already be past that instant."""
-        step = t - self.elapsed
-        if step > 0:
-            self.h.advance(step)
-            self._virtual += step
-        if before is not None and self.elapsed >= before:
-            pytest.skip(f"the target took {self.elapsed:.3f} s to get here, past the {before:.3f} s "
-                        "this probe must precede; cannot judge (a slow environment, not a verdict)")
-
-
 # -- nocache.upcall / nocache.v6-upcall ------------------------------------------------------
 @family_params(v6_clauses=("nocache.v6-upcall",))
 @pytest.mark.clause("nocache.upcall")
@@ -119,25 +37,25 @@ def test_first_packet_of_an_unknown_sg_yields_one_nocache_naming_s_g_and_the_arr
     r.add_vif(0, 0)
     r.add_vif(1, 2)
     r.add_vif(2, 1)
-    s, g = source(h, v, 1), h.group(v)
+    s, g = h.src(v, 1), h.group(v)
 
-    sent = send(h, 1, v, s, g)
+    sent = h.send_marked(1, v, s, g)
 
     h.expect_upcall(r, "NOCACHE", 2, s, g)
-    expect_copies(h, sent, on=set(), context="a packet of an (S,G) with no cache entry")
+    h.expect_copies(sent, on=set(), context="a packet of an (S,G) with no cache entry")
 
 
 @family_params(v6_clauses=("nocache.v6-upcall",))
 @pytest.mark.clause("nocache.upcall")
 def test_each_unknown_sg_gets_its_own_nocache(h, v):
     r = h.router(v, vifs=ALL_VIFS)
-    s1, s2, g1, g2 = source(h, v, 0, 0), source(h, v, 3, 1), h.group(v, 1), h.group(v, 2)
+    s1, s2, g1, g2 = h.src(v, 0, 0), h.src(v, 3, 1), h.group(v, 1), h.group(v, 2)
 
-    send(h, 0, v, s1, g1)
-    send(h, 3, v, s2, g1)
-    send(h, 3, v, s1, g2)
+    h.send_marked(0, v, s1, g1)
+    h.send_marked(3, v, s2, g1)
+    h.send_marked(3, v, s1, g2)
 
-    expect_upcalls(r, [("NOCACHE", 0, s1, g1), ("NOCACHE", 3, s2, g1), ("NOCACHE", 3, s1, g2)],
+    h.expect_upcalls(r, [("NOCACHE", 0, s1, g1), ("NOCACHE", 3, s2, g1), ("NOCACHE", 3, s1, g2)],
                    context="three distinct (S,G)s, each first seen once")
 
 
@@ -146,15 +64,15 @@ def test_each_unknown_sg_gets_its_own_nocache(h, v):
 @pytest.mark.clause("nocache.single-pending")
 def test_further_packets_of_a_pending_sg_yield_no_further_upcall(h, v):
     r = h.router(v, vifs=ALL_VIFS)
-    s, g, other = source(h, v, 0), h.group(v, 1), h.group(v, 2)
+    s, g, other = h.src(v, 0), h.group(v, 1), h.group(v, 2)
 
-    send(h, 0, v, s, g)
-    send(h, 0, v, s, g)
-    send(h, 1, v, s, g)  # another vif: still the same pending (S,G)
-    send(h, 0, v, s, other)
-    send(h, 0, v, s, g)
+    h.send_marked(0, v, s, g)
+    h.send_marked(0, v, s, g)
+    h.send_marked(1, v, s, g)  # another vif: still the same pending (S,G)
+    h.send_marked(0, v, s, other)
+    h.send_marked(0, v, s, g)
 
-    expect_upcalls(r, [("NOCACHE", 0, s, g), ("NOCACHE", 0, s, other)],
+    h.expect_upcalls(r, [("NOCACHE", 0, s, g), ("NOCACHE", 0, s, other)],
                    context=f"four packets of ({s}, {g}) and one of ({s}, {other}), none installed: "
                            "one NOCACHE per (S,G)")
 
@@ -164,16 +82,16 @@ def test_further_packets_of_a_pending_sg_yield_no_further_upcall(h, v):
 @pytest.mark.clause("nocache.release-on-add")
 def test_packets_held_while_pending_are_forwarded_when_the_entry_is_installed(h, v):
     r = h.router(v, vifs=ALL_VIFS)
-    s, g = source(h, v, 0), h.group(v)
-    held = send(h, 0, v, s, g, n=min(2, queue_depth(h, v)))
+    s, g = h.src(v, 0), h.group(v)
+    held = h.send_marked(0, v, s, g, n=min(2, h.queue_depth(v)))
     h.expect_upcall(r, "NOCACHE", 0, s, g)
-    expect_copies(h, held, on=set(), context="packets of a pending (S,G), before MRT_ADD_MFC")
+    h.expect_copies(held, on=set(), context="packets of a pending (S,G), before MRT_ADD_MFC")
 
     r.add_mfc(s, g, 0, ttls={1: 1, 3: 1})
 
-    expect_copies(h, held, on={1, 3}, context="the held packets once MRT_ADD_MFC installs outgoing vifs 1, 3")
-    later = send(h, 0, v, s, g)
-    expect_copies(h, later, on={1, 3}, context="a packet after the entry is installed")
+    h.expect_copies(held, on={1, 3}, context="the held packets once MRT_ADD_MFC installs outgoing vifs 1, 3")
+    later = h.send_marked(0, v, s, g)
+    h.expect_copies(later, on={1, 3}, context="a packet after the entry is installed")
     h.expect_no_upcall(r, "the entry is installed")
 
 
@@ -181,34 +99,34 @@ def test_packets_held_while_pending_are_forwarded_when_the_entry_is_installed(h,
 @pytest.mark.clause("nocache.release-on-add")
 def test_held_packets_meet_the_rpf_check_of_the_installed_entry(h, v):
     r = h.router(v, vifs=ALL_VIFS)
-    s, g = source(h, v, 0), h.group(v)
-    held = send(h, 0, v, s, g, n=min(2, queue_depth(h, v)))
+    s, g = h.src(v, 0), h.group(v)
+    held = h.send_marked(0, v, s, g, n=min(2, h.queue_depth(v)))
     h.expect_upcall(r, "NOCACHE", 0, s, g)
 
     r.add_mfc(s, g, 1, ttls={2: 1, 3: 1})
 
-    expect_copies(h, held, on=set(),
+    h.expect_copies(held, on=set(),
                   context="packets held after arriving on vif 0, released into an entry whose parent is vif 1")
     wrong = r.sg_count(s, g)["wrong_if"]
     assert wrong == len(held), (f"SIOCGETSGCNT wrong_if after releasing {len(held)} held packets that fail RPF: "
                                 f"expected {len(held)}, got {wrong}")
-    on_parent = send(h, 1, v, s, g)
-    expect_copies(h, on_parent, on={2, 3}, context="a packet of the same (S,G) arriving on the parent vif 1")
+    on_parent = h.send_marked(1, v, s, g)
+    h.expect_copies(on_parent, on={2, 3}, context="a packet of the same (S,G) arriving on the parent vif 1")
 
 
 # -- nocache.queue-depth ---------------------------------------------------------------------
 @family_params()
 @pytest.mark.clause("nocache.queue-depth")
 def test_packets_beyond_the_queue_depth_are_dropped(h, v):
-    depth = queue_depth(h, v)
+    depth = h.queue_depth(v)
     r = h.router(v, vifs=ALL_VIFS)
-    s, g = source(h, v, 0), h.group(v)
-    sent = send(h, 0, v, s, g, n=depth + 2)
+    s, g = h.src(v, 0), h.group(v)
+    sent = h.send_marked(0, v, s, g, n=depth + 2)
     h.expect_upcall(r, "NOCACHE", 0, s, g)
 
     r.add_mfc(s, g, 0, ttls={2: 1})
 
-    expect_copies(h, sent[:depth], on={2},
+    h.expect_copies(sent[:depth], on={2},
                   context=f"{depth + 2} packets sent while pending; profile {h.profile.name!r} holds "
                           f"{depth} (the first ones, in order), the last 2 are dropped")
 
@@ -222,26 +140,26 @@ def test_pending_entry_lives_until_the_earliest_expiry_and_is_gone_after_the_lat
     packet yields a new NOCACHE, and the packets held before expiry went with it."""
     earliest, latest = h.profile.nocache_expiry
     r = h.router(v, vifs=ALL_VIFS)
-    s, a, b = source(h, v, 0), h.group(v, 1), h.group(v, 2)
-    clock = Stopwatch(h)
-    a_held = send(h, 0, v, s, a)
-    b_held = send(h, 0, v, s, b)
-    expect_upcalls(r, [("NOCACHE", 0, s, a), ("NOCACHE", 0, s, b)], context="two unknown (S,G)s")
+    s, a, b = h.src(v, 0), h.group(v, 1), h.group(v, 2)
+    clock = h.stopwatch()
+    a_held = h.send_marked(0, v, s, a)
+    b_held = h.send_marked(0, v, s, b)
+    h.expect_upcalls(r, [("NOCACHE", 0, s, a), ("NOCACHE", 0, s, b)], context="two unknown (S,G)s")
 
     clock.advance_to(earliest - MARGIN, before=earliest - MARGIN / 2)
-    a_held += send(h, 0, v, s, a)
-    b_held += send(h, 0, v, s, b)
+    a_held += h.send_marked(0, v, s, a)
+    b_held += h.send_marked(0, v, s, b)
     h.expect_no_upcall(r, f"{earliest - MARGIN:.2f} s after the NOCACHE, before the earliest expiry "
                           f"({earliest} s per profile {h.profile.name!r}), both (S,G)s are still pending")
     r.add_mfc(s, a, 0, ttls={1: 1})
-    expect_copies(h, a_held, on={1}, context=f"(S,G) {a} installed just before the earliest expiry: "
+    h.expect_copies(a_held, on={1}, context=f"(S,G) {a} installed just before the earliest expiry: "
                                              "its held packets are released")
 
     clock.advance_to(latest + MARGIN)
-    fresh = send(h, 0, v, s, b)
+    fresh = h.send_marked(0, v, s, b)
     h.expect_upcall(r, "NOCACHE", 0, s, b)
     r.add_mfc(s, b, 0, ttls={1: 1})
-    expect_copies(h, fresh, on={1},
+    h.expect_copies(fresh, on={1},
                   context=f"(S,G) {b} installed after its pending entry expired (latest {latest} s per profile "
                           f"{h.profile.name!r}): only the packet sent after expiry is released, not "
                           f"{[tag(bytes(p)) for p in b_held]}")
@@ -251,13 +169,13 @@ def test_pending_entry_lives_until_the_earliest_expiry_and_is_gone_after_the_lat
 @pytest.mark.clause("nocache.not-on-vif")
 def test_v4_packet_arriving_on_an_interface_that_is_no_vif_yields_no_upcall(h):
     r = h.router(4, vifs=(0, 1))
-    s, g = source(h, 4, 2), h.group(4)
+    s, g = h.src(4, 2), h.group(4)
 
-    stray = send(h, 2, 4, s, g)
+    stray = h.send_marked(2, 4, s, g)
 
     h.expect_no_upcall(r, "the packet arrived on port 2, which has no vif")
-    expect_copies(h, stray, on=set(), context="a packet arriving on port 2, which has no vif")
-    send(h, 0, 4, s, g)
+    h.expect_copies(stray, on=set(), context="a packet arriving on port 2, which has no vif")
+    h.send_marked(0, 4, s, g)
     h.expect_upcall(r, "NOCACHE", 0, s, g)  # the stray packet left no pending entry behind
 
 
@@ -265,9 +183,9 @@ def test_v4_packet_arriving_on_an_interface_that_is_no_vif_yields_no_upcall(h):
 def test_v6_packet_arriving_on_an_interface_that_is_no_mif_follows_the_profile(h):
     """Implementation-defined: no upcall (Linux), or NOCACHE naming mif = nummifs (FreeBSD)."""
     r = h.router(6, vifs=(0, 1))
-    s, g = source(h, 6, 2), h.group(6)
+    s, g = h.src(6, 2), h.group(6)
 
-    send(h, 2, 6, s, g)
+    h.send_marked(2, 6, s, g)
 
     if h.profile.nocache6_requires_mif:
         h.expect_no_upcall(r, f"profile {h.profile.name!r}: IPv6 NOCACHE only for arrival on a mif")
@@ -280,21 +198,21 @@ def test_v6_packet_arriving_on_an_interface_that_is_no_mif_follows_the_profile(h
 @pytest.mark.clause("nocache.local-group")
 def test_link_local_group_is_neither_upcalled_nor_forwarded(h, v, local):
     r = h.router(v, vifs=ALL_VIFS)
-    s = source(h, v, 0)
+    s = h.src(v, 0)
 
-    send(h, 0, v, s, local)
+    h.send_marked(0, v, s, local)
     h.expect_no_upcall(r, f"{local} is a link-local group")
 
     r.add_mfc(s, local, 0, ttls={1: 1, 2: 1})
-    sent = send(h, 0, v, s, local, n=2)
-    expect_copies(h, sent, on=set(), context=f"packets to link-local group {local}, even with an MFC entry")
+    sent = h.send_marked(0, v, s, local, n=2)
+    h.expect_copies(sent, on=set(), context=f"packets to link-local group {local}, even with an MFC entry")
     h.expect_no_upcall(r, f"{local} is a link-local group")
     counts = r.sg_count(s, local)
     assert (counts["pktcnt"], counts["wrong_if"]) == (0, 0), (
         f"SIOCGETSGCNT of ({s}, {local}): the packets must never reach the cache; expected pktcnt 0, "
         f"wrong_if 0, got pktcnt {counts['pktcnt']}, wrong_if {counts['wrong_if']}")
 
-    send(h, 0, v, s, h.group(v))
+    h.send_marked(0, v, s, h.group(v))
     h.expect_upcall(r, "NOCACHE", 0, s, h.group(v))  # the router does upcall a routable group
 
 
@@ -305,21 +223,21 @@ def test_link_local_group_is_neither_upcalled_nor_forwarded(h, v, local):
 def test_ttl_at_most_1_packet_of_an_unknown_sg_follows_the_profile(h, v, ttl):
     """Implementation-defined: upcalled and held (Linux) or ignored (FreeBSD); never forwarded."""
     r = h.router(v, vifs=ALL_VIFS)
-    s, g = source(h, v, 0), h.group(v)
+    s, g = h.src(v, 0), h.group(v)
     upcalled = h.profile.nocache_ttl_le_1_upcall
 
-    send(h, 0, v, s, g, ttl=ttl)
+    h.send_marked(0, v, s, g, ttl=ttl)
 
     if upcalled:
         h.expect_upcall(r, "NOCACHE", 0, s, g)
     else:
         h.expect_no_upcall(r, f"profile {h.profile.name!r}: TTL {ttl} packets are not upcalled")
-    normal = send(h, 0, v, s, g, ttl=64)
+    normal = h.send_marked(0, v, s, g, ttl=64)
     if upcalled:
         h.expect_no_upcall(r, f"the TTL {ttl} packet left ({s}, {g}) pending")
     else:
         h.expect_upcall(r, "NOCACHE", 0, s, g)  # the TTL <= 1 packet left no pending entry
     r.add_mfc(s, g, 0, ttls={1: 1})
-    expect_copies(h, normal, on={1},
+    h.expect_copies(normal, on={1},
                   context=f"entry installed after a TTL {ttl} and a TTL 64 packet: only the TTL 64 one "
                           "is forwarded")

@@ -12,8 +12,6 @@ for WRONGVIF under MRT_ASSERT (``wrongvif_requires_oif``); one test checks that 
 from __future__ import annotations
 
 import errno
-import ipaddress
-import time
 
 import pytest
 
@@ -35,11 +33,6 @@ SWITCHES = [
 
 
 # -- helpers ---------------------------------------------------------------------------------
-def source(h, v: int, port: int = 0, n: int = 0) -> str:
-    """``h.src`` in canonical text form, as decoded upcalls spell it (h.src may give '2001:db8:0::10')."""
-    return str(ipaddress.ip_address(h.src(v, port, n)))
-
-
 def start_with_asserts_off(r) -> None:
     """Turn MRT_ASSERT and MRT_PIM off (each where the family has it).
 
@@ -72,43 +65,9 @@ def switch_asserts(r, switch: str, on: bool) -> None:
         raise
 
 
-def send(h, port: int, v: int, src: str, grp: str) -> None:
-    h.send(port, h.packet(v, src, grp))
-
-
 def expect_nothing_forwarded(h, context: str) -> None:
     got = {port: [f.describe() for f in frames] for port, frames in h.all_frames().items() if frames}
     assert not got, f"{context}: expected no frame on any port, got {got}"
-
-
-class Stopwatch:
-    """Time since ``start()``: the sum of ``advance`` steps on a virtual clock, wall time on a kernel.
-
-    ``advance_to(t)`` lets time pass until ``t`` seconds after the start, so the latency of the
-    target's own calls never pushes a probe past the instant it is meant to precede.
-    """
-
-    def __init__(self, h) -> None:
-        self.h = h
-        self.start()
-
-    def start(self) -> None:
-        self._wall = time.monotonic()
-        self._virtual = 0.0
-
-    @property
-    def elapsed(self) -> float:
-        return self._virtual if self.h.target.virtual_time else time.monotonic() - self._wall
-
-    def advance_to(self, t: float, *, before: float | None = None) -> None:
-        """Let time pass to ``t``; with ``before``, the target must not already be past that instant."""
-        step = t - self.elapsed
-        if step > 0:
-            self.h.advance(step)
-            self._virtual += step
-        if before is not None and self.elapsed >= before:
-            pytest.skip(f"the target took {self.elapsed:.3f} s to get here, past the {before:.3f} s "
-                        "this probe must precede; cannot judge (a slow environment, not a verdict)")
 
 
 # -- wrongvif.assert-gated (IPv4) and the MRT6_PIM gate of wrongmif.v6-upcall ----------------
@@ -121,20 +80,20 @@ def test_wrong_vif_arrival_is_reported_only_while_asserts_are_on(h, v, switch):
     """(S,G1) and (S,G2) never sent a WRONGVIF before each probe, so no rate limit can hide one."""
     r = h.router(v, vifs=(0, 1, 2))
     start_with_asserts_off(r)
-    s, g1, g2 = source(h, v, 0), h.group(v, 1), h.group(v, 2)
+    s, g1, g2 = h.src(v, 0), h.group(v, 1), h.group(v, 2)
     r.add_mfc(s, g1, 0, ttls={1: 1, 2: 1})
     r.add_mfc(s, g2, 0, ttls={1: 1, 2: 1})
     name = "MRT_ASSERT" if switch == "assert" else "MRT_PIM" if v == 4 else "MRT6_PIM"
 
-    send(h, 1, v, s, g1)
+    h.send_marked(1, v, s, g1)
     h.expect_no_upcall(r, f"{name} is off")
 
     switch_asserts(r, switch, True)
-    send(h, 1, v, s, g1)
+    h.send_marked(1, v, s, g1)
     h.expect_upcall(r, WRONG[v], 1, s, g1)
 
     switch_asserts(r, switch, False)
-    send(h, 1, v, s, g2)
+    h.send_marked(1, v, s, g2)
     h.expect_no_upcall(r, f"{name} turned off again")
     expect_nothing_forwarded(h, "packets arriving on vif 1 while the parent is vif 0")
 
@@ -149,16 +108,16 @@ def test_wrong_vif_arrival_yields_one_upcall_naming_the_arrival_vif_s_and_g(h, v
     r.add_vif(2, 1)
     start_with_asserts_off(r)
     switch_asserts(r, switch, True)
-    s, g = source(h, v, 0), h.group(v)
+    s, g = h.src(v, 0), h.group(v)
     r.add_mfc(s, g, 0, ttls={1: 1, 2: 1})
-    send(h, 0, v, s, g)
+    h.send_marked(0, v, s, g)
     h.expect_no_upcall(r, "the packet arrived on the parent vif 0")
     got = {port: len(frames) for port, frames in h.all_frames().items() if frames}
     assert got == {1: 1, 2: 1}, (
         f"a packet arriving on the parent vif 0: expected one copy on ports 1 and 2 (vifs 2 and 1), "
         f"frames per port got {got or 'none'}")
 
-    send(h, 1, v, s, g)
+    h.send_marked(1, v, s, g)
 
     h.expect_upcall(r, WRONG[v], 2, s, g)
     expect_nothing_forwarded(h, "a packet arriving on vif 2 (port 1) while the parent is vif 0")
@@ -170,10 +129,10 @@ def test_arrival_on_a_vif_outside_the_outgoing_set_follows_the_profile(h, v, swi
     r = h.router(v, vifs=(0, 1, 2, 3))
     start_with_asserts_off(r)
     switch_asserts(r, switch, True)
-    s, g = source(h, v, 0), h.group(v)
+    s, g = h.src(v, 0), h.group(v)
     r.add_mfc(s, g, 0, ttls={1: 1, 2: 1})
 
-    send(h, 3, v, s, g)
+    h.send_marked(3, v, s, g)
 
     if h.profile.wrongvif_requires_oif and switch != "pim":
         h.expect_no_upcall(r, f"profile {h.profile.name!r}: under MRT_ASSERT alone the arrival vif must be "
@@ -195,26 +154,26 @@ def test_wrong_vif_upcalls_of_one_sg_are_limited_to_one_per_interval(h, v, switc
     r = h.router(v, vifs=(0, 1, 2))
     start_with_asserts_off(r)
     switch_asserts(r, switch, True)
-    s, g, other = source(h, v, 0), h.group(v, 1), h.group(v, 2)
+    s, g, other = h.src(v, 0), h.group(v, 1), h.group(v, 2)
     r.add_mfc(s, g, 0, ttls={1: 1, 2: 1})
     r.add_mfc(s, other, 0, ttls={1: 1, 2: 1})
     kind = WRONG[v]
 
-    clock = Stopwatch(h)
-    send(h, 1, v, s, g)
+    clock = h.stopwatch()
+    h.send_marked(1, v, s, g)
     h.expect_upcall(r, kind, 1, s, g)
 
-    send(h, 1, v, s, g)
-    send(h, 2, v, s, g)
+    h.send_marked(1, v, s, g)
+    h.send_marked(2, v, s, g)
     seen = [(u.kind, u.vif) for u in r.upcalls()]
     want = [] if limited else [(kind, 1), (kind, 2)]
     assert seen == want, (f"two more wrong-vif packets of ({s}, {g}) at once (on vifs 1 and 2): expected "
                           f"{want or 'no upcall'} (profile {h.profile.name!r}), got {seen or 'none'}")
-    send(h, 2, v, s, other)
+    h.send_marked(2, v, s, other)
     h.expect_upcall(r, kind, 2, s, other)  # the limit is per (S,G): another group is reported
 
     clock.advance_to(interval - MARGIN, before=interval - MARGIN / 2)
-    send(h, 1, v, s, g)
+    h.send_marked(1, v, s, g)
     if limited:
         h.expect_no_upcall(r, f"{interval - MARGIN:.2f} s after the first {kind} of ({s}, {g}), within the "
                               f"{interval} s interval of profile {h.profile.name!r}")
@@ -222,9 +181,9 @@ def test_wrong_vif_upcalls_of_one_sg_are_limited_to_one_per_interval(h, v, switc
         h.expect_upcall(r, kind, 1, s, g)
 
     clock.advance_to(interval + MARGIN)
-    send(h, 1, v, s, g)
+    h.send_marked(1, v, s, g)
     h.expect_upcall(r, kind, 1, s, g)
-    send(h, 1, v, s, g)
+    h.send_marked(1, v, s, g)
     if limited:
         h.expect_no_upcall(r, f"a new {interval} s interval began with the last {kind}")
     else:
