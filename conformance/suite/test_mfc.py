@@ -269,6 +269,23 @@ def test_deleting_an_sg_that_is_not_installed_fails_and_changes_nothing(h, v):
 
 # -- mfc.vif-added-later ---------------------------------------------------------------------
 @pytest.mark.clause("mfc.vif-added-later")
+def test_ipv6_ifset_bits_for_mifs_added_later_follow_the_profile(h):
+    """Implementation-defined: FreeBSD stores the whole ifset (a later mif is used), Linux drops it."""
+    r = h.router(6, vifs=(0, 1))
+    s, g = h.src(6, 0), h.group(6)
+    r.add_mfc(s, g, 0, ttls={1: 1, 2: 1})
+    r.add_vif(2)
+
+    sent = h.send_marked(0, 6, s, g)
+
+    kept = h.profile.mfc6_ifset_kept_for == "all"
+    h.expect_copies(sent, on={1, 2} if kept else {1},
+                    context=f"ifset {{1, 2}} installed while only mifs 0, 1 existed, mif 2 added later: "
+                            f"profile {h.profile.name!r} {'keeps' if kept else 'drops'} bit 2 "
+                            f"(mfc6_ifset_kept_for={h.profile.mfc6_ifset_kept_for!r})")
+
+
+@pytest.mark.clause("mfc.vif-added-later")
 def test_ttls_naming_vifs_added_after_the_entry_are_dropped_until_it_is_reinstalled(h):
     r = h.router(4, vifs=(0, 1))
     s, g = h.src(4, 0), h.group(4)
