@@ -37,19 +37,36 @@ def fragment(packet: bytes, mtu: int = MAX_ENCAP) -> list[bytes]:
     if off_field & IP_DF:
         return []
     header, data = packet[:hlen], packet[hlen:]
+    later = packet[:20] + copied_options(header)  # the header of every fragment but the first
+    later = bytes([0x40 | len(later) // 4]) + later[1:]
     chunk = (mtu - hlen) & ~7
     base = off_field & 0x1FFF
     pieces = []
     for pos in range(0, len(data), chunk):
         part = data[pos : pos + chunk]
         more = pos + chunk < len(data) or bool(off_field & IP_MF)
-        h = bytearray(header)
-        h[2:4] = struct.pack("!H", hlen + len(part))
+        h = bytearray(header if pos == 0 else later)
+        h[2:4] = struct.pack("!H", len(h) + len(part))
         h[6:8] = struct.pack("!H", (IP_MF if more else 0) | (base + pos // 8))
         h[10:12] = b"\0\0"
         h[10:12] = struct.pack("!H", inet_checksum(bytes(h)))
         pieces.append(bytes(h) + part)
     return pieces
+
+
+def copied_options(header: bytes) -> bytes:
+    """ip_optcopy: the options a later fragment carries (RFC 791: those with the copied flag), EOL-padded."""
+    opts, out, i = header[20:], bytearray(), 0
+    while i < len(opts) and opts[i] != 0:  # IPOPT_EOL ends the list
+        if opts[i] == 1:  # IPOPT_NOP is kept
+            out.append(1)
+            i += 1
+            continue
+        optlen = min(max(opts[i + 1] if i + 1 < len(opts) else 0, 2), len(opts) - i)
+        if opts[i] & 0x80:
+            out += opts[i : i + optlen]
+        i += optlen
+    return bytes(out) + bytes(-len(out) % 4)
 
 
 class Register:
