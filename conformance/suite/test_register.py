@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import pytest
 from scapy.contrib.pim import PIMv2Hdr
-from scapy.layers.inet import IP
+from scapy.layers.inet import IP, IPOption
 from scapy.layers.inet6 import IPv6
 from scapy.layers.l2 import Ether
 from scapy.packet import Packet, Raw
@@ -601,6 +601,32 @@ def test_fragment(h, total):
         assert reg.null == 0 and reg.border == 0, f"Register {i}: flags word {reg.pim[4:8].hex()}"
     check_fragments(after_hop(pkt), [reg.inner for reg in regs])
     h.expect_no_upcall(r, "the kernel encapsulated every fragment itself")
+
+
+NOP, ROUTER_ALERT, EXPERIMENT = b"\x01", b"\x94\x04\x00\x00", b"\x5e\x04\xab\xcd"  # RA copied, 0x5e not
+
+
+@pytest.mark.clause("register.fragment")
+def test_fragment_ip_options(h):
+    """With IP options, the first fragment keeps them all, later ones only those with the copied flag (RFC 791)."""
+    h.require_api(RP)
+    r = register_router(h, RP)
+    r.add_mfc(h.src(4, 0), h.group(4, 1), 0, {REG_VIF: 1}, rp=rp_of(h))
+    options = NOP + ROUTER_ALERT + EXPERIMENT + b"\0\0\0"  # 12 bytes: EOL-padded
+    pkt = IP(src=h.src(4, 0), dst=h.group(4, 1), ttl=9, options=[IPOption(options)]) / Raw(bytes(65535 - 32))
+    assert len(bytes(pkt)) == 65535 and pkt[IP].ihl is None and IP(bytes(pkt)).ihl == 8
+    h.send(0, pkt)
+    regs = registers(h)
+    assert len(regs) >= 2, f"a 65535-byte packet gave {len(regs)} Register(s)"
+    frags = sorted((IP(reg.inner) for reg in regs), key=lambda f: f.frag)
+    for i, f in enumerate(frags):
+        raw = bytes(f)
+        want = options if i == 0 else NOP + ROUTER_ALERT + b"\0\0\0"  # only the copied ones, EOL-padded
+        got = raw[20 : f.ihl * 4]
+        assert got == want, (
+            f"fragment {i} (offset {f.frag * 8}) carries options {got.hex()}, expected {want.hex()}"
+        )
+    check_fragments(after_hop(pkt), [reg.inner for reg in regs])
 
 
 @pytest.mark.clause("register.fragment", "register.inaddr-any-fallback")
