@@ -110,6 +110,8 @@ class ResultsCollector:
         self.records: dict[str, CaseRecord] = {}
         self.order: list[str] = []
         self.adjust: Adjust | None = None
+        # Optional top-level sections (e.g. ``expectations``), computed after the tests are final.
+        self.extras: list[Callable[[], dict[str, Any]]] = []
 
     def pytest_sessionstart(self) -> None:
         self.started = utc_now()
@@ -164,5 +166,7 @@ class ResultsCollector:
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self) -> None:
         document = build_document(self.target, self.started, utc_now(), self.tests())
+        for extra in self.extras:
+            document.update(extra())
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.path.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
