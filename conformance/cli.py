@@ -22,6 +22,13 @@ import pytest
 
 from conformance import outcomes
 from conformance.catalog import load_catalog
+from conformance.report.commands import (
+    add_expectations,
+    add_profile_match,
+    add_report,
+    expectation_options,
+    finish_run,
+)
 from conformance.report.text import clause_table, run_summary
 from conformance.results import suite_version
 from conformance.targets import registry
@@ -77,6 +84,18 @@ def _add_run(commands: argparse._SubParsersAction) -> None:
         "-k", dest="keyword", metavar="EXPR", help="only tests matching the pytest -k expression"
     )
     run.add_argument("-n", dest="workers", type=_workers, metavar="N", help="parallel workers (pytest-xdist)")
+    run.add_argument(
+        "--expectations",
+        metavar="FILE",
+        help="known failures with reasons (docs/expectations.md); default: the builtin target's "
+        "expectations/<target>.toml if shipped; 'none': no file",
+    )
+    run.add_argument(
+        "--deviations",
+        action="store_true",
+        help="also re-run the implementation-defined/conflict clause tests under every known "
+        "profile (the deviation register in results.json and report.html)",
+    )
     run.set_defaults(func=cmd_run, valid_options=_visible_options(run))
 
 
@@ -147,6 +166,7 @@ def cmd_run(args: argparse.Namespace, extra: list[str]) -> int:
         options += ["-k", args.keyword]
     if args.workers is not None:
         options += ["-n", args.workers]
+    options += expectation_options(args.expectations)
     rc = subprocess.call(_pytest_command(args, *options, *extra))
     if rc == pytest.ExitCode.USAGE_ERROR:
         raise UsageError(f"pytest rejected the arguments (exit {rc}); see its message above")
@@ -154,6 +174,10 @@ def cmd_run(args: argparse.Namespace, extra: list[str]) -> int:
         print(f"{PROG}: pytest exited with {rc} and wrote no {results}", file=sys.stderr)
         return 1
     document = json.loads(results.read_text(encoding="utf-8"))
+    document = finish_run(
+        args, document, results,
+        lambda opts: subprocess.run(_pytest_command(args, *opts, *extra), capture_output=True, text=True, check=False),
+    )
     print("\n".join(run_summary(document, str(results))))
     return _run_verdict(document, rc)
 
@@ -225,7 +249,9 @@ def _add_bench(commands: argparse._SubParsersAction) -> None:
     add_bench(commands)
 
 
-SUBCOMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (_add_run, _add_clauses, _add_bench)
+SUBCOMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (
+    _add_run, _add_clauses, _add_bench, add_report, add_profile_match, add_expectations,
+)
 
 if __name__ == "__main__":
     sys.exit(main())

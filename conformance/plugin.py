@@ -25,6 +25,7 @@ import pytest
 from conformance.catalog import load_catalog
 from conformance.results import CLAUSE_PROPERTY, TARGET_PROPERTY, ResultsCollector
 from conformance.targets import registry
+from reference_impl.profiles import PROFILES
 
 if TYPE_CHECKING:
     from conformance.harness import Harness
@@ -83,6 +84,20 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="PATH",
         help="write the collected suite tests and their clause IDs as JSON to PATH",
     )
+    group.addoption(
+        "--mroute-expectations",
+        default=None,
+        metavar="FILE",
+        help="known failures with their reasons, applied to results.json (docs/expectations.md); "
+        "default: the builtin target's shipped expectations/<target>.toml, if any; 'none': no file",
+    )
+    group.addoption(
+        "--mroute-deviation-profile",
+        default=None,
+        metavar="NAME",
+        help="deviation pass: run only the implementation-defined/conflict clause tests, checked "
+        "against profile NAME's facts over the target's own ABI",
+    )
 
 
 def _is_worker(config: pytest.Config) -> bool:
@@ -105,10 +120,29 @@ def pytest_configure(config: pytest.Config) -> None:
             raise pytest.UsageError(str(exc)) from None
     if explicit or config.getoption("hypothesis_profile", None) == HYPOTHESIS_PROFILE:
         _use_hypothesis_profile(config)
+    deviation = config.getoption("mroute_deviation_profile")
+    if deviation is not None and deviation not in PROFILES:
+        raise pytest.UsageError(f"unknown deviation profile {deviation!r}; valid profiles: {', '.join(PROFILES)}")
     results = config.getoption("mroute_results")
     if results and not _is_worker(config):
         collector = ResultsCollector(Path(results).resolve(), state.fallback_info())
         config.pluginmanager.register(collector, "mroute-results")
+        _install_expectations(config, collector, deviation)
+
+
+def _install_expectations(config: pytest.Config, collector: ResultsCollector, deviation: str | None) -> None:
+    """Wire the expectations file (none by default in a deviation pass) and the pass's profile."""
+    from conformance.expectations import ExpectationsError
+    from conformance.expectations.wiring import NONE, install
+
+    state = config.stash[STATE]
+    option = config.getoption("mroute_expectations") or (NONE if deviation else None)
+    try:
+        install(collector, option, state.spec if state.spec in registry.BUILTIN else None)
+    except ExpectationsError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    if deviation is not None:
+        collector.extras.append(lambda: {"checked_profile": deviation})
 
 
 def _use_hypothesis_profile(config: pytest.Config) -> None:
@@ -185,6 +219,8 @@ def pytest_make_collect_report(
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Record each suite test's clause IDs (stash, user properties) and its Allure labels."""
     catalog = load_catalog()
+    if config.getoption("mroute_deviation_profile"):
+        _keep_deviation_tests(config, items, catalog)
     allure = config.pluginmanager.hasplugin("allure_pytest")
     for item in items:
         if not _is_suite_item(item):
@@ -196,6 +232,17 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             from conformance.report.allure_labels import add_allure_labels
 
             add_allure_labels(item, [catalog[cid] for cid in ids], config.stash[STATE].target_name)
+
+
+def _keep_deviation_tests(config: pytest.Config, items: list[pytest.Item], catalog: dict) -> None:
+    """Deselect the suite tests that check no implementation-defined or conflict clause."""
+    from conformance.report.variants import checks_deviation
+
+    keep = [i for i in items if not _is_suite_item(i) or checks_deviation(list(map(str, clause_ids(i))), catalog)]
+    if len(keep) < len(items):
+        kept = set(map(id, keep))
+        config.hook.pytest_deselected(items=[i for i in items if id(i) not in kept])
+        items[:] = keep
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
@@ -258,7 +305,13 @@ def mroute_target(request: pytest.FixtureRequest) -> Iterator[Target]:
         state.info = {**state.fallback_info(), "details": {"unavailable": reason}}
         pytest.skip(f"target unavailable: {reason}")
     state.info = _info_json(built.info())
-    yield built
+    deviation = request.config.getoption("mroute_deviation_profile")
+    if deviation is not None:
+        from conformance.report.variants import view_as
+
+        yield view_as(built, deviation)  # type: ignore[misc]
+    else:
+        yield built
     built.shutdown()
 
 
