@@ -249,8 +249,15 @@ def _add_bench(commands: argparse._SubParsersAction) -> None:
     add_bench(commands)
 
 
+def _add_fixtures(commands: argparse._SubParsersAction) -> None:
+    from conformance.fixtures.cli import add_export, add_replay
+
+    add_export(commands)
+    add_replay(commands)
+
+
 SUBCOMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (
-    _add_run, _add_clauses, _add_bench, add_report, add_profile_match, add_expectations,
+    _add_run, _add_clauses, _add_bench, add_report, add_profile_match, add_expectations, _add_fixtures,
 )
 
 if __name__ == "__main__":
