@@ -132,6 +132,12 @@ class DataPath:
             if self.family.version == 4
             else upcalls.mrt6msg(pkt, upcalls.MRT6MSG_WRONGMIF, arrival, p)
         )
+        if self.wrvifwhole:  # the packet as it arrived follows (Linux MRT_PIM=4)
+            self.upcall(
+                upcalls.igmpmsg_wholepkt(pkt.data, pkt.src, pkt.dst, arrival, p, upcalls.IGMPMSG_WRVIFWHOLE)
+                if self.family.version == 4
+                else upcalls.mrt6msg(pkt, upcalls.MRT6MSG_WRMIFWHOLE, arrival, p, whole=True)
+            )
 
     def nocache_message(self: MRouter, pkt: IPPacket, vif_no: int) -> bytes:
         if self.family.version == 4:

@@ -60,6 +60,7 @@ class MRouter(DataPath):
         self.pending: dict[tuple[str, str], Pending] = {}
         self.assert_on = False
         self.pim = False
+        self.wrvifwhole = False  # WRONGVIF is followed by the whole packet (MRT_PIM=pim_whole_value)
         self.api_config = 0
         self.init_time = 0.0
         self._tick_timer = None
@@ -140,7 +141,7 @@ class MRouter(DataPath):
             self._tick_timer = None
         self.meters.reset()
         if self.profile.done_resets_assert:
-            self.assert_on = self.pim = False
+            self.assert_on = self.pim = self.wrvifwhole = False
         self.api_config = 0
         self.router = None
 
@@ -290,6 +291,7 @@ class MRouter(DataPath):
         on = bool(value)
         if on != self.pim:
             self.pim = on
+            self.wrvifwhole = bool(self.profile.pim_whole_value) and value == self.profile.pim_whole_value
             if self.profile.pim_sets_assert:
                 self.assert_on = on
 

@@ -79,6 +79,9 @@ class Profile:
     assert_value: str = "0-1"
     # MRT_PIM sets MRT_ASSERT as well (Linux) / is an alias of it (FreeBSD, same number)
     pim_sets_assert: bool = True
+    # the MRT_PIM value that also sends the whole packet after each WRONGVIF/WRONGMIF, as upcall
+    # type 4 (Linux IGMPMSG_WRVIFWHOLE / MRT6MSG_WRMIFWHOLE; taken only when MRT_PIM changes); 0: none
+    pim_whole_value: int = 0
     # set options from a socket that is not the router: "error" (errno non_router) or "allowed"
     non_router_set: str = "error"
     # vifc_threshold applies on the forwarding path in addition to mfcc_ttls (the doc says so)
@@ -303,6 +306,7 @@ LINUX = Profile(
     init_value="any",
     done_resets_assert=False,
     assert_value="bool",
+    pim_whole_value=4,
     non_router_set="allowed",
     vif_rate_limit="ignore",
     nocache_queue_depth=4,

@@ -14,6 +14,7 @@ from reference_impl.packets import IPPacket
 from reference_impl.profiles import Profile
 
 IGMPMSG_NOCACHE, IGMPMSG_WRONGVIF, IGMPMSG_WHOLEPKT, IGMPMSG_BW_UPCALL = 1, 2, 3, 4
+IGMPMSG_WRVIFWHOLE = MRT6MSG_WRMIFWHOLE = 4  # Linux: the wrong-vif packet, whole (profile.pim_whole_value)
 MRT6MSG_NOCACHE, MRT6MSG_WRONGMIF, MRT6MSG_WHOLEPKT = 1, 2, 3
 
 
@@ -31,15 +32,16 @@ def igmpmsg_header(pkt: IPPacket, msgtype: int, vif: int, profile: Profile) -> b
     return bytes(b)
 
 
-def igmpmsg_wholepkt(inner: bytes, src: str, dst: str, vif: int, profile: Profile) -> bytes:
-    """WHOLEPKT: a 20-byte igmpmsg followed by the whole packet."""
+def igmpmsg_wholepkt(inner: bytes, src: str, dst: str, vif: int, profile: Profile,
+                     msgtype: int = IGMPMSG_WHOLEPKT) -> bytes:
+    """WHOLEPKT (or WRVIFWHOLE): a 20-byte igmpmsg followed by the whole packet."""
     hdr = bytearray(20)
     if profile.upcall4_trailer:  # Linux builds it from the packet's own header
         hdr[:] = inner[:20]
         hdr[0] = 0x45
         hdr[2:4] = struct.pack("!H", len(inner) + 20)
         hdr[11] = vif >> 8
-    hdr[8] = IGMPMSG_WHOLEPKT
+    hdr[8] = msgtype
     hdr[9] = 0
     hdr[10] = vif & 0xFF
     hdr[12:16] = ipaddress.IPv4Address(src).packed
