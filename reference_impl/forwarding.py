@@ -136,7 +136,7 @@ class DataPath:
             self.upcall(
                 upcalls.igmpmsg_wholepkt(pkt.data, pkt.src, pkt.dst, arrival, p, upcalls.IGMPMSG_WRVIFWHOLE)
                 if self.family.version == 4
-                else upcalls.mrt6msg(pkt, upcalls.MRT6MSG_WRMIFWHOLE, arrival, p, whole=True)
+                else upcalls.mrt6msg(pkt, upcalls.MRT6MSG_WRMIFWHOLE, arrival, p, whole=pkt.data)
             )
 
     def nocache_message(self: MRouter, pkt: IPPacket, vif_no: int) -> bytes:
@@ -148,12 +148,14 @@ class DataPath:
         """A copy for the register vif: kernel encapsulation when negotiated, else WHOLEPKT."""
         if self.register.encapsulate(entry, pkt):
             return
-        inner = with_ttl(pkt, pkt.ttl - 1) if self.profile.wholepkt_ttl_decremented else pkt.data
+        p = self.profile
         if self.family.version == 4:
+            inner = with_ttl(pkt, pkt.ttl - 1) if p.wholepkt_ttl_decremented else pkt.data
             for piece in self.register.fragments(inner):
-                self.upcall(upcalls.igmpmsg_wholepkt(piece, pkt.src, pkt.dst, vif.index, self.profile))
+                self.upcall(upcalls.igmpmsg_wholepkt(piece, pkt.src, pkt.dst, vif.index, p))
         else:
-            self.upcall(upcalls.mrt6msg(pkt, upcalls.MRT6MSG_WHOLEPKT, vif.index, self.profile, whole=True))
+            inner = with_ttl(pkt, pkt.ttl - 1) if p.wholepkt6_hlim_decremented else pkt.data
+            self.upcall(upcalls.mrt6msg(pkt, upcalls.MRT6MSG_WHOLEPKT, vif.index, p, whole=inner))
 
     def release(self: MRouter, pending: Pending, entry: MfcEntry) -> None:
         """Replay a pending entry's queue, in arrival order, through the new entry."""

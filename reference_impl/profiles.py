@@ -144,6 +144,9 @@ class Profile:
     mfc6_ifset_kept_for: str = "all"
     # IGMPMSG_WHOLEPKT carries the packet with TTL already decremented
     wholepkt_ttl_decremented: bool = True
+    # MRT6MSG_WHOLEPKT carries the packet with the hop limit already decremented (FreeBSD
+    # decrements it in place before the lookup: freebsd-semantics.md §4.8, inferred)
+    wholepkt6_hlim_decremented: bool = True
     # counters ioctl on a deleted vif hole: "zeros" or errno counters.vif_hole
     vif_hole_counters: str = "zeros"
 
@@ -337,6 +340,7 @@ LINUX = Profile(
     mfc_ttls_kept_for="existing",
     mfc6_ifset_kept_for="existing",
     wholepkt_ttl_decremented=False,
+    wholepkt6_hlim_decremented=False,
 )
 
 PROFILES: dict[str, Profile] = {p.name: p for p in (DOCUMENTED, FREEBSD, LINUX)}

@@ -49,12 +49,12 @@ def igmpmsg_wholepkt(inner: bytes, src: str, dst: str, vif: int, profile: Profil
     return bytes(hdr) + inner
 
 
-def mrt6msg(pkt: IPPacket, msgtype: int, mif: int, profile: Profile, whole: bool = False) -> bytes:
-    """An mrt6msg; WHOLEPKT is followed by the packet, Linux pads others to 80 bytes."""
-    pad = b"\0\0\0\0" if profile.upcall6_length != 40 or whole else pkt.data[4:8]
+def mrt6msg(pkt: IPPacket, msgtype: int, mif: int, profile: Profile, whole: bytes | None = None) -> bytes:
+    """An mrt6msg; WHOLEPKT is followed by ``whole`` (the packet), Linux pads others to 80 bytes."""
+    pad = b"\0\0\0\0" if profile.upcall6_length != 40 or whole is not None else pkt.data[4:8]
     hdr = bytes([0, msgtype]) + struct.pack("<H", mif) + pad + pkt.data[8:40]
-    if whole:
-        return hdr + pkt.data
+    if whole is not None:
+        return hdr + whole
     return hdr + bytes(profile.upcall6_length - 40)
 
 
