@@ -1,0 +1,371 @@
+"""The portable fixtures: format, manifest, recording, export, and bad input that never crashes.
+
+Bad input (a fixture failing its schema, a pcap not matching the manifest, a truncated pcap, a
+step naming an unknown port, and hypothesis-mutated fixtures and pcaps) must end ``replay`` with
+exit 2 and one line naming the file (and the step), never a traceback.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from conformance.cli import main
+from conformance.fixtures import FORMAT, MANIFEST, SCHEMA_PATH, export, manifest, pcapng
+from conformance.fixtures.frames import describe_frame, frame_masks
+from conformance.fixtures.jsonfmt import dumps
+from conformance.fixtures.load import schema_problem
+from conformance.fixtures.recorder import RecordingTarget
+from conformance.harness import Harness
+from conformance.results import fixtures_sha256
+from reference_impl.profiles import get_profile
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _sample(pattern: str, wanted) -> str:
+    """The first committed fixture (sorted) matching ``pattern`` whose document satisfies ``wanted``."""
+    for path in sorted(ROOT.glob(pattern)):
+        if wanted(json.loads(path.read_text())):
+            return path.relative_to(ROOT).as_posix()
+    raise LookupError(f"no committed fixture {pattern} fits this test")
+
+
+def _forwarding(doc: dict) -> bool:
+    ops = [s["op"] for s in doc["steps"]]
+    return "send" in ops and any(s.get("option") == "MRT_ADD_MFC" for s in doc["steps"]) and any(
+        e["frames"] for s in doc["steps"] if s["op"] == "collect" for e in s["expect"])
+
+
+def _v6_upcall(doc: dict) -> bool:
+    return any(s.get("family") == "AF_INET6" for s in doc["steps"]) and any(
+        s["op"] == "recv" and s["expect"] for s in doc["steps"])
+
+
+SAMPLE = _sample("fixtures/linux/mfc/*.json", _forwarding)
+SAMPLE6 = _sample("fixtures/linux/nocache/*.json", _v6_upcall)
+MUTATION_SETTINGS = settings(max_examples=120, deadline=None, database=None,
+                             suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+
+
+def run_cli(*argv: str) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        rc = main(list(argv))
+    return rc, out.getvalue(), err.getvalue()
+
+
+def copy_kit(tmp: Path, rel: str = SAMPLE, with_manifest: bool = False) -> Path:
+    """The fixture and its pcap under ``tmp`` in the kit layout; optionally a manifest of the two."""
+    doc = json.loads((ROOT / rel).read_text())
+    for path in (rel, doc["pcap"]["path"]):
+        (tmp / path).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(ROOT / path, tmp / path)
+    if with_manifest:
+        files = {p: (tmp / p).read_bytes() for p in (rel, doc["pcap"]["path"])}
+        (tmp / MANIFEST).write_bytes(manifest.render(files, {}))
+    return tmp / rel
+
+
+def assert_one_line_bad_input(rc: int, err: str, path: Path, *words: str) -> None:
+    assert rc == 2, f"exit {rc}, expected 2 (bad input); stderr: {err!r}"
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, f"expected one line on stderr, got {lines}"
+    assert str(path) in lines[0] and "Traceback" not in err, lines[0]
+    for word in words:
+        assert word in lines[0], f"{word!r} not in {lines[0]!r}"
+
+
+# -- the committed kit ------------------------------------------------------------------------
+def test_manifest_lists_every_committed_fixture_and_pcap_with_its_sha256():
+    listed = manifest.load(ROOT)
+    assert listed is not None, f"{MANIFEST} is missing"
+    on_disk = export.all_files(ROOT)
+    assert set(listed) == on_disk, (f"only in the manifest: {sorted(set(listed) - on_disk)[:5]}; "
+                                    f"only on disk: {sorted(on_disk - set(listed))[:5]}")
+    wrong = [p for p, h in listed.items() if manifest.sha256((ROOT / p).read_bytes()) != h]
+    assert not wrong, f"files whose sha256 differs from the manifest: {wrong[:5]}"
+    doc = json.loads((ROOT / MANIFEST).read_text())
+    assert doc["fixture_format"] == FORMAT and doc["count"] == len(listed)
+
+
+def test_results_json_fixture_hash_is_the_manifest_hash():
+    assert fixtures_sha256() == manifest.sha256((ROOT / MANIFEST).read_bytes())
+
+
+def test_every_exported_group_and_profile_has_fixtures_and_pcaps_pair_up():
+    for profile in ("documented", "freebsd", "linux"):
+        fixtures = {p.removeprefix(f"fixtures/{profile}/").removesuffix(".json")
+                    for p in export.profile_files(ROOT, profile) if p.endswith(".json")}
+        pcaps = {p.removeprefix(f"pcaps/{profile}/").removesuffix(".pcapng")
+                 for p in export.profile_files(ROOT, profile) if p.endswith(".pcapng")}
+        assert fixtures and fixtures == pcaps, f"{profile}: fixtures without pcaps or the reverse"
+        groups = {f.split("/")[0] for f in fixtures}
+        wanted = {"nocache", "mfc", "mfc6", "wrongvif", "register"} | ({"bw"} if profile != "linux" else set())
+        assert wanted <= groups, f"{profile}: no fixtures for {sorted(wanted - groups)}"
+
+
+def test_the_schema_is_a_valid_draft_2020_12_schema():
+    jsonschema = pytest.importorskip("jsonschema")
+    jsonschema.Draft202012Validator.check_schema(json.loads(SCHEMA_PATH.read_text()))
+
+
+def test_linux_profile_export_is_byte_identical_to_the_committed_files():
+    """Regeneration is deterministic: the same bytes as committed (the full check is ``export --check``)."""
+    fresh = export.export_profile("linux")
+    assert fresh.files, "the linux export produced nothing"
+    differing = [p for p, data in fresh.files.items() if not (ROOT / p).is_file() or (ROOT / p).read_bytes() != data]
+    stale = export.profile_files(ROOT, "linux") - set(fresh.files)
+    assert not differing and not stale, (
+        f"the committed linux fixtures are not what the suite exports now (run 'mroute-conformance export' "
+        f"and commit): differ: {differing[:5]}, stale: {sorted(stale)[:5]}")
+
+
+# -- pieces -----------------------------------------------------------------------------------
+def test_pcapng_round_trip_keeps_interfaces_directions_comments_and_ns_timestamps():
+    ifaces = [pcapng.Interface("r0", pcapng.LINKTYPE_ETHERNET, "port 0"), pcapng.Interface("s1", 147)]
+    pkts = [pcapng.Packet(0, 1_704_067_200_123_456_789, b"\x01" * 61, pcapng.INBOUND, ("step 1 send",)),
+            pcapng.Packet(1, 1_704_067_201_000_000_001, b"\x02" * 28, pcapng.OUTBOUND, ("step 2", "again"))]
+    data = pcapng.write(ifaces, pkts, "test")
+    assert pcapng.write(ifaces, pkts, "test") == data
+    assert pcapng.read(data) == (ifaces, pkts)
+    for cut in (0, 5, 27, len(data) - 3, len(data) - 1):
+        with pytest.raises(pcapng.PcapngError):
+            pcapng.read(data[:cut])
+
+
+def test_register_frames_mask_the_outer_ip_id_and_checksum_only():
+    from scapy.layers.inet import IP, UDP
+    from scapy.layers.l2 import Ether
+
+    from conformance.layers.pim import pim_register
+
+    inner = IP(src="198.18.0.10", dst="232.1.0.1", ttl=63) / UDP(sport=1, dport=2)
+    frame = bytes(Ether(src="02:00:00:00:00:04", dst="02:00:00:00:01:04")
+                  / IP(src="198.18.0.1", dst="198.18.3.10", id=777, proto=103) / pim_register(inner, border=True))
+    assert [m["field"] for m in frame_masks(frame)] == ["IP.id", "IP.chksum"]
+    assert [(m["offset"], m["length"]) for m in frame_masks(frame)] == [(18, 2), (24, 2)]
+    assert "PIM Register B=1 N=0" in describe_frame(frame)
+    assert frame_masks(bytes(Ether() / inner)) == []
+
+
+def test_recording_target_logs_calls_and_the_profile_facts_a_test_reads():
+    target = RecordingTarget(get_profile("linux"))
+    target.begin()
+    h = Harness(target)
+    r = h.router(4, vifs=(0, 1))
+    h.profile.nocache_queue_depth  # noqa: B018  (a fact read by a test)
+    with h.raises("mfc.del_absent"):
+        r.del_mfc(h.src(4), h.group(4))
+    rec = target.end()
+    assert [c.op for c in rec.calls] == ["socket", "setsockopt", "setsockopt", "setsockopt", "setsockopt"]
+    assert rec.calls[-1].errno is not None and rec.calls[0].result == "s1"
+    assert rec.depends_on == {"errnos": {"mfc.del_absent": "ENOENT"}, "nocache_queue_depth": 4}
+
+
+def test_json_layout_is_deterministic_and_round_trips():
+    doc = {"a": [1, 2, 3], "b": {"c": "x" * 200, "d": []}, "e": [{"f": 1}] * 30}
+    assert dumps(doc) == dumps(json.loads(dumps(doc)))
+    assert json.loads(dumps(doc)) == doc
+
+
+# -- replay: differences and bad input --------------------------------------------------------
+def test_replay_of_a_committed_fixture_passes_and_exits_0():
+    rc, out, err = run_cli("replay", str(ROOT / SAMPLE), str(ROOT / SAMPLE6))
+    assert rc == 0, out + err
+    assert out.splitlines()[-1].startswith("replay: 2 fixture(s) against reference: 2 pass")
+
+
+def test_replay_reports_a_difference_in_decoded_fields_and_exits_1(tmp_path):
+    path = copy_kit(tmp_path)
+    doc = json.loads(path.read_text())
+    step = next(s for s in doc["steps"] if s["op"] == "setsockopt" and s["option"] == "MRT_ADD_MFC")
+    step["expect"]["errno"] = "EEXIST"
+    path.write_bytes(dumps(doc))
+    rc, out, err = run_cli("replay", str(path))
+    assert rc == 1, out + err
+    assert f"step {step['step']} setsockopt: errno: expected EEXIST, got success" in out
+
+
+def test_replay_names_the_port_whose_frames_went_missing(tmp_path):
+    path = copy_kit(tmp_path)
+    doc = json.loads(path.read_text())
+    mfc = next(s for s in doc["steps"] if s.get("option") == "MRT_ADD_MFC")
+    collect = next(s for s in doc["steps"] if s["op"] == "collect" and s["step"] > mfc["step"]
+                   and any(e["frames"] for e in s["expect"]))
+    port, n = next((e["port"], len(e["frames"])) for e in collect["expect"] if e["frames"])
+    mfc["args"]["mfcc_ttls"][port] = 0  # that vif is no longer an outgoing vif
+    mfc["raw"] = get_profile("linux").struct("mfcctl").pack(**mfc["args"]).hex()
+    path.write_bytes(dumps(doc))
+    rc, out, _ = run_cli("replay", str(path))
+    assert rc == 1 and f"step {collect['step']} collect: port {port}: expected {n} frame(s), got 0" in out, out
+
+
+def test_fixture_failing_its_schema_is_one_line_exit_2(tmp_path):
+    path = copy_kit(tmp_path)
+    doc = json.loads(path.read_text())
+    doc["steps"][2]["op"] = "teleport"
+    path.write_bytes(dumps(doc))
+    rc, _, err = run_cli("replay", str(path))
+    assert_one_line_bad_input(rc, err, path, "step 3", "schema")
+
+
+def test_pcap_not_matching_the_manifest_is_one_line_exit_2(tmp_path):
+    path = copy_kit(tmp_path, with_manifest=True)
+    doc = json.loads(path.read_text())
+    pcap = tmp_path / doc["pcap"]["path"]
+    data = bytearray(pcap.read_bytes())
+    data[-40] ^= 0xFF  # inside the last packet's bytes or comment: still well-formed pcapng
+    pcap.write_bytes(bytes(data))
+    rc, _, err = run_cli("replay", str(path))
+    assert_one_line_bad_input(rc, err, pcap, "pcaps/MANIFEST")
+
+
+def test_truncated_pcap_is_one_line_exit_2(tmp_path):
+    path = copy_kit(tmp_path)
+    doc = json.loads(path.read_text())
+    pcap = tmp_path / doc["pcap"]["path"]
+    pcap.write_bytes(pcap.read_bytes()[:-7])
+    rc, _, err = run_cli("replay", str(path))
+    assert_one_line_bad_input(rc, err, path, "truncated")
+
+
+def test_step_naming_an_unknown_port_is_one_line_exit_2(tmp_path):
+    path = copy_kit(tmp_path)
+    doc = json.loads(path.read_text())
+    send = next(s for s in doc["steps"] if s["op"] == "send")
+    send["port"] = 9
+    path.write_bytes(dumps(doc))
+    rc, _, err = run_cli("replay", str(path))
+    assert_one_line_bad_input(rc, err, path, f"step {send['step']}", "unknown port 9")
+
+
+def test_bad_input_among_good_fixtures_runs_nothing(tmp_path):
+    bad = copy_kit(tmp_path / "bad")
+    bad.write_text("{")
+    rc, out, err = run_cli("replay", str(ROOT / SAMPLE), str(bad))
+    assert_one_line_bad_input(rc, err, bad, "not a JSON document")
+    assert out == "", "a fixture ran although another one was bad input"
+
+
+# -- hypothesis: no mutation of a fixture or its pcap ends in a traceback -----------------------
+def _paths(node: object, prefix: tuple = ()) -> list[tuple]:
+    out = [prefix]
+    if isinstance(node, dict):
+        for k, v in node.items():
+            out += _paths(v, (*prefix, k))
+    elif isinstance(node, list):
+        for i, v in enumerate(node):
+            out += _paths(v, (*prefix, i))
+    return out
+
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers(-2**40, 2**40) | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=12) | st.sampled_from(["s1", "s9", "MRT_INIT", "AF_INET6", "00", "abc", "EINVAL", "r0"]),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3),
+    max_leaves=6,
+)
+
+
+def _mutate(doc: dict, data: st.DataObject) -> dict:
+    for _ in range(data.draw(st.integers(1, 3), label="mutations")):
+        paths = [p for p in _paths(doc) if p]
+        path = data.draw(st.sampled_from(paths), label="path")
+        parent = doc
+        for key in path[:-1]:
+            parent = parent[key]
+        key, old = path[-1], parent[path[-1]]
+        how = data.draw(st.sampled_from(["replace", "delete", "nudge"]), label="how")
+        if how == "delete":
+            del parent[key]
+        elif how == "nudge" and isinstance(old, int | float) and not isinstance(old, bool):
+            parent[key] = old + data.draw(st.integers(-300, 300), label="delta")
+        else:
+            parent[key] = data.draw(JSON_VALUES, label="value")
+    return doc
+
+
+@pytest.mark.parametrize("rel", [SAMPLE, SAMPLE6])
+@MUTATION_SETTINGS
+@given(data=st.data())
+def test_mutated_fixtures_never_crash_replay(tmp_path_factory, rel, data):
+    tmp = tmp_path_factory.mktemp("mutant")
+    path = copy_kit(tmp, rel)
+    doc = _mutate(json.loads(path.read_text()), data)
+    path.write_bytes(dumps(doc))
+    rc, out, err = run_cli("replay", str(path))  # an exception here fails the test
+    assert "Traceback" not in out + err
+    if rc == 2:
+        assert_one_line_bad_input(rc, err, path)
+    else:
+        assert rc in (0, 1) and out.splitlines()[-1].startswith("replay: 1 fixture(s)"), (rc, out, err)
+        assert schema_problem(doc) is None, "a fixture failing the schema was replayed"
+
+
+@MUTATION_SETTINGS
+@given(data=st.data())
+def test_mutated_pcaps_never_crash_replay(tmp_path_factory, data):
+    tmp = tmp_path_factory.mktemp("mutant-pcap")
+    path = copy_kit(tmp)
+    doc = json.loads(path.read_text())
+    pcap = tmp / doc["pcap"]["path"]
+    raw = bytearray(pcap.read_bytes())
+    if data.draw(st.booleans(), label="truncate"):
+        raw = raw[: data.draw(st.integers(0, len(raw) - 1), label="cut")]
+    for _ in range(data.draw(st.integers(0, 4), label="flips")):
+        if raw:
+            raw[data.draw(st.integers(0, len(raw) - 1), label="at")] = data.draw(st.integers(0, 255), label="byte")
+    pcap.write_bytes(bytes(raw))
+    doc["pcap"]["sha256"] = manifest.sha256(bytes(raw))  # get past the hash to the pcapng parser
+    path.write_bytes(dumps(doc))
+    rc, out, err = run_cli("replay", str(path))
+    assert "Traceback" not in out + err
+    if rc == 2:
+        assert_one_line_bad_input(rc, err, path)
+    else:
+        assert rc in (0, 1), (rc, out, err)
+
+
+# -- export writes everything or nothing ------------------------------------------------------
+def test_failed_export_writes_nothing(tmp_path, monkeypatch):
+    def broken(profile, progress=None):
+        raise export.ExportFailed([f"profile {profile}: conformance/suite/test_x.py::test_y: call failed"])
+
+    monkeypatch.setattr(export, "export_profile", broken)
+    rc, _, err = run_cli("export", "--profile", "linux", "--root", str(tmp_path))
+    assert rc == 1 and "nothing written" in err and "test_y" in err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_write_replaces_files_atomically_and_leaves_no_temporary_file(tmp_path, monkeypatch):
+    (tmp_path / "fixtures/linux/mfc").mkdir(parents=True)
+    old = tmp_path / "fixtures/linux/mfc/a.json"
+    old.write_bytes(b"old")
+    fresh = {"fixtures/linux/mfc/a.json": b"new", "pcaps/linux/mfc/a.pcapng": b"pcap"}
+    real_replace, calls = os.replace, []
+
+    def failing_replace(src, dst):
+        calls.append(dst)
+        if len(calls) == 2:
+            raise OSError(28, "No space left on device")
+        real_replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", failing_replace)
+    with pytest.raises(OSError):
+        export.write(tmp_path, fresh, {}, ["linux"])
+    leftovers = [p for p in tmp_path.rglob("*") if p.name.endswith(".tmp")]
+    assert not leftovers, f"temporary files left behind: {leftovers}"
+    assert old.read_bytes() == b"new" and not (tmp_path / "pcaps/linux/mfc/a.pcapng").exists()
+    assert not (tmp_path / MANIFEST).exists(), "the manifest was written although a file was not"
+    monkeypatch.setattr(os, "replace", real_replace)
+    assert export.write(tmp_path, fresh, {}, ["linux"]) == 2  # the pcap and the manifest
+    assert export.differences(tmp_path, fresh, {}, ["linux"]) == []
