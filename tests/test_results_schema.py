@@ -152,12 +152,29 @@ def test_the_schema_rejects_what_the_contract_forbids(validator: object) -> None
 
 
 def test_a_real_reference_run_with_its_deviation_passes_validates(validator: object, tmp_path: Path) -> None:
-    argv = ["run", f"--report-dir={tmp_path}", "--deviations", "-k", "vif_threshold or not_installed"]
+    argv = ["run", f"--report-dir={tmp_path}", "--deviations", "-n", "2", "-k", "vif_threshold or not_installed"]
     assert main(argv) == 0
     doc = assert_valid(validator, tmp_path / "results.json")
     assert set(doc["clauses"]) == set(load_catalog()) and "deviations" in doc
     for path in (tmp_path / "deviations").glob("*.json"):
         assert assert_valid(validator, path)["checked_profile"] == path.stem
+    assert_allure_matches(tmp_path / "allure-results", doc)
+
+
+def assert_allure_matches(allure_dir: Path, doc: dict) -> None:
+    """The run's Allure results label each test with its clauses, their groups and spec links."""
+    pytest.importorskip("allure_pytest")
+    catalog = load_catalog()
+    by_name = {t["id"].split("::")[-1]: t for t in doc["tests"]}
+    results = [json.loads(p.read_text()) for p in allure_dir.glob("*-result.json")]
+    assert sorted(r["name"] for r in results) == sorted(by_name)
+    for result in results:
+        clauses = by_name[result["name"]]["clauses"]
+        labels = {(label["name"], label["value"]) for label in result["labels"]}
+        assert {("clause", c) for c in clauses} | {("feature", catalog[c].group) for c in clauses} <= labels
+        assert {link["name"] for link in result["links"] if link["type"] == "spec"} == {
+            f"{c}: {catalog[c].spec_ref}" for c in clauses
+        }
 
 
 def test_fake_runs_with_every_outcome_expectations_and_deviations_validate(
