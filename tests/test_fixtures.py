@@ -311,6 +311,54 @@ def test_mutated_fixtures_never_crash_replay(tmp_path_factory, rel, data):
         assert schema_problem(doc) is None, "a fixture failing the schema was replayed"
 
 
+ERRNOS = st.sampled_from([None, "EINVAL", "ENOENT", "EADDRINUSE", "EOPNOTSUPP", "EZZZ"])
+
+
+def _mutate_within_schema(doc: dict, data: st.DataObject) -> None:
+    """Changes the schema allows: they reach the replay engine (and the target) instead of the loader."""
+    steps = doc["steps"]
+    step = data.draw(st.sampled_from(steps), label="step")
+    op = step["op"]
+    if op in ("setsockopt", "ioctl") and data.draw(st.booleans(), label="raw"):
+        step["struct"], step["args"] = None, None  # the engine sends raw bytes: any length, any content
+        step["raw"] = data.draw(st.binary(max_size=120), label="bytes").hex()
+    elif "expect" in step and isinstance(step["expect"], dict):
+        step["expect"]["errno"] = data.draw(ERRNOS, label="errno")
+        step["expect"].pop("result", None)
+    elif op == "send":
+        step["port"] = data.draw(st.integers(0, len(doc["ports"]) - 1), label="port")
+    elif op in ("collect", "recv") and step["expect"]:
+        if op == "collect":
+            entry = data.draw(st.sampled_from(step["expect"]), label="entry")
+            if entry["frames"]:
+                entry["frames"].pop(data.draw(st.integers(0, len(entry["frames"]) - 1), label="frame"))
+        else:
+            step["expect"].pop(0)
+    if data.draw(st.booleans(), label="shuffle"):  # run the same steps in another order (renumbered)
+        a, b = (data.draw(st.integers(0, len(steps) - 1), label=k) for k in "ab")
+        steps[a], steps[b] = steps[b], steps[a]
+        for n, s in enumerate(steps, 1):
+            s["step"] = n
+
+
+@MUTATION_SETTINGS
+@given(data=st.data())
+def test_schema_valid_mutations_replay_to_a_verdict(tmp_path_factory, data):
+    tmp = tmp_path_factory.mktemp("mutant-valid")
+    rel = data.draw(st.sampled_from([SAMPLE, SAMPLE6]), label="fixture")
+    path = copy_kit(tmp, rel)
+    doc = json.loads(path.read_text())
+    _mutate_within_schema(doc, data)
+    assert schema_problem(doc) is None
+    path.write_bytes(dumps(doc))
+    rc, out, err = run_cli("replay", str(path))
+    assert "Traceback" not in out + err
+    if rc == 2:  # e.g. a shuffled socket step now follows its first use
+        assert_one_line_bad_input(rc, err, path)
+    else:
+        assert rc in (0, 1) and out.splitlines()[-1].startswith("replay: 1 fixture(s)"), (rc, out, err)
+
+
 @MUTATION_SETTINGS
 @given(data=st.data())
 def test_mutated_pcaps_never_crash_replay(tmp_path_factory, data):
