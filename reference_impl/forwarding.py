@@ -112,7 +112,7 @@ class DataPath:
     def maybe_wrongvif(self: MRouter, entry: MfcEntry, pkt: IPPacket, arrival: int | None) -> None:
         """WRONGVIF / WRONGMIF: asserts on, a real arrival vif, not disabled, rate-limited."""
         p = self.profile
-        if not self.assert_on or arrival is None or self.vif(entry.parent) is None:
+        if not self.assert_on or arrival is None or (p.wrongvif_requires_parent and self.vif(entry.parent) is None):
             return
         if p.wrongvif_requires_oif and not self.pim and not 0 < entry.ttls[arrival] < 255:
             return

@@ -100,6 +100,7 @@ class Profile:
     nocache6_requires_mif: bool = False  # IPv6 NOCACHE only for arrival on a mif
     # WRONGVIF
     wrongvif_requires_oif: bool = False  # Linux: arrival vif must be an oif unless MRT_PIM
+    wrongvif_requires_parent: bool = True  # the entry's parent vif must exist (Linux: not checked)
     wrongvif_interval: float = 3.0  # per (S,G) rate limit in seconds (strictly more on Linux)
     wrongvif_interval_strict: bool = False  # next upcall needs > interval (Linux) vs >= (FreeBSD)
     wrongmif_rate_limited: bool = False
@@ -318,6 +319,7 @@ LINUX = Profile(
     nocache6_queue_depth=4,
     nocache6_requires_mif=True,
     wrongvif_requires_oif=True,
+    wrongvif_requires_parent=False,
     wrongvif_interval_strict=True,
     wrongmif_rate_limited=True,
     counters_include_wrong_if=True,
