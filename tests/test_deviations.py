@@ -180,7 +180,7 @@ def test_the_deviation_pass_runs_only_deviation_tests_under_the_variant(pytester
     pytester.syspathinsert()
     out = pytester.path / "freebsd.json"
     result = pytester.runpytest(
-        "-p", "no:cacheprovider", "-s", "--mroute-target=faketarget:FakeTarget", "--mroute-profile=linux",
+        "-p", "no:cacheprovider", "-p", "no:benchmark", "-s", "--mroute-target=faketarget:FakeTarget", "--mroute-profile=linux",
         "--mroute-deviation-profile=freebsd", f"--mroute-results={out}",
     )
     result.assert_outcomes(failed=1, deselected=1)
@@ -193,7 +193,9 @@ def test_the_deviation_pass_runs_only_deviation_tests_under_the_variant(pytester
 def test_an_unknown_deviation_profile_is_a_usage_error(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(faketarget=FAKE_TARGET, test_fake=FAKE_SUITE)
     pytester.syspathinsert()
-    result = pytester.runpytest("--mroute-target=faketarget:FakeTarget", "--mroute-deviation-profile=bsd")
+    result = pytester.runpytest(
+        "-p", "no:benchmark", "--mroute-target=faketarget:FakeTarget", "--mroute-deviation-profile=bsd"
+    )
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*unknown deviation profile 'bsd'; valid profiles: documented, freebsd, linux*"])
 

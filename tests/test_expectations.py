@@ -253,7 +253,7 @@ def test_plugin_option_applies_the_file(lab: Path, pytester: pytest.Pytester) ->
     listed = expectations_file(lab / "fake.toml", LISTED)
     out = lab / "direct.json"
     pytester.runpytest_subprocess(
-        "-p", "no:cacheprovider", "fsuite", "--mroute-target=faketarget:FakeTarget",
+        "-p", "no:cacheprovider", "-p", "no:benchmark", "fsuite", "--mroute-target=faketarget:FakeTarget",
         f"--mroute-results={out}", f"--mroute-expectations={listed}",
     )
     doc = json.loads(out.read_text())
