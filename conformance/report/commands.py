@@ -61,8 +61,17 @@ def finish_run(args: argparse.Namespace, document: dict[str, Any], results: Path
         document = _record_deviations(args, document, workdir, run_pytest)
         results.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
     report = write_report(document, results.parent / REPORT_NAME, results)
+    if document.get("expectations"):
+        print(expectations_line(document["expectations"]))
     print(f"report: {report}")
     return document
+
+
+def expectations_line(section: dict[str, Any]) -> str:
+    """One line on what the expectations file did in this run."""
+    counts = {r: sum(a["result"] == r for a in section["applied"]) for r in ("expected-fail", "unexpected-pass", "mismatch")}
+    done = ", ".join(f"{n} {r}" for r, n in counts.items())
+    return f"expectations: {section['file']} ({section['entries']} entries): {done}, {len(section['unused'])} judged no test"
 
 
 def _record_deviations(
