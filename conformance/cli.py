@@ -78,7 +78,7 @@ def _add_run(commands: argparse._SubParsersAction) -> None:
         "--report-dir",
         default="out",
         metavar="DIR",
-        help="where results.json, junit.xml and allure-results go (default: out)",
+        help="where results.json, report.html, junit.xml and allure-results go (default: out)",
     )
     run.add_argument(
         "-k", dest="keyword", metavar="EXPR", help="only tests matching the pytest -k expression"
@@ -151,7 +151,7 @@ def _check_target(args: argparse.Namespace) -> None:
 
 
 def cmd_run(args: argparse.Namespace, extra: list[str]) -> int:
-    """Run the suite; write DIR/results.json, DIR/junit.xml and DIR/allure-results."""
+    """Run the suite; write DIR/results.json, DIR/report.html, DIR/junit.xml and DIR/allure-results."""
     _check_target(args)
     report_dir = Path(args.report_dir)
     report_dir.mkdir(parents=True, exist_ok=True)
