@@ -88,7 +88,7 @@ def _add_run(commands: argparse._SubParsersAction) -> None:
         "--expectations",
         metavar="FILE",
         help="known failures with reasons (docs/expectations.md); default: the builtin target's "
-        "expectations/<target>.toml if shipped; 'none': no file",
+        "the kit's shipped expectations for the target, if any; 'none': no file",
     )
     run.add_argument(
         "--deviations",

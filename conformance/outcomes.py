@@ -2,7 +2,7 @@
 
 ``pass``, ``fail``, ``unsupported`` (probed absent, raised with :func:`unsupported`), ``skip``
 (environment), ``error`` (setup/teardown broke), and ``expected-fail`` / ``unexpected-pass``
-(pytest xfail today; the per-target expectations file later plugs into
+(from pytest xfail, or from the target's expectations file applied through
 :data:`conformance.results.ResultsCollector.adjust`).
 """
 

@@ -89,7 +89,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=None,
         metavar="FILE",
         help="known failures with their reasons, applied to results.json (docs/expectations.md); "
-        "default: the builtin target's shipped expectations/<target>.toml, if any; 'none': no file",
+        "default: the builtin target's shipped expectations file, if any; 'none': no file",
     )
     group.addoption(
         "--mroute-deviation-profile",

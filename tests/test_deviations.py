@@ -251,5 +251,5 @@ def test_the_linux_run_matches_linux_first(tmp_path: Path, linux_available: None
         assert register["clauses"][cid]["matches"] == ["linux"], cid
     top = register["ranking"][0]
     assert (top["profile"], top["agree"], top["disagree"]) == ("linux", 3, 0)
-    assert doc["expectations"]["file"].endswith("expectations/linux.toml")  # the shipped file, by default
+    assert doc["expectations"]["file"].endswith("expectations/shipped/linux.toml")  # the shipped file, by default
     assert load_catalog()["vif.tunnel"].requirement == "implementation-defined"

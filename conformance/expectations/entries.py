@@ -13,7 +13,7 @@ from conformance.catalog import load_catalog
 
 FORMAT = "mroute-conformance/expectations/1"
 EXPECTED_OUTCOMES = ("fail", "error")
-SHIPPED_DIR = Path(__file__).resolve().parents[2] / "expectations"
+SHIPPED_DIR = Path(__file__).resolve().parent / "shipped"  # packaged with the kit
 _ENTRY_KEYS = {"test", "clause", "outcome", "reason", "reason_regex", "bug"}
 
 
@@ -56,7 +56,7 @@ class Entry:
 
 
 def default_path(target_name: str) -> Path | None:
-    """The shipped file ``expectations/<target>.toml`` of the source tree, if there is one."""
+    """The file shipped with the kit for ``target_name`` (``shipped/<target>.toml``), if there is one."""
     path = SHIPPED_DIR / f"{target_name}.toml"
     return path if path.is_file() else None
 

@@ -1,1 +1,1 @@
-"""Reporting helpers for the suite's outputs (Allure labels; results.json lives in conformance.results)."""
+"""The suite's reports: results.json helpers, report.html, Allure labels, the deviation register."""
