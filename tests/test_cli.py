@@ -8,31 +8,14 @@ import sys
 from pathlib import Path
 
 import pytest
+from fakes import fake_target_source
 
 from conformance.catalog import load_catalog
 from conformance.cli import main
 
 pytest_plugins = ["pytester"]
 
-FAKE_TARGET = """
-from conformance.targets.base import TargetInfo
-
-
-class FakeTarget:
-    name = "fake"
-
-    def __init__(self, profile):
-        self.profile = profile
-
-    def reset(self):
-        pass
-
-    def shutdown(self):
-        pass
-
-    def info(self):
-        return TargetInfo("fake", self.profile.name if self.profile else "none", {})
-"""
+FAKE_TARGET = fake_target_source()
 
 GOOD_SUITE = """
 import pytest

@@ -7,6 +7,7 @@ from dataclasses import fields
 from pathlib import Path
 
 import pytest
+from fakes import fake_target_source
 
 from conformance.catalog import load_catalog
 from conformance.cli import main
@@ -138,25 +139,7 @@ def test_the_main_run_stands_in_with_its_expectations_undone() -> None:
 
 # -- the deviation pass in pytest (fake target) ------------------------------------------------
 
-FAKE_TARGET = """
-from conformance.targets.base import TargetInfo
-
-
-class FakeTarget:
-    name = "fake"
-
-    def __init__(self, profile):
-        self.profile = profile
-
-    def reset(self):
-        pass
-
-    def shutdown(self):
-        pass
-
-    def info(self):
-        return TargetInfo("fake", self.profile.name if self.profile else "none", {})
-"""
+FAKE_TARGET = fake_target_source()
 
 FAKE_SUITE = """
 import json

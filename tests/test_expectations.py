@@ -7,6 +7,7 @@ import tomllib
 from pathlib import Path
 
 import pytest
+from fakes import fake_target_source
 
 from conformance.cli import main
 from conformance.expectations import FORMAT, Entry, Expectations, ExpectationsError, load
@@ -16,25 +17,7 @@ from conformance.expectations.wiring import NONE, resolve
 
 pytest_plugins = ["pytester"]
 
-FAKE_TARGET = """
-from conformance.targets.base import TargetInfo
-
-
-class FakeTarget:
-    name = "fake"
-
-    def __init__(self, profile):
-        self.profile = profile
-
-    def reset(self):
-        pass
-
-    def shutdown(self):
-        pass
-
-    def info(self):
-        return TargetInfo("fake", self.profile.name if self.profile else "none", {"build": "7"})
-"""
+FAKE_TARGET = fake_target_source({"build": "7"})
 
 # The kernel deviation the file lists: which errno a delete of an absent entry gives.
 SUITE = """

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+from fakes import fake_target_source
 
 from conformance.catalog import load_catalog
 from conformance.cli import main
@@ -17,25 +18,7 @@ pytest_plugins = ["pytester"]
 
 SCHEMA_PATH = Path(__file__).resolve().parents[1] / "conformance" / "results.schema.json"
 
-FAKE_TARGET = """
-from conformance.targets.base import TargetInfo
-
-
-class FakeTarget:
-    name = "fake"
-
-    def __init__(self, profile):
-        self.profile = profile
-
-    def reset(self):
-        pass
-
-    def shutdown(self):
-        pass
-
-    def info(self):
-        return TargetInfo("fake", self.profile.name if self.profile else None, {"build": "7", "caps": [1, 2]})
-"""
+FAKE_TARGET = fake_target_source({"build": "7", "caps": [1, 2]}, no_profile=None)
 
 # Every outcome, a multi-line message, an implementation-defined clause for the deviation pass.
 MIXED_SUITE = '''
