@@ -16,6 +16,12 @@ MARK = b"MRC!"
 _seq = itertools.count(1)
 
 
+def reset_markers() -> None:
+    """Number test packets from 1 again (the fixture export does this per scenario)."""
+    global _seq
+    _seq = itertools.count(1)
+
+
 def mac_str(raw: bytes) -> str:
     return ":".join(f"{b:02x}" for b in raw)
 
