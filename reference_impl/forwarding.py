@@ -54,6 +54,8 @@ class DataPath:
         if entry is not None:
             self.mdq(entry, pkt, iface, arrival)
             return
+        if arrival is None and self.family.version == 6 and self.profile.nocache6_requires_mif:
+            return
         pending = self.pending.get(key)
         if pending is not None:
             if len(pending.queue) < self.queue_depth():

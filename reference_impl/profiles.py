@@ -97,7 +97,9 @@ class Profile:
     nocache_expiry_ticks: int = 6
     nocache_ttl_le_1_upcall: bool = False  # TTL <= 1 packets of an unknown (S,G) are upcalled
     nocache6_queue_depth: int = 5
-    nocache6_requires_mif: bool = False  # IPv6 NOCACHE only for arrival on a mif
+    # IPv6 unresolved entries only for arrival on a mif: no NOCACHE, and (Linux ip6_mr_input)
+    # no queueing on a pending entry either for a packet from an interface without one
+    nocache6_requires_mif: bool = False
     # WRONGVIF
     wrongvif_requires_oif: bool = False  # Linux: arrival vif must be an oif unless MRT_PIM
     wrongvif_requires_parent: bool = True  # the entry's parent vif must exist (Linux: not checked)
