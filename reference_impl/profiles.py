@@ -332,8 +332,10 @@ LINUX = Profile(
     api_support=None,
     vif_hole_counters="errno",
     nocache_expiry_tick=None,
-    add_vif_checks=("index_range", "in_use", "register_unique", "flags", "tunnel", "address"),
-    add_mif_checks=("index_range", "in_use", "flags", "address"),
+    # vif_add / mif6_add: busy index, then an exact switch on the flags (unknown values EINVAL,
+    # REGISTER: EADDRINUSE when the table has a register vif already)
+    add_vif_checks=("index_range", "in_use", "flags", "register_unique", "tunnel", "address"),
+    add_mif_checks=("index_range", "in_use", "flags", "register_unique", "address"),
     vif_flags_allowed=frozenset({0, 0x1, 0x4, 0x8}),
     vif_use_ifindex=0x8,
     mif_flags_allowed=frozenset({0, 0x1}),
