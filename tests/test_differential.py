@@ -24,7 +24,7 @@ from conformance.targets.reference import ReferenceTarget
 from reference_impl.profiles import LINUX
 
 EXAMPLES = 200
-STEPS = 10
+STEPS = 12
 LOCKSTEP = settings(
     max_examples=EXAMPLES,
     stateful_step_count=STEPS,

@@ -4,13 +4,14 @@
 operations from a deliberately small world, so that random sequences collide often:
 
 * 4 ports; vif/mif indices mostly 0..3, sometimes 4, 31 or 32 (beyond MAXVIFS); a vif may sit
-  on any port, on an address / ifindex the router lacks, or with odd flags, threshold, rate limit;
+  on any port, be a register vif, be on an address / ifindex the router lacks, or have odd
+  flags (TUNNEL, SRCRT, USE_IFINDEX), threshold or rate limit;
 * two sources and two groups per family (plus a non-multicast "group" for MFC calls);
 * MFC add (and update: add on an existing entry) with a random parent and ttls / ifset over
   existing and missing vifs; MFC delete;
 * MRT_ASSERT 0/1/2 and MRT_PIM 0/1/4, MRT_INIT again, MRT_DONE, close and re-open;
 * bursts of 1-5 packets with random TTL / hop limit, size and arrival port (port 3 usually has
-  no vif), each burst followed by a look at frames and upcalls;
+  no vif), each burst followed by a look at frames and upcalls and a read of its (S,G) counters;
 * counter reads (SIOCGETSGCNT, SIOCGETVIFCNT and the _IN6 ones).
 
 Draws are mostly aimed at state that matters (``Known``): packets of installed (S,G)s
@@ -54,9 +55,10 @@ groups = {v: st.sampled_from(g) for v, g in GROUPS.items()}
 any_groups = {v: st.sampled_from((*g, *g, NOT_A_GROUP[v])) for v, g in GROUPS.items()}
 aimed = st.booleans()  # aim this draw at known state (when there is some)
 mostly = st.sampled_from((True, True, True, False))
-oddities = st.sampled_from(("", "", "", "", "flags", "address", "threshold", "rate_limit"))
+oddities = st.sampled_from(("", "", "", "", "register", "flags", "address", "threshold", "rate_limit"))
 v4_odd_flags = st.sampled_from((0x1, 0x2, 0x8))  # TUNNEL, SRCRT, USE_IFINDEX
 oif_counts = st.integers(0, 4)
+arrivals = st.sampled_from(("parent", "parent", "oif", "any"))
 
 
 @dataclass
@@ -99,6 +101,8 @@ def add_vif_ops(draw: st.DrawFn) -> ops.AddVif:
         kw["flags"] = draw(v4_odd_flags) if v == 4 else 0x2
         if kw["flags"] == 0x8 and draw(aimed):  # VIFF_USE_IFINDEX with a real ifindex
             kw["by_ifindex"] = True
+    elif odd == "register":
+        kw["register"] = True
     elif odd == "address":
         kw["lcl_addr" if v == 4 else "pifi"] = FOREIGN_ADDR if v == 4 else FOREIGN_IFINDEX
     elif odd == "threshold" and v == 4:
@@ -131,14 +135,28 @@ def draw_add_mfc(data: st.DataObject, known: Known) -> ops.AddMfc:
     return ops.AddMfc(v, src, grp, parent, tuple(sorted(oifs.items())))
 
 
-def draw_packet(data: st.DataObject, known: Known, n: int) -> ops.Send:
-    """A packet: of an installed (S,G), on its parent's port, TTL at a threshold; or anything."""
+def draw_sg(data: st.DataObject, known: Known, v: int, bad: bool = False) -> tuple[int, str, str]:
+    """(family, source, group): mostly of an installed entry, else from the pools."""
     if known.entries and data.draw(mostly):
+        return data.draw(st.sampled_from(sorted(known.entries)))
+    return v, data.draw(sources[v]), data.draw(any_groups[v] if bad else groups[v])
+
+
+def draw_packet(data: st.DataObject, known: Known, n: int, entry: ops.AddMfc | None = None) -> ops.Send:
+    """A packet: of an installed (S,G), on its parent's port, TTL at a threshold; or anything."""
+    if entry is not None or (known.entries and data.draw(mostly)):
         entries = sorted(known.entries.values(), key=repr)
         rooted = [e for e in entries if (e.v, e.parent) in known.vifs]  # parent vif exists
-        e = data.draw(st.sampled_from(rooted if rooted and data.draw(mostly) else entries))
+        e = entry or data.draw(st.sampled_from(rooted if rooted and data.draw(mostly) else entries))
         parent_port = known.vifs.get((e.v, e.parent))
-        port = parent_port if parent_port is not None and data.draw(mostly) else data.draw(ports)
+        oif_ports = sorted({known.vifs[(e.v, i)] for i, _ in e.ttls if (e.v, i) in known.vifs} - {parent_port})
+        where = data.draw(arrivals)  # on the parent's port (RPF passes), an oif's (WRONGVIF), any
+        if where == "parent" and parent_port is not None:
+            port = parent_port
+        elif where == "oif" and oif_ports:
+            port = data.draw(st.sampled_from(oif_ports))
+        else:
+            port = data.draw(ports)
         near = sorted({t + d for _, t in e.ttls for d in (0, 1) if 0 <= t + d <= 255} | {64})
         return ops.Send(e.v, port, e.src, e.grp, data.draw(st.sampled_from(near)), n, data.draw(sizes))
     v = data.draw(families)
@@ -177,9 +195,11 @@ def differential_machine(model: Target, kernel: Target, *, budget_s: float = DEF
                 note(f"rejected: {e}")
                 reject()
 
-        def send(self, data: st.DataObject, count: int) -> None:
-            self.do(*(draw_packet(data, self.known, self.ls.next_packet()) for _ in range(count)),
-                    ops.Observe())
+        def send(self, data: st.DataObject, count: int, entry: ops.AddMfc | None = None) -> None:
+            """A burst of packets, a look at what came out, and the counters of what was sent."""
+            burst = [draw_packet(data, self.known, self.ls.next_packet(), entry) for _ in range(count)]
+            counters = [ops.SgCount(v, src, grp) for v, src, grp in sorted({(p.v, p.src, p.grp) for p in burst})]
+            self.do(*burst, ops.Observe(), *counters)
 
         @initialize(v4=st.lists(st.integers(0, 3), unique=True, max_size=4),
                     v6=st.lists(st.integers(0, 3), unique=True, max_size=4))
@@ -199,9 +219,17 @@ def differential_machine(model: Target, kernel: Target, *, budget_s: float = DEF
         def add_mfc(self, data: st.DataObject) -> None:
             self.do(draw_add_mfc(data, self.known), ops.Observe())  # adding can release queued packets
 
+        @rule(data=st.data(), count=st.integers(1, 4))
+        def route(self, data: st.DataObject, count: int) -> None:
+            """Install (or update) an entry, then send it a few packets: the common daemon cycle."""
+            add = draw_add_mfc(data, self.known)
+            self.do(add, ops.Observe())
+            if self.ls.steps[-2].kernel.outcome == OK:
+                self.send(data, count, add)
+
         @rule(v=families, data=st.data())
         def del_mfc(self, v: int, data: st.DataObject) -> None:
-            self.do(ops.DelMfc(v, data.draw(sources[v]), data.draw(any_groups[v])))
+            self.do(ops.DelMfc(*draw_sg(data, self.known, v, bad=True)))
 
         @rule(v=families, value=st.sampled_from((1, 0, 2)))
         def set_assert(self, v: int, value: int) -> None:
@@ -221,10 +249,12 @@ def differential_machine(model: Target, kernel: Target, *, budget_s: float = DEF
 
         @rule(v=families, data=st.data())
         def sg_count(self, v: int, data: st.DataObject) -> None:
-            self.do(ops.SgCount(v, data.draw(sources[v]), data.draw(groups[v])))
+            self.do(ops.SgCount(*draw_sg(data, self.known, v)))
 
-        @rule(v=families, index=vif_indices)
-        def vif_count(self, v: int, index: int) -> None:
+        @rule(v=families, data=st.data())
+        def vif_count(self, v: int, data: st.DataObject) -> None:
+            present = self.known.vif_indices(v)
+            index = data.draw(st.sampled_from(present)) if present and data.draw(mostly) else data.draw(vif_indices)
             self.do(ops.VifCount(v, index))
 
         @rule(op=lifecycle_ops())

@@ -190,7 +190,8 @@ class AddVif(Op):
 
     ``lcl_addr`` / ``pifi`` override the port's address (IPv4) or ifindex (IPv6), e.g. with one
     the router does not own; ``flags``, ``threshold`` and ``rate_limit`` go in as given.
-    ``by_ifindex`` (IPv4): VIFF_USE_IFINDEX with the port's ifindex (each target has its own).
+    ``by_ifindex`` (IPv4): VIFF_USE_IFINDEX with the port's ifindex (each target has its own);
+    ``register``: a register vif / mif (VIFF_REGISTER / MIFF_REGISTER; Linux makes pimreg).
     """
 
     v: int
@@ -202,12 +203,15 @@ class AddVif(Op):
     lcl_addr: str | None = None
     pifi: int | None = None
     by_ifindex: bool = False
+    register: bool = False
 
     def _kw(self, h: Harness | None = None) -> dict[str, object]:
         """Keyword arguments of ``add_vif``; without ``h`` the ifindex is left as code."""
         kw: dict[str, object] = {}
         if self.flags:
             kw["flags"] = self.flags
+        if self.register:
+            kw["register"] = True
         if self.v == 4 and self.by_ifindex:
             kw["lcl_addr"] = ifindex_addr(h, self.port) if h is not None else _Code(f"ifindex_addr(h, {self.port})")
         if self.v == 4:
