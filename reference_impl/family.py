@@ -28,6 +28,7 @@ class Family:
     vif_range: str
     sg_struct: str
     vif_struct: str
+    non_router: str  # errno path of a set option from a socket that is not the router
 
     def opt(self, role: str) -> str:
         return self.names[role]
@@ -68,7 +69,7 @@ V4 = Family(
         "sg_count": "SIOCGETSGCNT", "vif_count": "SIOCGETVIFCNT",
     },
     vif_err="vif", mfc_err="mfc", sg_absent="counters.sg_absent", vif_range="counters.vif_range",
-    sg_struct="sioc_sg_req", vif_struct="sioc_vif_req",
+    sg_struct="sioc_sg_req", vif_struct="sioc_vif_req", non_router="socket.non_router",
 )
 
 V6 = Family(
@@ -80,7 +81,7 @@ V6 = Family(
         "sg_count": "SIOCGETSGCNT_IN6", "vif_count": "SIOCGETMIFCNT_IN6",
     },
     vif_err="mif", mfc_err="mfc6", sg_absent="counters.sg6_absent", vif_range="counters.mif_range",
-    sg_struct="sioc_sg_req6", vif_struct="sioc_mif_req6",
+    sg_struct="sioc_sg_req6", vif_struct="sioc_mif_req6", non_router="socket6.non_router",
 )
 
 FAMILIES = {AF_INET: V4, AF_INET6: V6}

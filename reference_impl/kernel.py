@@ -120,8 +120,10 @@ class Kernel:
             return self._icmp6_filter(sock, value)
         router, role = self._gate(sock, level, optname)
         fam = router.family
-        if role != "init" and sock is not router.router and "socket.non_router" in self.profile.errnos:
-            raise self.fail("socket.non_router")
+        # Options from a socket other than the router: refused where the profile names an errno
+        # (FreeBSD EPERM), allowed otherwise (Linux, with CAP_NET_ADMIN: the state is "static").
+        if role != "init" and sock is not router.router and fam.non_router in self.profile.errnos:
+            raise self.fail(fam.non_router)
         if role in _READ_ONLY or role not in _SETTABLE:
             raise self.fail("option.set_readonly")
         name = fam.opt(role)

@@ -82,8 +82,6 @@ class Profile:
     # the MRT_PIM value that also sends the whole packet after each WRONGVIF/WRONGMIF, as upcall
     # type 4 (Linux IGMPMSG_WRVIFWHOLE / MRT6MSG_WRMIFWHOLE; taken only when MRT_PIM changes); 0: none
     pim_whole_value: int = 0
-    # set options from a socket that is not the router: "error" (errno non_router) or "allowed"
-    non_router_set: str = "error"
     # vifc_threshold applies on the forwarding path in addition to mfcc_ttls (the doc says so)
     vif_threshold_applies: bool = False
     # non-zero vifc_rate_limit: "reject" (errno vif.rate_limit) or "ignore"
@@ -313,7 +311,6 @@ LINUX = Profile(
     done_resets_assert=False,
     assert_value="bool",
     pim_whole_value=4,
-    non_router_set="allowed",
     vif_rate_limit="ignore",
     nocache_queue_depth=4,
     nocache_expiry=(10.0, 10.5),

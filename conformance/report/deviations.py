@@ -24,7 +24,7 @@ from reference_impl.profiles import PROFILES, Profile
 # The profile facts each clause's outcome depends on (``errnos.<path>`` for an errno path).
 CLAUSE_FACTS: dict[str, tuple[str, ...]] = {
     "socket.non-router": (
-        "non_router_set", "errnos.socket.non_router", "errnos.socket6.non_router", "errnos.done.non_router",
+        "errnos.socket.non_router", "errnos.socket6.non_router", "errnos.done.non_router",
     ),
     "init.disable-value": ("init_value",),
     "init.pim": ("pim_sets_assert",),
