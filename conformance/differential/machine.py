@@ -9,7 +9,8 @@ operations from a deliberately small world, so that random sequences collide oft
 * two sources and two groups per family (plus a non-multicast "group" for MFC calls);
 * MFC add (and update: add on an existing entry) with a random parent and ttls / ifset over
   existing and missing vifs; MFC delete;
-* MRT_ASSERT 0/1/2 and MRT_PIM 0/1/4, MRT_INIT again, MRT_DONE, close and re-open;
+* MRT_ASSERT 0/1/2 and MRT_PIM 0/1/4 (and reading them, and MRT_VERSION, back), MRT_INIT again,
+  MRT_DONE, close and re-open;
 * bursts of 1-5 packets with random TTL / hop limit, size and arrival port (port 3 usually has
   no vif), each burst followed by a look at frames and upcalls and a read of its (S,G) counters;
 * counter reads (SIOCGETSGCNT, SIOCGETVIFCNT and the _IN6 ones).
@@ -48,7 +49,7 @@ ports = st.integers(0, PORTS - 1)
 # mostly the indices vifs live on; sometimes the edges (4: a hole above them, 31: the last, 32: too far)
 vif_indices = st.sampled_from((0, 1, 2, 3, 0, 1, 2, 3, 4, 31, 32))
 ttls = st.sampled_from((64, 1, 2, 3, 4, 255, 0))
-thresholds = st.sampled_from((1, 2, 3, 64, 255, 0))
+thresholds = st.sampled_from((1, 1, 2, 3, 64, 255, 0))
 sizes = st.sampled_from((0, 0, 100))
 sources = {v: st.sampled_from(s) for v, s in SOURCES.items()}
 groups = {v: st.sampled_from(g) for v, g in GROUPS.items()}
@@ -71,6 +72,7 @@ class Known:
 
     vifs: dict[tuple[int, int], int] = field(default_factory=dict)  # (family, index) -> port
     entries: dict[tuple[int, str, str], ops.AddMfc] = field(default_factory=dict)
+    pending: dict[tuple[int, str, str], int] = field(default_factory=dict)  # NOCACHE'd: arrival vif
 
     def update(self, op: ops.Op) -> None:
         """Account for ``op``, which succeeded on both targets."""
@@ -80,11 +82,17 @@ class Known:
             self.vifs.pop((op.v, op.index), None)
         elif isinstance(op, ops.AddMfc):
             self.entries[(op.v, op.src, op.grp)] = op
+            self.pending.pop((op.v, op.src, op.grp), None)
+        elif isinstance(op, ops.Send) and (op.v, op.src, op.grp) not in self.entries:
+            arrival = [i for (fam, i), port in self.vifs.items() if fam == op.v and port == op.port]
+            if arrival:
+                self.pending.setdefault((op.v, op.src, op.grp), max(arrival))
         elif isinstance(op, ops.DelMfc):
             self.entries.pop((op.v, op.src, op.grp), None)
         elif isinstance(op, ops.Done | ops.Reopen):
             self.vifs = {k: p for k, p in self.vifs.items() if k[0] != op.v}
             self.entries = {k: e for k, e in self.entries.items() if k[0] != op.v}
+            self.pending = {k: i for k, i in self.pending.items() if k[0] != op.v}
 
     def vif_indices(self, v: int) -> list[int]:
         return sorted(i for (fam, i) in self.vifs if fam == v)
@@ -103,6 +111,8 @@ def add_vif_ops(draw: st.DrawFn) -> ops.AddVif:
             kw["by_ifindex"] = True
     elif odd == "register":
         kw["register"] = True
+        if not draw(mostly):  # REGISTER combined with another flag
+            kw["flags"] = draw(v4_odd_flags) if v == 4 else 0x2
     elif odd == "address":
         kw["lcl_addr" if v == 4 else "pifi"] = FOREIGN_ADDR if v == 4 else FOREIGN_IFINDEX
     elif odd == "threshold" and v == 4:
@@ -122,15 +132,20 @@ def lifecycle_ops(draw: st.DrawFn) -> ops.Op:
 
 
 def draw_add_mfc(data: st.DataObject, known: Known) -> ops.AddMfc:
-    """An MFC add whose parent and oifs are mostly vifs that exist (else any index)."""
-    v = data.draw(families)
-    src, grp = data.draw(sources[v]), data.draw(any_groups[v])
+    """An MFC add whose parent and oifs are mostly vifs that exist (else any index); often one
+    that resolves a pending (S,G), with the parent its packets arrived on (so they are released)."""
+    if known.pending and data.draw(aimed):
+        v, src, grp = data.draw(st.sampled_from(sorted(known.pending)))
+        arrival: int | None = known.pending[(v, src, grp)]
+    else:
+        v = data.draw(families)
+        src, grp, arrival = data.draw(sources[v]), data.draw(any_groups[v]), None
     present = known.vif_indices(v)
 
     def index() -> int:
         return data.draw(st.sampled_from(present)) if present and data.draw(mostly) else data.draw(vif_indices)
 
-    parent = index()
+    parent = arrival if arrival is not None and data.draw(mostly) else index()
     oifs = {index(): data.draw(thresholds) for _ in range(data.draw(oif_counts))}
     return ops.AddMfc(v, src, grp, parent, tuple(sorted(oifs.items())))
 
@@ -256,6 +271,10 @@ def differential_machine(model: Target, kernel: Target, *, budget_s: float = DEF
             present = self.known.vif_indices(v)
             index = data.draw(st.sampled_from(present)) if present and data.draw(mostly) else data.draw(vif_indices)
             self.do(ops.VifCount(v, index))
+
+        @rule(v=families, role=st.sampled_from(("assert", "pim", "version")))
+        def get_option(self, v: int, role: str) -> None:
+            self.do(ops.GetOpt(v, role))
 
         @rule(op=lifecycle_ops())
         def lifecycle(self, op: ops.Op) -> None:

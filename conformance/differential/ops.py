@@ -183,6 +183,20 @@ class SetPim(Op):
         return f"{_r(self.v)}.set_pim({self.value})"
 
 
+@dataclass(frozen=True, repr=False)
+class GetOpt(Op):
+    """getsockopt of MRT_VERSION / MRT_ASSERT / MRT_PIM (or the MRT6_ ones) as an int."""
+
+    v: int
+    role: str
+
+    def apply(self, side: Side) -> object:
+        return side.r(self.v).get_int(self.role)
+
+    def code(self) -> str:
+        return f"{_r(self.v)}.get_int({self.role!r})"
+
+
 # -- vifs / mifs ----------------------------------------------------------------------------
 @dataclass(frozen=True, repr=False)
 class AddVif(Op):
@@ -359,6 +373,6 @@ class Observe(Op):
 
 
 __all__ = [
-    "FAMILIES", "AddMfc", "AddVif", "DelMfc", "DelVif", "Done", "Init", "Observe", "Op", "Reopen",
+    "FAMILIES", "AddMfc", "AddVif", "DelMfc", "DelVif", "Done", "GetOpt", "Init", "Observe", "Op", "Reopen",
     "Router", "Send", "SetAssert", "SetPim", "SgCount", "Side", "VifCount", "ifindex_addr", "packet",
 ]
