@@ -339,6 +339,24 @@ def test_lookup_matches_source_and_group_exactly(h, v):
     h.expect_copies(exact, on={1, 2}, context=f"the installed ({s}, {g}) itself")
 
 
+@BOTH_FAMILIES
+@pytest.mark.clause("mfc.exact-match")
+def test_an_entry_for_the_unspecified_source_is_not_a_wildcard(h, v):
+    """The MFC is keyed by the packet's (S,G): an entry whose origin is 0.0.0.0 / :: is just that
+    origin's entry, never a (*,G) matching every source (the ttls include the arrival vif, which is
+    what a (*,G) entry would need to match)."""
+    r = h.router(v, vifs=ALL_VIFS)
+    unspecified = "0.0.0.0" if v == 4 else "::"
+    s, g = h.src(v, 0), h.group(v, 7)
+    r.add_mfc(unspecified, g, 0, ttls={0: 1, 1: 1, 2: 1})
+
+    sent = h.send_marked(0, v, s, g)
+
+    h.expect_copies(sent, on=set(), context=f"only ({unspecified}, {g}) installed; packet ({s}, {g})")
+    h.expect_upcalls(r, [("NOCACHE", 0, s, g)],
+                     context=f"({s}, {g}) has no entry of its own: ({unspecified}, {g}) must not match it")
+
+
 # -- mfc6.ifset ------------------------------------------------------------------------------
 @pytest.mark.parametrize("hop_limit", [2, 3, 255])
 @pytest.mark.clause("mfc6.ifset")
