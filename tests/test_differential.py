@@ -6,7 +6,7 @@ and upcall must agree. A disagreement is shrunk and reported as a ready-to-paste
 
 The kernel half needs root and CONFIG_IP_MROUTE (it skips with the target's reason otherwise).
 The self-check (a deliberately broken model must be caught) runs everywhere, model against model,
-and also against the kernel when it is available.
+and also against the kernel when it is available. ``pytest -s`` prints the examples/s reached.
 """
 
 from __future__ import annotations
@@ -17,10 +17,16 @@ import pytest
 from hypothesis import HealthCheck, Phase, settings
 
 from conformance.differential import Disagreement
+from conformance.differential.compare import diff, normalise
 from conformance.differential.machine import run
+from conformance.differential.ops import packet
+from conformance.harness.packets import frame_for
+from conformance.harness.upcalls import decode_upcall
 from conformance.selfcheck.variants import TtlGe
 from conformance.targets.linux import LinuxTarget, TargetUnavailable
 from conformance.targets.reference import ReferenceTarget
+from reference_impl import upcalls
+from reference_impl.packets import parse_frame
 from reference_impl.profiles import LINUX
 
 EXAMPLES = 200
@@ -96,3 +102,24 @@ def test_broken_model_is_caught_against_the_kernel(kernel: LinuxTarget) -> None:
     ns = _scenario_namespace(found.scenario)
     got = ns["run_both"](ns["scenario"], model=TtlGeModel(LINUX), kernel=kernel)
     assert got["model"] != got["kernel"], found.scenario
+
+
+@pytest.mark.parametrize("version", [4, 6])
+def test_undefined_upcall_bytes_are_never_compared_and_the_rest_always_is(version: int) -> None:
+    """Bytes the profile leaves uninitialised (IPv4 igmphdr tail, IPv6 40..79) never differ; any
+    other byte of an upcall does."""
+    src, grp = ("198.18.0.10", "232.1.0.1") if version == 4 else ("2001:db8::10", "ff3e::1:1")
+    pkt = parse_frame(frame_for(packet(version, src, grp, ttl=5), "02:00:00:00:01:01"))
+    assert pkt is not None
+    raw = (upcalls.igmpmsg_header(pkt, upcalls.IGMPMSG_NOCACHE, 1, LINUX) if version == 4
+           else upcalls.mrt6msg(pkt, upcalls.MRT6MSG_NOCACHE, 1, LINUX))
+    undefined = LINUX.upcall4_undefined if version == 4 else range(40, LINUX.upcall6_length)
+
+    def seen(data: bytes):
+        return normalise(({}, {version: [decode_upcall(version, data, LINUX)]}), None, (LINUX,))
+
+    for i in range(len(raw)):
+        poked = bytearray(raw)
+        poked[i] ^= 0xFF
+        problems = diff(seen(raw), seen(bytes(poked)))
+        assert bool(problems) == (i not in undefined), (i, problems)

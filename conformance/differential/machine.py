@@ -15,8 +15,9 @@ operations from a deliberately small world, so that random sequences collide oft
   no vif), each burst followed by a look at frames and upcalls and a read of its (S,G) counters;
 * counter reads (SIOCGETSGCNT, SIOCGETVIFCNT and the _IN6 ones).
 
-Draws are mostly aimed at state that matters (``Known``): packets of installed (S,G)s
-on their parent's port with TTLs at their thresholds, MFCs over existing vifs. Every example
+Draws are mostly aimed at state that matters (``Known``): packets of installed (S,G)s on their
+parent's port (or an oif's, for WRONGVIF) with TTLs at their thresholds, MFCs over existing vifs
+and for pending (S,G)s with the parent their packets arrived on (so the queue is released). Every example
 starts from reset targets; a final look at frames and upcalls ends it. Examples that run past
 the lockstep's time budget are rejected (see ``lockstep``), never compared.
 
