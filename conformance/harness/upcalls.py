@@ -45,6 +45,8 @@ def decode_upcall(version: int, data: bytes, profile: Profile) -> Upcall:
         f = profile.struct("igmpmsg").unpack(data)
         vif = f["im_vif"] | (f.get("im_vif_hi", 0) << 8)
         kind = KINDS4.get(f["im_msgtype"], f"type{f['im_msgtype']}")
+        if f["im_msgtype"] == 4 and profile.pim_whole_value:  # Linux: type 4 is IGMPMSG_WRVIFWHOLE
+            kind = "WRVIFWHOLE"
         body = data[20:] if f["im_msgtype"] in (3, 4) else b""
         if kind == "BW_UPCALL" and "bw_upcall" in profile.abi:
             rec = profile.struct("bw_upcall")
@@ -52,5 +54,7 @@ def decode_upcall(version: int, data: bytes, profile: Profile) -> Upcall:
         return Upcall(4, kind, f["im_msgtype"], vif, f["im_src"], f["im_dst"], data, body, f)
     f = profile.struct("mrt6msg").unpack(data)
     kind = KINDS6.get(f["im6_msgtype"], f"type{f['im6_msgtype']}")
-    body = data[40:] if f["im6_msgtype"] == 3 else b""
+    if f["im6_msgtype"] == 4 and profile.pim_whole_value:  # Linux: MRT6MSG_WRMIFWHOLE
+        kind = "WRMIFWHOLE"
+    body = data[40:] if f["im6_msgtype"] in (3, 4) else b""
     return Upcall(6, kind, f["im6_msgtype"], f["im6_mif"], f["im6_src"], f["im6_dst"], data, body, f)
