@@ -184,8 +184,16 @@ def test_the_linux_target_uses_its_shipped_file_unless_told_otherwise(tmp_path: 
     assert resolve(None, "reference") is None and resolve(None, None) is None
 
 
-def test_the_shipped_linux_file_is_valid_and_lists_no_invented_failures() -> None:
-    assert load(SHIPPED_DIR / "linux.toml") == []
+def test_the_shipped_linux_file_is_valid_and_names_real_suite_tests_with_reasons() -> None:
+    """Every entry pins an existing suite test (file and function) to a reason it must fail for."""
+    suite_root = SHIPPED_DIR.parents[2]  # the directory holding conformance/
+    for entry in load(SHIPPED_DIR / "linux.toml"):
+        assert entry.reason or entry.reason_regex, entry
+        if entry.test:
+            path, _, name = entry.test.partition("::")
+            function = name.split("[", 1)[0]
+            source = (suite_root / path).read_text()
+            assert f"def {function}(" in source, f"{entry.test}: no such suite test"
 
 
 # -- the run, end to end (CLI on the fake target) ---------------------------------------------
