@@ -8,6 +8,8 @@ not there gives the profile's errno for ``bw.del_nomatch``). A refusal must also
 from __future__ import annotations
 
 import pytest
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
 
 from conformance.harness.routing import MRT_MFC_BW_UPCALL, MRT_MFC_RP
 from conformance.suite.bw_support import (
@@ -364,3 +366,33 @@ def test_an_entry_update_is_not_a_delete(h):
     rig.add(PKTS | GEQ, packets=1)
     rig.r.add_mfc(rig.src, rig.grp, 0, {1: 2})  # MRT_ADD_MFC on an existing (S,G): an update
     expect_reports(rig, 1, "meters survive an MRT_ADD_MFC update of their entry")
+
+
+# -- bw.tmin: property --------------------------------------------------------------------------
+@pytest.mark.clause("bw.tmin")
+@OPS
+def test_tmin_property_any_interval(h, op):
+    """For any b_time {sec, usec}: refused iff it compares below Tmin, field by field (no
+    normalisation), as the spec's "cannot be shorter than some Tmin" is implemented."""
+    rig = Rig(h)
+    tmin = tuple(h.profile.tmin)
+    near = st.tuples(st.integers(tmin[0] - 2, tmin[0] + 2), st.integers(-2, 2_000_001))
+    anywhere = st.tuples(st.integers(-(2**40), 2**40), st.integers(-(2**40), 2**40))
+
+    @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(time=near | anywhere)
+    @example(time=(tmin[0], tmin[1] - 1))
+    @example(time=tmin)
+    def check(time: tuple[int, int]) -> None:
+        what = f"b_time {{{time[0]},{time[1]}}} against Tmin {tmin}"
+        if time < tmin:
+            with h.raises("bw.tmin", what):
+                rig.add(PKTS | op, time=time, packets=1)
+            return
+        try:
+            rig.add(PKTS | op, time=time, packets=1)
+        except OSError as e:
+            raise AssertionError(f"{what}: not below Tmin, must be accepted; got errno {e.errno}") from None
+        rig.delete(PKTS | op, time=time, packets=1)
+
+    check()

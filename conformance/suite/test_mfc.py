@@ -9,8 +9,11 @@ a test says otherwise.
 from __future__ import annotations
 
 import ipaddress
+import itertools
 
 import pytest
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
 from scapy.layers.inet import IP
 from scapy.layers.inet6 import IPv6
 
@@ -388,3 +391,28 @@ def test_v6_packet_with_hop_limit_at_most_1_is_never_forwarded(h, hop_limit):
     h.expect_no_upcall(r, "the (S,G) is installed")
     control = h.send_marked(0, 6, s, g, ttl=2)
     h.expect_copies(control, on={1, 2, 3}, context="the same (S,G) with hop limit 2")
+
+
+# -- mfc.ttl-zero-excluded / mfc.ttl-threshold: property -----------------------------------------
+@pytest.mark.clause("mfc.ttl-zero-excluded", "mfc.ttl-threshold")
+def test_ttl_rule_property_any_thresholds_and_ttl(h):
+    """For any ttls on vifs 1-3 and any packet TTL: a copy leaves vif i iff ttls[i] > 0 and
+    TTL > ttls[i] (and, where the profile applies it, TTL >= the vif's threshold of 1)."""
+    r = h.router(4, vifs=ALL_VIFS)
+    groups = itertools.count(100)
+
+    @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(ttls=st.fixed_dictionaries({v: st.sampled_from([0, 1, 2, 254, 255]) | st.integers(0, 255)
+                                       for v in (1, 2, 3)}),
+           ttl=st.sampled_from([1, 2, 3, 255]) | st.integers(1, 255))
+    @example(ttls={1: 0, 2: 1, 3: 255}, ttl=255)
+    @example(ttls={1: 2, 2: 3, 3: 4}, ttl=3)
+    def check(ttls: dict[int, int], ttl: int) -> None:
+        s, g = h.src(4, 0), h.group(4, next(groups))
+        r.add_mfc(s, g, 0, ttls=ttls)
+        sent = h.send_marked(0, 4, s, g, ttl=ttl)
+        on = {v for v, t in ttls.items() if t > 0 and ttl > t}
+        h.expect_copies(sent, on=on, context=f"TTL {ttl} packet, mfcc_ttls {ttls}: copies only on vifs {sorted(on)}")
+        h.expect_no_upcall(r, "the (S,G) is installed")
+
+    check()

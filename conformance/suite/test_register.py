@@ -7,10 +7,13 @@ API (it must pass on Linux too); every kernel-encapsulation test starts with ``h
 
 from __future__ import annotations
 
+import itertools
 import struct
 from dataclasses import dataclass
 
 import pytest
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
 from scapy.contrib.pim import PIMv2Hdr
 from scapy.layers.inet import IP, IPOption
 from scapy.layers.inet6 import IPv6
@@ -730,3 +733,68 @@ def test_v6_wholepkt(h, reg_mif, count):
                 f"got {body.summary()} hlim {body.hlim}"
             )
         assert len(h.frames(oif)) == 1, f"the ordinary oif {oif} no longer got its copy"
+
+
+# -- properties -------------------------------------------------------------------------------
+PROPERTY_SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+@pytest.mark.clause("register.border-bit", "register.border-bit-clear", "register.null-bit-clear")
+def test_border_bit_property(h, profile):
+    """For any per-vif flags bytes and parent: the Border bit is set iff the vif the profile names
+    carries MRT_MFC_FLAGS_BORDER_VIF, and the Null-Register bit never is."""
+    h.require_api(ALL)
+    r = register_router(h, ALL)
+    groups = itertools.count(40)
+
+    @PROPERTY_SETTINGS
+    @given(flags=st.fixed_dictionaries({v: st.integers(0, 0xFF) for v in (0, 1, 2, REG_VIF)}),
+           parent=st.sampled_from([0, 2]))
+    @example(flags={0: BORDER, 1: 0, 2: 0, REG_VIF: 0}, parent=0)
+    @example(flags={0: 0, 1: 0, 2: 0, REG_VIF: BORDER}, parent=0)
+    def check(flags: dict[int, int], parent: int) -> None:
+        n = next(groups)
+        src, grp = h.src(4, parent), h.group(4, n)
+        r.add_mfc(src, grp, parent, {OIF: 1, REG_VIF: 1}, flags=flags, rp=rp_of(h))
+        h.send(parent, data_packet(h, n, parent=parent))
+        shown = {v: f"{b:#04x}" for v, b in flags.items()}
+        reg = one_register(h, f"flags {shown}, parent {parent}")
+        h.all_frames()  # the ordinary copies on the other ports
+        want = int(bool(flags[border_source(profile, parent)] & BORDER))
+        assert reg.border == want, (
+            f"flags {shown}, parent {parent}: profile {profile.name!r} reads BORDER_VIF from the "
+            f"{profile.border_bit_from} (vif {border_source(profile, parent)}), so Border {want}; got {reg.border}")
+        assert reg.pim[4] & 0x40 == 0, f"flags {shown}: the kernel set the Null-Register bit"
+
+    check()
+
+
+@pytest.mark.clause("register.inaddr-any-fallback", "register.rp-needs-api")
+@pytest.mark.parametrize("bits", [ALL, DISABLE | BORDER], ids=["rp-negotiated", "rp-not-negotiated"])
+def test_rp_fallback_property(h, bits):
+    """For any RP (0.0.0.0 or a host) and flags: a Register goes to the RP iff MRT_MFC_RP was
+    negotiated and mfcc_rp is not INADDR_ANY; otherwise the packet goes up as WHOLEPKT."""
+    h.require_api(bits)
+    r = register_router(h, bits)
+    groups = itertools.count(80)
+
+    @PROPERTY_SETTINGS
+    @given(rp=st.sampled_from(["0.0.0.0", rp_of(h)]),
+           flags=st.fixed_dictionaries({v: st.integers(0, 0xFF) for v in (0, 1, 2, REG_VIF)}))
+    @example(rp="0.0.0.0", flags={0: 0, 1: 0, 2: 0, REG_VIF: 0})
+    def check(rp: str, flags: dict[int, int]) -> None:
+        n = next(groups)
+        src, grp = h.src(4, 0), h.group(4, n)
+        r.add_mfc(src, grp, 0, {OIF: 1, REG_VIF: 1}, flags=flags, rp=rp)
+        pkt = data_packet(h, n)
+        h.send(0, pkt)
+        what = f"negotiated {bits:#x}, mfcc_rp {rp}"
+        if bits & RP and rp != "0.0.0.0":
+            one_register(h, what)
+            h.expect_no_upcall(r, f"{what}: the kernel encapsulates")
+            h.all_frames()
+        else:
+            expect_wholepkt(h, r, pkt)
+            assert_no_register(h, f"{what}: WHOLEPKT expected")
+
+    check()
