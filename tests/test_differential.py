@@ -23,7 +23,7 @@ from conformance.differential.ops import packet
 from conformance.harness.packets import frame_for
 from conformance.harness.upcalls import decode_upcall
 from conformance.selfcheck.variants import TtlGe
-from conformance.targets.linux import LinuxTarget, TargetUnavailable
+from conformance.targets.linux import LinuxTarget
 from conformance.targets.reference import ReferenceTarget
 from reference_impl import upcalls
 from reference_impl.packets import parse_frame
@@ -51,14 +51,9 @@ class TtlGeModel(ReferenceTarget):
 
 
 @pytest.fixture(scope="module")
-def kernel():
-    """One LinuxTarget for the module (reset between examples), or a skip naming why not."""
-    try:
-        target = LinuxTarget()
-    except TargetUnavailable as e:
-        pytest.skip(f"linux target unavailable: {e.reason}")
-    yield target
-    target.shutdown()
+def kernel(linux_target: LinuxTarget) -> LinuxTarget:
+    """The shared LinuxTarget, under the name these tests use."""
+    return linux_target
 
 
 def test_model_agrees_with_kernel(kernel: LinuxTarget, record_property) -> None:

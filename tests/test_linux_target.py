@@ -31,17 +31,6 @@ G4, G6 = "232.1.1.1", "ff3e::8000:1"
 MARKER = b"marker"
 
 
-@pytest.fixture(scope="module")
-def linux_target():
-    """One LinuxTarget for the module, or a skip naming why this host cannot run it."""
-    try:
-        target = LinuxTarget()
-    except TargetUnavailable as e:
-        pytest.skip(f"linux target unavailable: {e.reason}")
-    yield target
-    target.shutdown()
-
-
 @pytest.fixture
 def lt(linux_target: LinuxTarget) -> LinuxTarget:
     """The module's target, reset to a pristine router before the test."""

@@ -7,15 +7,12 @@ the pytest suite's: this proves the fixtures alone carry the scenarios.
 from __future__ import annotations
 
 import tomllib
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from conformance.fixtures.load import load
 from conformance.fixtures.replay import FAIL, PASS, UNJUDGED, replay
-from conformance.targets import registry
-from conformance.targets.base import Target
 from conformance.targets.reference import ReferenceTarget
 from reference_impl.profiles import get_profile
 
@@ -69,19 +66,6 @@ def test_linux_fixtures_fit_the_real_clock_budget():
     assert total <= LINUX_CLOCK_BUDGET_S, (
         f"the linux fixtures' clock steps add up to {total:.1f} s of real waiting on the kernel, over the "
         f"{LINUX_CLOCK_BUDGET_S:.0f} s budget of this test")
-
-
-@pytest.fixture(scope="module")
-def linux_target() -> Iterator[Target]:
-    try:
-        target = registry.build_target("linux", None)
-    except Exception as exc:
-        reason = registry.unavailable_reason(exc)
-        if reason is None:
-            raise
-        pytest.skip(f"linux target unavailable: {reason}")
-    yield target
-    target.shutdown()
 
 
 def _linux_params() -> list:
