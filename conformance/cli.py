@@ -22,6 +22,7 @@ import pytest
 
 from conformance import outcomes
 from conformance.catalog import load_catalog
+from conformance.errors import report_error
 from conformance.report.commands import (
     add_expectations,
     add_profile_match,
@@ -237,8 +238,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
         return args.func(args, extra)
     except UsageError as exc:
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
-        return 2
+        return report_error(str(exc))
     except SystemExit as exc:  # --help, --version
         return exc.code if isinstance(exc.code, int) else 0
 

@@ -248,6 +248,18 @@ def test_step_naming_an_unknown_port_is_one_line_exit_2(tmp_path):
     assert_one_line_bad_input(rc, err, path, f"step {send['step']}", "unknown port 9")
 
 
+@pytest.mark.parametrize("name", ["\r", "a\nb", "x\x00\x1b[2J", "\u2028"])
+def test_control_characters_in_a_fixture_value_stay_on_one_line(tmp_path, name):
+    """Found by the mutation test in CI: a struct name of '\\r' split the error line in two."""
+    path = copy_kit(tmp_path)
+    doc = json.loads(path.read_text())
+    step = next(s for s in doc["steps"] if s.get("struct"))
+    step["struct"] = name
+    path.write_bytes(dumps(doc))
+    rc, _, err = run_cli("replay", str(path))
+    assert_one_line_bad_input(rc, err, path, f"step {step['step']}", repr(name)[1:-1])
+
+
 def test_bad_input_among_good_fixtures_runs_nothing(tmp_path):
     bad = copy_kit(tmp_path / "bad")
     bad.write_text("{")
