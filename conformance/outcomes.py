@@ -2,8 +2,8 @@
 
 ``pass``, ``fail``, ``unsupported`` (probed absent, raised with :func:`unsupported`), ``skip``
 (environment), ``error`` (setup/teardown broke), and ``expected-fail`` / ``unexpected-pass``
-(from pytest xfail, or from the target's expectations file applied through
-:data:`conformance.results.ResultsCollector.adjust`).
+(from pytest xfail, or from the target's expectations file, applied as each report arrives by
+:class:`conformance.expectations.wiring.ExpectationsJudge`).
 """
 
 from __future__ import annotations
@@ -57,6 +57,9 @@ def _crash_message(report: pytest.TestReport | pytest.CollectReport) -> str:
 
 def classify(report: pytest.TestReport) -> tuple[str, str] | None:
     """Outcome and one-line message of one test phase; None when the phase says nothing new."""
+    judged = getattr(report, "mroute_judged", None)  # set by the expectations judge
+    if judged is not None:
+        return judged
     message = one_line(_crash_message(report))
     xfail = getattr(report, "wasxfail", None)
     if xfail is not None:

@@ -28,6 +28,7 @@ from conformance.targets import registry
 from reference_impl.profiles import PROFILES
 
 if TYPE_CHECKING:
+    from conformance.expectations import Expectations
     from conformance.harness import Harness
     from conformance.targets.base import Target
     from reference_impl.profiles import Profile
@@ -123,26 +124,32 @@ def pytest_configure(config: pytest.Config) -> None:
     deviation = config.getoption("mroute_deviation_profile")
     if deviation is not None and deviation not in PROFILES:
         raise pytest.UsageError(f"unknown deviation profile {deviation!r}; valid profiles: {', '.join(PROFILES)}")
+    if _is_worker(config):
+        return  # expectations and results.json live on the controller, which sees every report
+    expectations = _install_expectations(config, deviation)
     results = config.getoption("mroute_results")
-    if results and not _is_worker(config):
+    if results:
         collector = ResultsCollector(Path(results).resolve(), state.fallback_info())
         config.pluginmanager.register(collector, "mroute-results")
-        _install_expectations(config, collector, deviation)
+        if expectations is not None:
+            collector.extras.append(lambda: {"expectations": expectations.as_json()})
+        if deviation is not None:
+            collector.extras.append(lambda: {"checked_profile": deviation})
 
 
-def _install_expectations(config: pytest.Config, collector: ResultsCollector, deviation: str | None) -> None:
-    """Wire the expectations file (none by default in a deviation pass) and the pass's profile."""
+def _install_expectations(config: pytest.Config, deviation: str | None) -> Expectations | None:
+    """Apply the expectations file: the one given, else the builtin target's shipped one (none in
+    a deviation pass, and none for a run that names no target)."""
     from conformance.expectations import ExpectationsError
     from conformance.expectations.wiring import NONE, install
 
     state = config.stash[STATE]
     option = config.getoption("mroute_expectations") or (NONE if deviation else None)
+    builtin = state.spec if state.explicit and state.spec in registry.BUILTIN else None
     try:
-        install(collector, option, state.spec if state.spec in registry.BUILTIN else None)
+        return install(config, option, builtin)
     except ExpectationsError as exc:
         raise pytest.UsageError(str(exc)) from None
-    if deviation is not None:
-        collector.extras.append(lambda: {"checked_profile": deviation})
 
 
 def _use_hypothesis_profile(config: pytest.Config) -> None:

@@ -26,10 +26,6 @@ DISTRIBUTION = "mroute-conformance"
 CLAUSE_PROPERTY = "clause"  # one user property per clause ID of the test
 TARGET_PROPERTY = "mroute_target"  # JSON of the target's info(), on a worker's first test
 
-# (nodeid, outcome, message) -> (outcome, message): where per-target expectations plug in.
-Adjust = Callable[[str, str, str], tuple[str, str]]
-
-
 def utc_now() -> str:
     """The current time as ISO-8601 UTC with a ``Z``."""
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -109,7 +105,6 @@ class ResultsCollector:
         self.started = utc_now()
         self.records: dict[str, CaseRecord] = {}
         self.order: list[str] = []
-        self.adjust: Adjust | None = None
         # Optional top-level sections (e.g. ``expectations``), computed after the tests are final.
         self.extras: list[Callable[[], dict[str, Any]]] = []
 
@@ -149,19 +144,13 @@ class ResultsCollector:
             record.outcome, record.message = result  # a phase can only make a test's outcome worse
 
     def tests(self) -> list[dict[str, Any]]:
-        """Test entries in collection order (collection errors first), expectations applied."""
+        """Test entries in collection order (collection errors first)."""
         rank = {nodeid: i for i, nodeid in enumerate(self.order)}
         records = sorted(
             (r for r in self.records.values() if r.outcome),
             key=lambda r: (not r.collection_error, rank.get(r.id, len(rank))),
         )
-        entries = [record.as_json() for record in records]
-        if self.adjust is not None:
-            for entry in entries:
-                entry["outcome"], entry["message"] = self.adjust(
-                    entry["id"], entry["outcome"], entry["message"]
-                )
-        return entries
+        return [record.as_json() for record in records]
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self) -> None:

@@ -251,6 +251,43 @@ def test_plugin_option_applies_the_file(lab: Path, pytester: pytest.Pytester) ->
     assert {t["id"]: t["outcome"] for t in doc["tests"]}[NODE] == "expected-fail"
 
 
+def plain_pytest(pytester: pytest.Pytester, listed: Path, *args: str) -> pytest.RunResult:
+    """The fake suite under plain pytest (no results.json), the expectations file given."""
+    return pytester.runpytest_subprocess(
+        "-p", "no:cacheprovider", "-p", "no:benchmark", "fsuite", "--mroute-target=faketarget:FakeTarget",
+        f"--mroute-expectations={listed}", "--junitxml=junit.xml", *args,
+    )
+
+
+@pytest.mark.parametrize("workers", [(), ("-n", "2")], ids=["serial", "xdist"])
+def test_plain_pytest_shows_an_expected_fail_as_xfail_and_exits_0(
+    lab: Path, pytester: pytest.Pytester, workers: tuple[str, ...]
+) -> None:
+    listed = expectations_file(lab / "fake.toml", LISTED)
+    result = plain_pytest(pytester, listed, "-rx", *workers)
+    assert result.ret == 0, result.stdout.str()
+    result.assert_outcomes(passed=1, xfailed=1)
+    result.stdout.fnmatch_lines(["XFAIL*test_delete_absent*got EINVAL*"])
+    junit = (lab / "junit.xml").read_text()  # a CI reading junit.xml sees no failure either
+    assert 'failures="0"' in junit and 'type="pytest.xfail"' in junit and "<failure" not in junit
+
+
+def test_plain_pytest_fails_an_unexpected_pass_and_a_changed_message(
+    lab: Path, pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    listed = expectations_file(lab / "fake.toml", LISTED)
+    monkeypatch.setenv("FAKE_ERRNO", "ENOENT")  # the kernel was fixed
+    result = plain_pytest(pytester, listed)
+    assert result.ret == 1
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(["*XPASS(strict)*listed in fake.toml*but passed: remove the entry*"])
+    monkeypatch.setenv("FAKE_ERRNO", "EPERM")  # still failing, for another reason
+    result = plain_pytest(pytester, listed)
+    assert result.ret == 1
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(["*mroute-conformance expectations*", "*message no longer matches*got EPERM*"])
+
+
 def test_update_writes_a_file_that_makes_the_same_run_pass(lab: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert run() == 1
     assert main(["expectations", "--update", "out/results.json", "-o", "new.toml"]) == 0

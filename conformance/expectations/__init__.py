@@ -3,7 +3,8 @@
 A listed test that fails with a message matching its reason is ``expected-fail``; one that
 passes is ``unexpected-pass``; one whose message no longer matches fails the run. The format is
 documented in ``docs/expectations.md``; :mod:`.entries` reads files, :mod:`.apply` judges
-outcomes (through ``ResultsCollector.adjust``), :mod:`.update` writes a file from a run.
+outcomes, :mod:`.wiring` applies that judgement to each report as it arrives, :mod:`.update`
+writes a file from a run.
 """
 
 from conformance.expectations.apply import Expectations

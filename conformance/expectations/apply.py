@@ -1,4 +1,4 @@
-"""Judging a test's outcome against the expectations (the ``ResultsCollector.adjust`` hook).
+"""Judging a test's outcome against the expectations (applied by :mod:`.wiring`).
 
 For a test named by an entry (its own node ID first, else the first entry naming one of its
 clauses):
@@ -14,7 +14,6 @@ clauses):
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,7 +21,6 @@ from typing import Any
 from conformance import outcomes
 from conformance.expectations.entries import Entry, load
 
-ClausesOf = Callable[[str], list[str]]  # node ID -> its clause IDs
 MISMATCH = "expectation mismatch"
 
 
@@ -67,14 +65,6 @@ class Expectations:
             if entry.clause is not None and entry.clause in clauses:
                 return entry
         return None
-
-    def adjuster(self, clauses_of: ClausesOf) -> Callable[[str, str, str], tuple[str, str]]:
-        """The ``(nodeid, outcome, message) -> (outcome, message)`` hook, clause IDs looked up."""
-
-        def adjust(nodeid: str, outcome: str, message: str) -> tuple[str, str]:
-            return self.judge(nodeid, clauses_of(nodeid), outcome, message)
-
-        return adjust
 
     def judge(self, nodeid: str, clauses: list[str], outcome: str, message: str) -> tuple[str, str]:
         """The outcome and message of one test once the expectations are applied."""
