@@ -59,7 +59,7 @@ def classify(report: pytest.TestReport) -> tuple[str, str] | None:
     """Outcome and one-line message of one test phase; None when the phase says nothing new."""
     judged = getattr(report, "mroute_judged", None)  # set by the expectations judge
     if judged is not None:
-        return judged
+        return tuple(judged)  # a list once it has crossed from an xdist worker
     message = one_line(_crash_message(report))
     xfail = getattr(report, "wasxfail", None)
     if xfail is not None:

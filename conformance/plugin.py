@@ -124,11 +124,9 @@ def pytest_configure(config: pytest.Config) -> None:
     deviation = config.getoption("mroute_deviation_profile")
     if deviation is not None and deviation not in PROFILES:
         raise pytest.UsageError(f"unknown deviation profile {deviation!r}; valid profiles: {', '.join(PROFILES)}")
-    if _is_worker(config):
-        return  # expectations and results.json live on the controller, which sees every report
-    expectations = _install_expectations(config, deviation)
+    expectations = _install_expectations(config, deviation)  # in every process: reports are judged where made
     results = config.getoption("mroute_results")
-    if results:
+    if results and not _is_worker(config):  # results.json is the controller's: it sees every report
         collector = ResultsCollector(Path(results).resolve(), state.fallback_info())
         config.pluginmanager.register(collector, "mroute-results")
         if expectations is not None:

@@ -231,6 +231,9 @@ def test_cli_applies_expectations_on_the_xdist_controller(lab: Path) -> None:
     listed = expectations_file(lab / "fake.toml", LISTED)
     assert run("-n", "2", "--expectations", str(listed)) == 0
     assert result_of(lab)["outcome"] == "expected-fail"
+    (applied,) = results(lab)["expectations"]["applied"]  # judged on a worker, recorded on the controller
+    assert applied["id"] == NODE and applied["result"] == "expected-fail" and applied["message"].endswith("got EINVAL")
+    assert results(lab)["expectations"]["unused"] == []
 
 
 def test_cli_bad_expectations_file_is_a_usage_error(lab: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -264,12 +267,15 @@ def test_plain_pytest_shows_an_expected_fail_as_xfail_and_exits_0(
     lab: Path, pytester: pytest.Pytester, workers: tuple[str, ...]
 ) -> None:
     listed = expectations_file(lab / "fake.toml", LISTED)
-    result = plain_pytest(pytester, listed, "-rx", *workers)
+    result = plain_pytest(pytester, listed, "-rx", "--alluredir=allure", *workers)
     assert result.ret == 0, result.stdout.str()
     result.assert_outcomes(passed=1, xfailed=1)
     result.stdout.fnmatch_lines(["XFAIL*test_delete_absent*got EINVAL*"])
     junit = (lab / "junit.xml").read_text()  # a CI reading junit.xml sees no failure either
     assert 'failures="0"' in junit and 'type="pytest.xfail"' in junit and "<failure" not in junit
+    allure = [json.loads(p.read_text()) for p in (lab / "allure").glob("*-result.json")]
+    assert {r["name"]: r["status"] for r in allure} == {"test_delete_absent": "skipped", "test_forward": "passed"}
+    assert "XFAIL" in next(r for r in allure if r["name"] == "test_delete_absent")["statusDetails"]["message"]
 
 
 def test_plain_pytest_fails_an_unexpected_pass_and_a_changed_message(
@@ -281,6 +287,7 @@ def test_plain_pytest_fails_an_unexpected_pass_and_a_changed_message(
     assert result.ret == 1
     result.assert_outcomes(passed=1, failed=1)
     result.stdout.fnmatch_lines(["*XPASS(strict)*listed in fake.toml*but passed: remove the entry*"])
+    assert "<failure" in (lab / "junit.xml").read_text()
     monkeypatch.setenv("FAKE_ERRNO", "EPERM")  # still failing, for another reason
     result = plain_pytest(pytester, listed)
     assert result.ret == 1

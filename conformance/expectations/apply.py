@@ -73,17 +73,17 @@ class Expectations:
             return outcome, message
         listed = f"listed in {self.name} as {entry.outcome} ({entry.subject}, reason {entry.describe_reason()})"
         if outcome == outcomes.PASS:
-            self._record(nodeid, entry, outcomes.UNEXPECTED_PASS, message)
+            self.record(nodeid, entry, outcomes.UNEXPECTED_PASS, message)
             return outcomes.UNEXPECTED_PASS, f"{listed} but passed: remove the entry"
-        self._record(nodeid, entry, "mismatch", message)
+        self.record(nodeid, entry, "mismatch", message)
         if outcome != entry.outcome:
             return outcome, outcomes.one_line(f"{MISMATCH}: {listed}, got {outcome}: {message}")
         if not entry.matches(message):
             return outcome, outcomes.one_line(f"{MISMATCH}: {listed}, but the message no longer matches: {message}")
-        self._record(nodeid, entry, outcomes.EXPECTED_FAIL, message)
+        self.record(nodeid, entry, outcomes.EXPECTED_FAIL, message)
         return outcomes.EXPECTED_FAIL, message
 
-    def _record(self, nodeid: str, entry: Entry, result: str, message: str) -> None:
+    def record(self, nodeid: str, entry: Entry, result: str, message: str) -> None:
         self.applied[nodeid] = Applied(nodeid, entry, result, message)
 
     def unused(self) -> list[Entry]:

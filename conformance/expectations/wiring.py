@@ -1,16 +1,21 @@
-"""Applying an expectations file as the reports arrive, so pytest itself agrees with results.json.
+"""Applying an expectations file to each report as pytest makes it, so every reporter agrees.
 
-The judge runs on the controller (the single process, or the xdist controller) before any other
-``pytest_runtest_logreport`` hook: an expected failure is turned into pytest's xfail, an
-unexpected pass into a strict XPASS failure, and a changed message keeps the failure with the
-mismatch explained. The terminal summary, junit.xml, pytest's exit status and results.json
-therefore tell the same story, whether the suite runs through ``mroute-conformance run`` or
-plain ``pytest --mroute-target=...``.
+The judge is registered in every process that runs tests (and on the xdist controller). It
+reshapes a report as soon as pytest has made it, before pytest's own xfail handling, Allure or
+any ``pytest_runtest_logreport`` hook look at it: an expected failure becomes pytest's xfail, an
+unexpected pass a strict XPASS failure, and a changed message stays a failure with the mismatch
+explained. The terminal summary, junit.xml, Allure, pytest's exit status and results.json thus
+tell the same story, through ``mroute-conformance run`` or plain ``pytest --mroute-target=...``.
+What was applied travels to the controller as a user property (:data:`APPLIED_PROPERTY`), where
+results.json's ``expectations`` section is built.
 """
 
 from __future__ import annotations
 
+import json
+from collections.abc import Generator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -21,6 +26,7 @@ from conformance.results import CLAUSE_PROPERTY
 
 NONE = "none"  # --expectations none: apply no file, not even the target's shipped one
 JUDGED = "mroute_judged"  # report attribute: (outcome, message) once the expectations decided
+APPLIED_PROPERTY = "mroute_expectation"  # user property: JSON {result, message} of an applied entry
 SECTION = "mroute-conformance expectations"
 
 
@@ -39,16 +45,36 @@ class ExpectationsJudge:
     def __init__(self, expectations: Expectations) -> None:
         self.expectations = expectations
 
-    @pytest.hookimpl(tryfirst=True)
-    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        clauses = [value for name, value in report.user_properties if name == CLAUSE_PROPERTY]
+    @pytest.hookimpl(hookwrapper=True, trylast=True)  # innermost: runs before other wrappers read
+    def pytest_runtest_makereport(self) -> Generator[None, Any, None]:
+        report: pytest.TestReport = (yield).get_result()
+        clauses = clauses_of(report)
         result = outcomes.classify(report) if clauses else None
         if result is None:
             return
+        before = self.expectations.applied.get(report.nodeid)
         judged = self.expectations.judge(report.nodeid, clauses, *result)
+        applied = self.expectations.applied.get(report.nodeid)
+        if applied is not before and applied is not None:
+            record = json.dumps({"result": applied.result, "message": applied.message})
+            report.user_properties = [*report.user_properties, (APPLIED_PROPERTY, record)]
         if judged != result:
             setattr(report, JUDGED, judged)
             show(report, *judged)
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        """On the controller: note what a worker (or this process) applied, for results.json."""
+        for name, value in report.user_properties:
+            if name == APPLIED_PROPERTY:
+                entry = self.expectations.entry_for(report.nodeid, clauses_of(report))
+                if entry is not None:
+                    record = json.loads(value)
+                    self.expectations.record(report.nodeid, entry, record["result"], record["message"])
+
+
+def clauses_of(report: pytest.TestReport) -> list[str]:
+    """The clause IDs a suite test's report carries (none for any other test)."""
+    return [value for name, value in report.user_properties if name == CLAUSE_PROPERTY]
 
 
 def show(report: pytest.TestReport, outcome: str, message: str) -> None:
