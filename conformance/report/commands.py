@@ -87,7 +87,7 @@ def _record_deviations(
     def run_variant(name: str, path: Path) -> int:
         done = run_pytest([*common, f"--mroute-deviation-profile={name}", f"--mroute-results={path}"])
         last = (done.stdout.strip().splitlines() or [""])[-1]
-        print(f"deviation pass, profile {name}: {last}")
+        print(f"deviation pass, profile {name} (a failure is a difference from {name}, not a run failure): {last}")
         if not path.exists():
             sys.stderr.write(done.stdout + done.stderr)
         return done.returncode
