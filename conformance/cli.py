@@ -22,7 +22,7 @@ import pytest
 
 from conformance import outcomes
 from conformance.catalog import load_catalog
-from conformance.errors import report_error
+from conformance.errors import PROG, report_error
 from conformance.report.commands import (
     add_expectations,
     add_profile_match,
@@ -34,7 +34,6 @@ from conformance.report.text import clause_table, run_summary
 from conformance.results import suite_version
 from conformance.targets import registry
 
-PROG = "mroute-conformance"
 SUITE = "conformance.suite"
 Command = Callable[
     [argparse.Namespace, list[str]], int

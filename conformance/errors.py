@@ -7,12 +7,12 @@ import sys
 PROG = "mroute-conformance"
 
 
-def one_line(text: str) -> str:
+def escape_controls(text: str) -> str:
     """``text`` with every control character escaped, so a message from hostile input stays one line."""
     return "".join(c if c.isprintable() or c == " " else repr(c)[1:-1] for c in text)
 
 
 def report_error(message: str) -> int:
     """Print ``mroute-conformance: error: MESSAGE`` as one line on stderr; returns the exit code 2."""
-    print(f"{PROG}: error: {one_line(message)}", file=sys.stderr)
+    print(f"{PROG}: error: {escape_controls(message)}", file=sys.stderr)
     return 2

@@ -24,6 +24,7 @@ OUTCOMES = (PASS, FAIL, UNSUPPORTED, EXPECTED_FAIL, UNEXPECTED_PASS, SKIP, ERROR
 ACCEPTABLE = frozenset({PASS, UNSUPPORTED, EXPECTED_FAIL, SKIP})
 
 UNSUPPORTED_PREFIX = "unsupported: "
+JUDGED = "mroute_judged"  # report attribute: (outcome, message) set by the expectations judge
 XPASS_STRICT = "[XPASS(strict)]"
 MAX_MESSAGE = 1000
 
@@ -57,7 +58,7 @@ def _crash_message(report: pytest.TestReport | pytest.CollectReport) -> str:
 
 def classify(report: pytest.TestReport) -> tuple[str, str] | None:
     """Outcome and one-line message of one test phase; None when the phase says nothing new."""
-    judged = getattr(report, "mroute_judged", None)  # set by the expectations judge
+    judged = getattr(report, JUDGED, None)
     if judged is not None:
         return tuple(judged)  # a list once it has crossed from an xdist worker
     message = one_line(_crash_message(report))

@@ -25,7 +25,6 @@ from conformance.expectations.entries import default_path
 from conformance.results import CLAUSE_PROPERTY
 
 NONE = "none"  # --expectations none: apply no file, not even the target's shipped one
-JUDGED = "mroute_judged"  # report attribute: (outcome, message) once the expectations decided
 APPLIED_PROPERTY = "mroute_expectation"  # user property: JSON {result, message} of an applied entry
 SECTION = "mroute-conformance expectations"
 
@@ -59,7 +58,7 @@ class ExpectationsJudge:
             record = json.dumps({"result": applied.result, "message": applied.message})
             report.user_properties = [*report.user_properties, (APPLIED_PROPERTY, record)]
         if judged != result:
-            setattr(report, JUDGED, judged)
+            setattr(report, outcomes.JUDGED, judged)
             show(report, *judged)
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
