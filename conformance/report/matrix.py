@@ -1,0 +1,169 @@
+"""matrix.html: several runs (one per kernel or build) side by side, clause by clause.
+
+The view a kernel maintainer wants: "what changed between 6.1 and 6.12". Clauses whose outcome
+differs between the runs come first, then every other clause grouped like the catalog. A chart
+of outcome counts per run sits on top. One self-contained file: inline CSS and SVG, no script.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from html import escape
+from pathlib import Path
+from typing import Any
+
+from conformance import outcomes
+from conformance.catalog import load_catalog
+from conformance.report.html_style import CSS
+
+CHART_OUTCOMES = (outcomes.PASS, outcomes.FAIL, outcomes.ERROR, outcomes.UNEXPECTED_PASS,
+                  outcomes.EXPECTED_FAIL, outcomes.UNSUPPORTED, outcomes.SKIP, outcomes.UNTESTED)
+COLOURS = {outcomes.PASS: "#1a7f37", outcomes.FAIL: "#cf222e", outcomes.ERROR: "#cf222e",
+           outcomes.UNEXPECTED_PASS: "#cf222e", outcomes.EXPECTED_FAIL: "#9a6700",
+           outcomes.UNSUPPORTED: "#0969da", outcomes.SKIP: "#54aeff", outcomes.UNTESTED: "#6e7781"}
+MATRIX_CSS = """
+.mx td.o { text-align: center; } .mx td.cid { white-space: nowrap; }
+tr.diff td.cid { font-weight: 600; } svg.chart text { font: 12px system-ui, sans-serif; }
+.legend span { display: inline-block; margin-right: 12px; } .legend i { display: inline-block;
+ width: 10px; height: 10px; margin-right: 4px; vertical-align: middle; }
+.wrap { overflow-x: auto; }
+"""
+
+
+class MatrixError(ValueError):
+    """A results file that cannot join a matrix (unreadable, not results.json); one-line message."""
+
+
+@dataclass(frozen=True)
+class Column:
+    """One run of the matrix: its label (kernel release or target) and its results document."""
+
+    label: str
+    document: dict[str, Any]
+
+    @property
+    def verdict(self) -> str:
+        """The run's verdict: results.json's own, else derived from its tests."""
+        given = self.document.get("verdict")
+        if isinstance(given, str):
+            return given
+        tests = self.document.get("tests", [])
+        if not tests:
+            return "untested"
+        return outcomes.PASS if all(t["outcome"] in outcomes.ACCEPTABLE for t in tests) else outcomes.FAIL
+
+
+def label_of(document: dict[str, Any], fallback: str) -> str:
+    """A column label: the kernel release the target reported, else the target name, else ``fallback``."""
+    target = document.get("target") or {}
+    details = target.get("details") or {}
+    kernel = details.get("kernel")
+    return str(kernel) if kernel else str(target.get("name") or fallback)
+
+
+def load_columns(paths: Sequence[Path]) -> list[Column]:
+    """Read each results.json; labels are made unique by suffixing the file's directory name."""
+    columns: list[Column] = []
+    for path in paths:
+        try:
+            document = json.loads(Path(path).read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise MatrixError(f"{path}: cannot read results ({type(exc).__name__}: {exc})") from None
+        if not isinstance(document, dict) or not isinstance(document.get("clauses"), dict):
+            raise MatrixError(f"{path}: not a results.json (no 'clauses' map)")
+        columns.append(Column(label_of(document, Path(path).parent.name), document))
+    seen: dict[str, int] = {}
+    for c in columns:
+        seen[c.label] = seen.get(c.label, 0) + 1
+    return [
+        Column(f"{c.label} ({Path(p).parent.name})" if seen[c.label] > 1 else c.label, c.document)
+        for c, p in zip(columns, paths, strict=True)
+    ]
+
+
+def rows(columns: Sequence[Column]) -> tuple[list[tuple[str, list[str]]], list[tuple[str, list[str]]]]:
+    """(clauses whose outcome differs between runs, all other clauses), each as (id, outcomes)."""
+    ids = list(load_catalog())
+    for column in columns:
+        ids += [cid for cid in column.document["clauses"] if cid not in ids]
+    differing: list[tuple[str, list[str]]] = []
+    same: list[tuple[str, list[str]]] = []
+    for cid in ids:
+        cells = [str(c.document["clauses"].get(cid, outcomes.UNTESTED)) for c in columns]
+        (differing if len(set(cells)) > 1 else same).append((cid, cells))
+    return differing, same
+
+
+def counts(column: Column) -> dict[str, int]:
+    """How many clauses of ``column`` took each outcome."""
+    tally = dict.fromkeys(CHART_OUTCOMES, 0)
+    for outcome in column.document["clauses"].values():
+        tally[outcome if outcome in tally else outcomes.UNTESTED] += 1
+    return tally
+
+
+def chart(columns: Sequence[Column]) -> str:
+    """A horizontal stacked bar per run: clause outcomes, as inline SVG."""
+    width, bar, gap, left = 900, 22, 10, 220
+    height = len(columns) * (bar + gap) + gap
+    parts = [f'<svg class="chart" role="img" aria-label="clause outcomes per run" width="{width}" '
+             f'height="{height}" viewBox="0 0 {width} {height}">']
+    for i, column in enumerate(columns):
+        tally = counts(column)
+        total = sum(tally.values()) or 1
+        y = gap + i * (bar + gap)
+        parts.append(f'<text x="0" y="{y + 15}">{escape(column.label[:32])}</text>')
+        x = float(left)
+        for outcome in CHART_OUTCOMES:
+            if not tally[outcome]:
+                continue
+            w = (width - left - 10) * tally[outcome] / total
+            parts.append(f'<rect x="{x:.1f}" y="{y}" width="{w:.1f}" height="{bar}" fill="{COLOURS[outcome]}">'
+                         f"<title>{escape(outcome)}: {tally[outcome]}</title></rect>")
+            x += w
+    parts.append("</svg>")
+    legend = "".join(f'<span><i style="background:{COLOURS[o]}"></i>{escape(o)}</span>' for o in CHART_OUTCOMES)
+    return "".join(parts) + f'<p class="legend">{legend}</p>'
+
+
+def _table(title: str, body: list[tuple[str, list[str]]], columns: Sequence[Column], cls: str) -> str:
+    catalog = load_catalog()
+    head = "".join(f"<th>{escape(c.label)}</th>" for c in columns)
+    lines = []
+    for cid, cells in body:
+        clause = catalog.get(cid)
+        name = escape(clause.title) if clause else "(not in this catalog)"
+        tds = "".join(f'<td class="o"><span class="badge o-{escape(o)}">{escape(o)}</span></td>' for o in cells)
+        lines.append(f'<tr class="{cls}"><td class="cid"><code>{escape(cid)}</code></td><td>{name}</td>{tds}</tr>')
+    empty = f'<tr><td colspan="{2 + len(columns)}">none</td></tr>'
+    return (f"<h2>{escape(title)} ({len(body)})</h2><div class=\"wrap\"><table class=\"mx\"><thead><tr>"
+            f"<th>clause</th><th>title</th>{head}</tr></thead><tbody>{''.join(lines) or empty}</tbody></table></div>")
+
+
+def render(columns: Sequence[Column]) -> str:
+    """The whole matrix page."""
+    differing, same = rows(columns)
+    verdicts = "".join(
+        f"<tr><td>{escape(c.label)}</td><td><span class=\"badge o-{escape(c.verdict)}\">{escape(c.verdict)}"
+        f"</span></td><td>{escape(str((c.document.get('target') or {}).get('name', '?')))}</td>"
+        f"<td>{sum(1 for o in c.document['clauses'].values() if o == outcomes.PASS)}</td></tr>"
+        for c in columns
+    )
+    return (
+        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Kernel matrix</title>"
+        f"<style>{CSS}{MATRIX_CSS}</style></head><body><header><h1>Kernel matrix</h1>"
+        f'<p class="sub">{len(columns)} runs &middot; clauses that differ: {len(differing)}</p></header>'
+        f"<table><thead><tr><th>run</th><th>verdict</th><th>target</th><th>clauses passed</th></tr></thead>"
+        f"<tbody>{verdicts}</tbody></table>{chart(columns)}"
+        + _table("Clauses that differ", differing, columns, "diff")
+        + _table("Clauses with the same outcome everywhere", same, columns, "same")
+        + "</body></html>\n"
+    )
+
+
+def write_matrix(paths: Sequence[Path], out: Path) -> Path:
+    """Render the matrix of ``paths`` (results.json files) into ``out``; returns ``out``."""
+    out.write_text(render(load_columns(paths)), encoding="utf-8")
+    return out
