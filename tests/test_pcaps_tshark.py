@@ -48,7 +48,7 @@ FIELDS = ["frame.interface_name", "frame.packet_flags_direction", "frame.comment
           "mroute.msgtype6", "mroute.vif", "mroute.mif", "mroute.src", "mroute.dst", "mroute.src6", "mroute.dst6",
           "mroute.bw.count", *BW_FIELDS.values()]
 CHECKSUMS = FIELDS[6:11]
-PI_ERROR, PI_WARN = 0x00800000, 0x00600000  # expert severities "Error", "Warning"
+PI_ERROR, PI_WARN, PI_NOTE = 0x00800000, 0x00600000, 0x00400000  # expert severities
 INBOUND, OUTBOUND = "0x00000001", "0x00000002"
 
 
@@ -338,7 +338,7 @@ def _mld_report() -> bytes:
 class Case:
     """A datagram on an IPv4 or IPv6 routing socket and what tshark must make of it."""
 
-    family: int
+    family: int  # 4 or 6; 0: an interface whose description does not name the family
     name: str
     data: bytes
     fields: dict[str, str]  # field -> value (frame.protocols: a prefix)
@@ -354,12 +354,16 @@ def _synthetic() -> list[Case]:
         type=0x16, gaddr="232.1.1.1")
     return [
         Case(4, "Linux NOCACHE, vif 300", upcalls.igmpmsg_header(v4, 1, 300, LINUX),
-             {"mroute.kind": "NOCACHE", "mroute.vif": "300", "mroute.abi": "linux-amd64", "mroute.igmphdr.type": "1"}),
+             {"mroute.kind": "NOCACHE", "mroute.vif": "300", "mroute.abi": "linux-amd64", "mroute.igmphdr.type": "1",
+              "mroute.igmphdr.code": "0"}),
         Case(4, "BSD WRONGVIF with IP options", upcalls.igmpmsg_header(_ipv4(options=[IPOption_Router_Alert()]), 2, 3,
                                                                           FREEBSD),
              {"mroute.kind": "WRONGVIF", "mroute.vif": "3", "mroute.abi": "bsd-amd64", "mroute.ip.options": "94040000"}),
         Case(4, "Linux WRVIFWHOLE", upcalls.igmpmsg_wholepkt(v4.data, v4.src, v4.dst, 2, LINUX, upcalls.IGMPMSG_WRVIFWHOLE),
              {"mroute.kind": "WRVIFWHOLE", "mroute.vif": "2", "frame.protocols": "mroute:ip:udp", "ip.checksum.status": "1"}),
+        Case(4, "FreeBSD WHOLEPKT, header bytes 0-7 uninitialised",
+             bytes.fromhex("deadbeefcafef00d") + upcalls.igmpmsg_wholepkt(v4.data, v4.src, v4.dst, 1, FREEBSD)[8:],
+             {"mroute.kind": "WHOLEPKT", "mroute.abi": "bsd-amd64", "mroute.unused1": "0xefbeadde"}),
         Case(6, "Linux WRMIFWHOLE", upcalls.mrt6msg(v6, 4, 1, LINUX, whole=v6.data),
              {"mroute.kind": "WRMIFWHOLE", "mroute.mif": "1", "frame.protocols": "mroute:ipv6:udp"}),
         Case(6, "Linux NOCACHE (80 bytes)", upcalls.mrt6msg(v6, 1, 1, LINUX),
@@ -383,6 +387,10 @@ def _synthetic() -> list[Case]:
              upcalls.igmpmsg_wholepkt(b"", v4.src, v4.dst, 1, FREEBSD) + bytes(10), {}, ("mroute.short",), PI_ERROR),
         Case(6, "mrt6msg of 39 bytes", bsd6[:39], {}, ("mroute.short",), PI_ERROR),
         Case(6, "NOCACHE6 of 50 bytes", bsd6 + bytes(10), {}, ("mroute.bad_length",), PI_ERROR),
+        Case(0, "igmpmsg, family unknown", bsd4, {"mroute.family": "4", "mroute.kind": "NOCACHE"},
+             ("mroute.family_guessed",), PI_NOTE),
+        Case(0, "mrt6msg, family unknown", bsd6, {"mroute.family": "6", "mroute.kind": "NOCACHE"},
+             ("mroute.family_guessed",), PI_NOTE),
         Case(4, "igmpmsg type 9", bsd4[:8] + b"\x09" + bsd4[9:], {"mroute.kind": "type9"},
              ("mroute.unknown_msgtype",), PI_WARN),
     ]
@@ -397,7 +405,9 @@ def _check_cases(cases: list[Case], workdir: Path, prefs: list[str]) -> list[str
     """Write ``cases`` to one pcap (an IPv4 and an IPv6 socket interface), dissect it, and list what differs."""
     interfaces = [pcapng.Interface(f"s{v}", pcapng.LINKTYPE_USER0, f"socket s{v} ({fam}, SOCK_RAW, {proto}): synthetic")
                   for v, fam, proto in ((4, "AF_INET", "IPPROTO_IGMP"), (6, "AF_INET6", "IPPROTO_ICMPV6"))]
-    packets = [pcapng.Packet(0 if c.family == 4 else 1, i, c.data, pcapng.OUTBOUND) for i, c in enumerate(cases)]
+    interfaces.append(pcapng.Interface("s0", pcapng.LINKTYPE_USER0))
+    index = {4: 0, 6: 1, 0: 2}
+    packets = [pcapng.Packet(index[c.family], i, c.data, pcapng.OUTBOUND) for i, c in enumerate(cases)]
     path = workdir / "synthetic.pcapng"
     path.write_bytes(pcapng.write(interfaces, packets, "test"))
     names = sorted({k for c in cases for k in c.fields} | {"frame.protocols"})
