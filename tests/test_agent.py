@@ -171,19 +171,17 @@ def test_shutdown_is_safe_when_the_agent_already_died(agent_target) -> None:
     target.shutdown()
 
 
-def test_a_profile_passed_in_wins_and_the_agent_can_serve_another_profile() -> None:
+def test_the_agent_serves_its_profile_and_a_conflicting_one_is_refused() -> None:
     connection, _ = spawn_stdio([*AGENT, "--profile", "freebsd"], timeout=20)
-    target = AgentTarget(connection)
-    try:
-        assert target.profile is FREEBSD
-    finally:
-        target.shutdown()
-    connection, _ = spawn_stdio(AGENT, timeout=20)
-    target = AgentTarget(connection, FREEBSD, name="mine")
+    target = AgentTarget(connection, name="mine")
     try:
         assert target.profile is FREEBSD and target.name == "mine"
     finally:
         target.shutdown()
+    connection, proc = spawn_stdio(AGENT, timeout=20)
+    with pytest.raises(AgentError, match="serves profile 'documented', not 'freebsd'"):
+        AgentTarget(connection, FREEBSD)
+    assert proc.poll() is not None
 
 
 # -- misbehaving agents --------------------------------------------------------------------------

@@ -213,11 +213,15 @@ class AgentTarget(Target):
         self.capabilities = list(hello.get("capabilities") or [])
         if "unavailable" in hello:
             raise TargetUnavailable(P.one_line(hello["unavailable"]) or f"{d}: target unavailable")
+        pname = _expect(hello.get("profile"), str, "hello 'profile'", d)
         if profile is None:
-            pname = _expect(hello.get("profile"), str, "hello 'profile'", d)
             if pname not in PROFILES:
                 raise AgentError(f"{d}: agent's profile {pname!r} is not one of {', '.join(PROFILES)}; pass --profile")
             profile = get_profile(pname)
+        elif pname in PROFILES and pname != profile.name:
+            raise AgentError(
+                f"{d}: the agent serves profile {pname!r}, not {profile.name!r}; start it with that profile or drop --profile"
+            )
         self.profile = profile
         ports = _expect(hello.get("ports"), list, "hello 'ports'", d)
         self.ports = [self._port(p, i) for i, p in enumerate(ports)]
