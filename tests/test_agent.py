@@ -321,3 +321,87 @@ def test_the_agent_command_line_rejects_bad_options_in_one_line() -> None:
     assert done.returncode == 2 and "invalid choice: 'bsd'" in done.stderr and "Traceback" not in done.stderr
     done = subprocess.run([*AGENT, "--device", "/nonexistent/vport"], capture_output=True, text=True, env=child_env(), check=False)
     assert done.returncode == 2 and "cannot open --device '/nonexistent/vport'" in done.stderr
+
+
+def test_the_documented_example_session_is_what_the_agent_answers() -> None:
+    doc = (ROOT / "docs" / "agent-protocol.md").read_text()
+    sent = [line[2:].encode() + b"\n" for line in doc.splitlines() if line.startswith("> {")]
+    shown = [json.loads(line[2:]) for line in doc.splitlines() if line.startswith("< {")]
+    got = served(*sent, source=ReferenceTarget())
+    assert len(got) == len(shown) == len(sent) > 5
+    for want, have in zip(shown, got, strict=True):
+        assert (have["id"], have["ok"]) == (want["id"], want["ok"])
+        if want["ok"] and not isinstance(want["result"], dict):  # hello and collect are abridged in the doc
+            assert have["result"] == want["result"]
+        if not want["ok"]:
+            assert have["error"]["type"] == want["error"]["type"]
+            assert have["error"].get("errno") == want["error"].get("errno")
+
+
+def test_a_killed_runner_leaves_no_stdio_agent_behind(tmp_path: Path) -> None:
+    runner = tmp_path / "runner.py"
+    runner.write_text(textwrap.dedent(f"""
+        import sys, time
+        from conformance.agent.client import AgentTarget
+        from conformance.agent.transport import spawn_stdio
+        connection, proc = spawn_stdio({AGENT!r}, timeout=20)
+        AgentTarget(connection)
+        print(proc.pid, flush=True)
+        time.sleep(60)
+    """))
+    parent = subprocess.Popen([sys.executable, str(runner)], stdout=subprocess.PIPE, text=True, env=child_env())
+    try:
+        agent_pid = int(parent.stdout.readline())  # type: ignore[union-attr]
+    finally:
+        parent.kill()
+        parent.wait()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:  # the agent sees end of input and exits; poll its /proc entry
+        try:
+            state = Path(f"/proc/{agent_pid}/stat").read_text().split()[2]
+        except FileNotFoundError:
+            return
+        if state == "Z":  # exited, waiting for init to reap it
+            return
+        time.sleep(0.05)
+    os.kill(agent_pid, 9)
+    pytest.fail(f"agent {agent_pid} still running 10 s after its runner was killed")
+
+
+TCP_CHECK = """
+import subprocess, socket, sys, threading
+from conformance.agent.client import AgentTarget
+from conformance.agent.server import serve
+from conformance.agent.transport import connect_tcp
+from conformance.targets.reference import ReferenceTarget
+
+subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
+for family, host in ((socket.AF_INET, "127.0.0.1"), (socket.AF_INET6, "::1")):
+    listener = socket.socket(family, socket.SOCK_STREAM)
+    listener.bind((host, 0))
+    listener.listen(1)
+
+    def accept_and_serve():
+        conn, _ = listener.accept()
+        with conn:
+            serve(ReferenceTarget(), conn.makefile("rb"), conn.makefile("wb"))
+
+    thread = threading.Thread(target=accept_and_serve)
+    thread.start()
+    target = AgentTarget(connect_tcp(host, listener.getsockname()[1], timeout=10))
+    assert target.collect() == {0: [], 1: [], 2: [], 3: []}
+    target.shutdown()
+    thread.join(10)
+    listener.close()
+print("ok")
+"""
+
+
+def test_tcp_carries_the_protocol_inside_a_private_network_namespace() -> None:
+    probe = subprocess.run(["unshare", "--net", "true"], capture_output=True, check=False)
+    if probe.returncode != 0:
+        pytest.skip("cannot create a network namespace here (needs root and unshare)")
+    done = subprocess.run(
+        ["unshare", "--net", sys.executable, "-c", TCP_CHECK], capture_output=True, text=True, env=child_env(), check=False
+    )
+    assert done.stdout.strip() == "ok", done.stderr[-2000:]
