@@ -101,7 +101,7 @@ def test_console_entry_gives_no_traceback_on_usage_error() -> None:
     )
     assert done.returncode == 2
     assert done.stderr.strip().splitlines() == [
-        "mroute-conformance: error: unknown target 'nope'; valid targets: reference, linux, or MODULE:CLASS"
+        "mroute-conformance: error: unknown target 'nope'; valid targets: reference, linux, or MODULE:CLASS (or an agent: stdio:COMMAND, tcp:HOST:PORT)"
     ]
 
 

@@ -1,7 +1,8 @@
 """Turn a ``--target`` spec and ``--profile`` name into a Target.
 
 ``reference`` (the in-process model, any profile, default ``documented``), ``linux`` (the real
-kernel, profile ``linux``), or ``MODULE:CLASS`` (a user adapter, called with the profile or None).
+kernel, profile ``linux``), ``stdio:COMMAND`` / ``tcp:HOST:PORT`` (an agent, see ``remote``), or
+``MODULE:CLASS`` (a user adapter, called with the profile or None).
 Target modules are imported lazily: building one never imports the others.
 """
 
@@ -10,6 +11,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING
 
+from conformance.targets import remote
 from conformance.targets.base import TargetUnavailable
 from reference_impl.profiles import PROFILES, Profile, get_profile
 
@@ -19,7 +21,7 @@ if TYPE_CHECKING:
 BUILTIN = ("reference", "linux")
 DEFAULT_PROFILE = {"reference": "documented", "linux": "linux"}
 ALLOWED_PROFILES = {"reference": tuple(PROFILES), "linux": ("linux",)}
-TARGET_CHOICES = "reference, linux, or MODULE:CLASS"
+TARGET_CHOICES = "reference, linux, or MODULE:CLASS (or an agent: stdio:COMMAND, tcp:HOST:PORT)"
 
 
 class UsageError(Exception):
@@ -42,7 +44,13 @@ def _import_class(spec: str) -> type:
 
 def resolve_profile(spec: str, profile: str | None) -> Profile | None:
     """Check ``spec`` and ``profile`` without building anything; the Profile to build with."""
-    if spec not in BUILTIN:
+    if remote.is_remote(spec):
+        try:
+            remote.check_spec(spec)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+        name = profile
+    elif spec not in BUILTIN:
         _import_class(spec)
         name = profile
     else:
@@ -60,7 +68,7 @@ def resolve_profile(spec: str, profile: str | None) -> Profile | None:
 
 def target_name(spec: str) -> str:
     """A short display name for ``spec``: the builtin name or the adapter class's ``name``."""
-    if spec in BUILTIN:
+    if spec in BUILTIN or remote.is_remote(spec):
         return spec
     name = getattr(_import_class(spec), "name", None)
     return name if isinstance(name, str) and name != "abstract" else spec
@@ -81,6 +89,8 @@ def build_target(spec: str, profile: str | None) -> Target:
         from conformance.targets.linux import LinuxTarget
 
         return LinuxTarget()
+    if remote.is_remote(spec):
+        return remote.build_remote(spec, profile_obj)
     return _import_class(spec)(profile_obj)
 
 
