@@ -307,9 +307,11 @@ def test_a_socket_pair_and_a_unix_socket_carry_the_protocol(tmp_path: Path) -> N
 
     thread = threading.Thread(target=accept_and_serve)
     thread.start()
-    target = AgentTarget(connect_unix(path, timeout=10))
+    closed: list[bool] = []
+    target = AgentTarget(connect_unix(path, timeout=10, on_close=lambda: closed.append(True)))
     assert target.profile is DOCUMENTED
     target.shutdown()
+    assert closed == [True]
     thread.join(10)
     listener.close()
     with pytest.raises(AgentError, match="cannot connect"):
