@@ -57,6 +57,7 @@ class AgentConnection:
         self._buf = bytearray()
         self._scanned = 0
         self._next_id = 1
+        self._limit = timeout  # this request's timeout, for messages
         self._broken: str | None = None
         self.closed = False
 
@@ -72,7 +73,7 @@ class AgentConnection:
         while True:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                raise self._fail(f"no answer within {self.timeout:g} s {what}")
+                raise self._fail(f"no answer within {self._limit:g} s {what}")
             if poller.poll(max(1, math.ceil(remaining * 1000))):
                 return
 
@@ -124,7 +125,8 @@ class AgentConnection:
             raise AgentError(self._broken)
         if self.closed:
             raise AgentError(f"{self.describe}: connection is closed")
-        deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
+        self._limit = self.timeout if timeout is None else timeout
+        deadline = time.monotonic() + self._limit
         id, self._next_id = self._next_id, self._next_id + 1
         try:
             line = P.encode_request(id, op, args)
