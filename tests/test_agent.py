@@ -220,6 +220,8 @@ def test_an_agent_that_exits_at_once_says_how_it_ended() -> None:
         ('{"id":1,"ok":true,"result":{"version":2}}\\n', "protocol version 2"),
         ('{"id":1,"ok":true,"result":{"version":1,"profile":"documented","ports":7}}\\n', "'ports' has the wrong type"),
         ('{"id":5,"ok":true,"result":null}\\n', "carries id 5"),
+        ('{"id":1,"ok":true,"result":{"version":1,"profile":"linux","ports":[{"index":3,"name":"r0","ifindex":2,'
+         '"mac":"m","ipv4":"a","ipv6":"b","peer_ipv4":"c","peer_ipv6":"d","peer_mac":"e"}]}}\\n', "says index 3"),
         ('{"id":1,"ok":false,"error":{"type":"internal","message":"out of memory"}}\\n', "internal error on 'hello': out of memory"),
     ],
 )

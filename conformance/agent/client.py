@@ -239,6 +239,8 @@ class AgentTarget(Target):
         _expect(data, dict, f"hello port {i}", d)
         for key, kind in PORT_FIELDS.items():
             _expect(data.get(key), kind, f"hello port {i} field {key!r}", d)
+        if data["index"] != i:
+            raise AgentError(f"{d}: hello port {i} says index {data['index']}; ports must be listed in index order")
         return Port(**{key: data[key] for key in PORT_FIELDS})
 
     def _b64(self, value: Any, op: str) -> bytes:
