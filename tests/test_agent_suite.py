@@ -11,6 +11,7 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -46,7 +47,7 @@ def clauses(report_dir: Path) -> dict[str, str]:
     ],
 )
 def test_the_suite_through_a_stdio_agent_gives_the_in_process_verdicts(
-    tmp_path: Path, record_property: pytest.RecordProperty, profile: str, keyword: str | None, verdicts: set[str]
+    tmp_path: Path, record_property: Callable[[str, object], None], profile: str, keyword: str | None, verdicts: set[str]
 ) -> None:
     common = ["-k", keyword] if keyword else []
     spec = f"{AGENT_SPEC} --profile {profile}"
