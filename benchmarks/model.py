@@ -13,11 +13,17 @@ import struct
 import time
 from collections.abc import Callable
 
-from reference_impl.api import MRT_MFC_BW_UPCALL
+from mroute_spec.constants import (
+    AF_INET,
+    BW_UPCALL_LEQ,
+    BW_UPCALL_UNIT_PACKETS,
+    IPPROTO_IGMP,
+    MRT_MFC_BW_UPCALL,
+    SOCK_RAW,
+)
 from reference_impl.kernel import Kernel
-from reference_impl.meters import BW_UPCALL_LEQ, BW_UPCALL_UNIT_PACKETS
 from reference_impl.packets import ethernet, inet_checksum, mac_bytes, multicast_mac
-from reference_impl.profiles import AF_INET, DOCUMENTED, IPPROTO_IGMP, SOCK_RAW, Profile
+from reference_impl.profiles import DOCUMENTED, Profile
 from reference_impl.vifs import Interface
 
 PROFILE: Profile = DOCUMENTED

@@ -8,24 +8,27 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from reference_impl import upcalls
-from reference_impl.mfc import MfcEntry, Pending
-from reference_impl.packets import (
+from mroute_spec.constants import (
+    IGMPMSG_NOCACHE,
+    IGMPMSG_WRONGVIF,
+    IGMPMSG_WRVIFWHOLE,
     IPPROTO_ICMPV6,
     IPPROTO_IGMP,
-    IPPacket,
-    decremented,
-    ethernet,
-    multicast_mac,
-    with_ttl,
+    MLD_TYPES,
+    MRT6MSG_NOCACHE,
+    MRT6MSG_WHOLEPKT,
+    MRT6MSG_WRMIFWHOLE,
+    MRT6MSG_WRONGMIF,
+    MRT_MFC_FLAGS_DISABLE_WRONGVIF,
 )
+from reference_impl import upcalls
+from reference_impl.mfc import MfcEntry, Pending
+from reference_impl.packets import IPPacket, decremented, ethernet, multicast_mac, with_ttl
 from reference_impl.vifs import Interface, Vif
 
 if TYPE_CHECKING:
     from reference_impl.mrouter import MRouter
 
-MRT_MFC_FLAGS_DISABLE_WRONGVIF = 0x1
-MLD_TYPES = (130, 131, 132, 143)
 
 
 def is_group_management(pkt: IPPacket) -> bool:
@@ -128,23 +131,23 @@ class DataPath:
                 if gap < p.wrongvif_interval or (p.wrongvif_interval_strict and gap == p.wrongvif_interval):
                     return
             entry.last_assert = now
-        kind = upcalls.IGMPMSG_WRONGVIF
+        kind = IGMPMSG_WRONGVIF
         self.upcall(
             upcalls.igmpmsg_header(pkt, kind, arrival, p)
             if self.family.version == 4
-            else upcalls.mrt6msg(pkt, upcalls.MRT6MSG_WRONGMIF, arrival, p)
+            else upcalls.mrt6msg(pkt, MRT6MSG_WRONGMIF, arrival, p)
         )
         if self.wrvifwhole:  # the packet as it arrived follows (Linux MRT_PIM=4)
             self.upcall(
-                upcalls.igmpmsg_wholepkt(pkt.data, pkt.src, pkt.dst, arrival, p, upcalls.IGMPMSG_WRVIFWHOLE)
+                upcalls.igmpmsg_wholepkt(pkt.data, pkt.src, pkt.dst, arrival, p, IGMPMSG_WRVIFWHOLE)
                 if self.family.version == 4
-                else upcalls.mrt6msg(pkt, upcalls.MRT6MSG_WRMIFWHOLE, arrival, p, whole=pkt.data)
+                else upcalls.mrt6msg(pkt, MRT6MSG_WRMIFWHOLE, arrival, p, whole=pkt.data)
             )
 
     def nocache_message(self: MRouter, pkt: IPPacket, vif_no: int) -> bytes:
         if self.family.version == 4:
-            return upcalls.igmpmsg_header(pkt, upcalls.IGMPMSG_NOCACHE, vif_no, self.profile)
-        return upcalls.mrt6msg(pkt, upcalls.MRT6MSG_NOCACHE, vif_no, self.profile)
+            return upcalls.igmpmsg_header(pkt, IGMPMSG_NOCACHE, vif_no, self.profile)
+        return upcalls.mrt6msg(pkt, MRT6MSG_NOCACHE, vif_no, self.profile)
 
     def register_send(self: MRouter, entry: MfcEntry, pkt: IPPacket, vif: Vif) -> None:
         """A copy for the register vif: kernel encapsulation when negotiated, else WHOLEPKT."""
@@ -157,7 +160,7 @@ class DataPath:
                 self.upcall(upcalls.igmpmsg_wholepkt(piece, pkt.src, pkt.dst, vif.index, p))
         else:
             inner = with_ttl(pkt, pkt.ttl - 1) if p.wholepkt6_hlim_decremented else pkt.data
-            self.upcall(upcalls.mrt6msg(pkt, upcalls.MRT6MSG_WHOLEPKT, vif.index, p, whole=inner))
+            self.upcall(upcalls.mrt6msg(pkt, MRT6MSG_WHOLEPKT, vif.index, p, whole=inner))
 
     def release(self: MRouter, pending: Pending, entry: MfcEntry) -> None:
         """Replay a pending entry's queue, in arrival order, through the new entry."""

@@ -11,18 +11,22 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from reference_impl import api, upcalls
+from mroute_spec.constants import (
+    BW_UPCALL_DELETE_ALL,
+    BW_UPCALL_GEQ,
+    BW_UPCALL_LEQ,
+    BW_UPCALL_UNIT_BYTES,
+    BW_UPCALL_UNIT_PACKETS,
+    MRT_MFC_BW_UPCALL,
+)
+from reference_impl import upcalls
 from reference_impl.clock import Timer
+from reference_impl.errors import Errno
 
 if TYPE_CHECKING:
     from reference_impl.mfc import MfcEntry
     from reference_impl.mrouter import MRouter
 
-BW_UPCALL_UNIT_PACKETS = 1 << 0
-BW_UPCALL_UNIT_BYTES = 1 << 1
-BW_UPCALL_GEQ = 1 << 2
-BW_UPCALL_LEQ = 1 << 3
-BW_UPCALL_DELETE_ALL = 1 << 4
 USER_FLAGS = 0xF
 FLUSH_PERIOD = 1.0
 LEQ_MIN_INTERVAL_US = 1000  # one tick at hz=1000
@@ -89,17 +93,13 @@ class Meters:
 
     # -- options ---------------------------------------------------------------------------
     def parse(self, buf: bytes) -> tuple[dict, MfcEntry | None]:
-        from reference_impl.mrouter import Errno
-
-        if not self.router.api_config & api.MRT_MFC_BW_UPCALL:
+        if not self.router.api_config & MRT_MFC_BW_UPCALL:
             raise Errno("bw.not_negotiated")
         a = self.router.profile.struct("bw_upcall").unpack(buf)
         return a, self.router.mfc.get((a["bu_src"], a["bu_dst"]))
 
     def add(self, buf: bytes) -> None:
         """MRT_ADD_BW_UPCALL: validate in the implementation's order, then install."""
-        from reference_impl.mrouter import Errno
-
         a, entry = self.parse(buf)
         flags = a["bu_flags"]
         if not flags & (BW_UPCALL_UNIT_PACKETS | BW_UPCALL_UNIT_BYTES):
@@ -122,8 +122,6 @@ class Meters:
 
     def delete(self, buf: bytes) -> None:
         """MRT_DEL_BW_UPCALL: DELETE_ALL for the (S,G), else the exactly matching meter."""
-        from reference_impl.mrouter import Errno
-
         a, entry = self.parse(buf)
         if entry is None:
             raise Errno("bw.no_entry")

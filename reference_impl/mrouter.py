@@ -7,38 +7,34 @@ dispatcher; they decode with the profile's ABI and fail with ``Errno(path)``.
 from __future__ import annotations
 
 import struct
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from mroute_spec.constants import (
+    MIFF_REGISTER,
+    MRT_API_FLAGS_ALL,
+    MRT_MFC_FLAGS_ALL,
+    MRT_MFC_RP,
+    VIFF_REGISTER,
+    VIFF_TUNNEL,
+)
+from mroute_spec.options import Role
 from reference_impl import api
+from reference_impl.errors import Errno
 from reference_impl.family import Family
 from reference_impl.forwarding import DataPath
 from reference_impl.meters import Meters
 from reference_impl.mfc import NO_FLAGS, MfcEntry, MfcRequest, Pending
 from reference_impl.register import Register
 from reference_impl.sockets import Socket
-from reference_impl.vifs import (
-    MIFF_REGISTER,
-    VIFF_REGISTER,
-    VIFF_TUNNEL,
-    Interface,
-    Vif,
-    VifError,
-    VifRequest,
-    VifTableView,
-    numvifs,
-    validate,
-)
+from reference_impl.vifs import Interface, Vif, VifError, VifRequest, VifTableView, numvifs, validate
 
 if TYPE_CHECKING:
     from reference_impl.kernel import Kernel
 
-
-class Errno(Exception):
-    """A failure path; the kernel turns it into OSError with the profile's errno."""
-
-    def __init__(self, path: str) -> None:
-        super().__init__(path)
-        self.path = path
+Setter = Callable[[Socket, bytes], "bytes | None"]
+# the roles getsockopt answers (mroute_spec.options: Direction.GET)
+GETTABLE = frozenset({Role.VERSION, Role.ASSERT, Role.PIM, Role.API_SUPPORT, Role.API_CONFIG})
 
 
 class MRouter(DataPath):
@@ -66,6 +62,21 @@ class MRouter(DataPath):
         self._tick_timer = None
         self.meters = self.meters_class(self)
         self.register = self.register_class(self)
+        # setsockopt handlers by role (mroute_spec.options); bound here, so subclasses' overrides apply
+        self._setters: dict[Role, Setter] = {
+            Role.INIT: self.opt_init, Role.DONE: self.opt_done, Role.ADD_VIF: self.opt_add_vif,
+            Role.DEL_VIF: self.opt_del_vif, Role.ADD_MFC: self.opt_add_mfc, Role.DEL_MFC: self.opt_del_mfc,
+            Role.ASSERT: self.opt_assert, Role.PIM: self.opt_pim, Role.API_CONFIG: self.opt_api_config,
+            Role.ADD_BW: self.opt_add_bw, Role.DEL_BW: self.opt_del_bw,
+        }
+
+    def handles(self, role: Role) -> bool:
+        """Whether the model implements the option ``role`` at all (others: errno option.unknown_in_range)."""
+        return role in self._setters or role in GETTABLE
+
+    def setter(self, role: Role) -> Setter:
+        """The setsockopt handler of ``role``; it returns the buffer to copy back, or None for "as given"."""
+        return self._setters[role]
 
     # -- helpers ---------------------------------------------------------------------------
     def numvifs(self) -> int:
@@ -188,7 +199,7 @@ class MRouter(DataPath):
     # -- MFC -------------------------------------------------------------------------------
     def mfc_request(self, buf: bytes, adding: bool) -> MfcRequest:
         if self.family.version == 4:
-            name = "mfcctl2" if adding and self.api_config & api.MRT_API_FLAGS_ALL else "mfcctl"
+            name = "mfcctl2" if adding and self.api_config & MRT_API_FLAGS_ALL else "mfcctl"
             a = self.decode(name, buf)
             return MfcRequest(a["mfcc_origin"], a["mfcc_mcastgrp"], a["mfcc_parent"], a["mfcc_ttls"],
                               a.get("mfcc_flags", [0] * 32), a.get("mfcc_rp", "0.0.0.0"))
@@ -214,10 +225,10 @@ class MRouter(DataPath):
                 and not self.family.is_multicast(req.group) and not self.family.is_unspecified(req.group)):
             raise Errno("mfc.bad_group")
         ttls = bytes(req.ttls[i] if i < len(req.ttls) and self.kept(i) else 0 for i in range(self.maxvifs))
-        mask = self.api_config & api.MRT_MFC_FLAGS_ALL
+        mask = self.api_config & MRT_MFC_FLAGS_ALL
         flags = bytes(req.flags[i] & mask if i < len(req.flags) and self.kept(i) else 0
                       for i in range(self.maxvifs)) if mask and any(req.flags) else NO_FLAGS
-        rp = req.rp if self.api_config & api.MRT_MFC_RP else "0.0.0.0"
+        rp = req.rp if self.api_config & MRT_MFC_RP else "0.0.0.0"
         entry = self.mfc.get(key)
         if entry is not None:
             entry.parent, entry.ttls, entry.flags, entry.rp = req.parent, ttls, flags, rp
@@ -303,7 +314,10 @@ class MRouter(DataPath):
         self.meters.delete(buf)
 
     # -- getters ---------------------------------------------------------------------------
-    def get(self, role: str) -> bytes:
+    def opt_api_config(self, sock: Socket, buf: bytes) -> bytes:
+        return api.set_config(self, buf)
+
+    def get(self, role: Role) -> bytes:
         if role == "version":
             return struct.pack("<i", self.profile.mrt_version)
         if role == "assert":

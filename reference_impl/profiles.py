@@ -8,43 +8,11 @@ modern FreeBSD code; ``linux`` is Linux ipmr/ip6mr as observed on a real kernel.
 from __future__ import annotations
 
 import errno as E
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
-from reference_impl.abi import ABIS, StructDef, bsd_iowr
-
-AF_INET, AF_INET6 = 2, 10
-SOCK_STREAM, SOCK_DGRAM, SOCK_RAW = 1, 2, 3
-IPPROTO_IP, IPPROTO_IGMP, IPPROTO_UDP, IPPROTO_IPV6, IPPROTO_ICMPV6 = 0, 2, 17, 41, 58
-ICMP6_FILTER = 1
-
-_BSD_OPTS4 = {
-    "MRT_INIT": 100, "MRT_DONE": 101, "MRT_ADD_VIF": 102, "MRT_DEL_VIF": 103, "MRT_ADD_MFC": 104,
-    "MRT_DEL_MFC": 105, "MRT_VERSION": 106, "MRT_ASSERT": 107, "MRT_PIM": 107,
-    "MRT_API_SUPPORT": 109, "MRT_API_CONFIG": 110, "MRT_ADD_BW_UPCALL": 111, "MRT_DEL_BW_UPCALL": 112,
-}
-_BSD_OPTS6 = {
-    "MRT6_DONE": 101, "MRT6_ADD_MIF": 102, "MRT6_DEL_MIF": 103, "MRT6_ADD_MFC": 104,
-    "MRT6_DEL_MFC": 105, "MRT6_PIM": 107, "MRT6_INIT": 108,
-}
-_LINUX_OPTS4 = {
-    "MRT_INIT": 200, "MRT_DONE": 201, "MRT_ADD_VIF": 202, "MRT_DEL_VIF": 203, "MRT_ADD_MFC": 204,
-    "MRT_DEL_MFC": 205, "MRT_VERSION": 206, "MRT_ASSERT": 207, "MRT_PIM": 208, "MRT_TABLE": 209,
-    "MRT_ADD_MFC_PROXY": 210, "MRT_DEL_MFC_PROXY": 211, "MRT_FLUSH": 212,
-}
-_LINUX_OPTS6 = {
-    "MRT6_INIT": 200, "MRT6_DONE": 201, "MRT6_ADD_MIF": 202, "MRT6_DEL_MIF": 203, "MRT6_ADD_MFC": 204,
-    "MRT6_DEL_MFC": 205, "MRT6_VERSION": 206, "MRT6_ASSERT": 207, "MRT6_PIM": 208, "MRT6_TABLE": 209,
-    "MRT6_ADD_MFC_PROXY": 210, "MRT6_DEL_MFC_PROXY": 211, "MRT6_FLUSH": 212,
-}
-
-# Argument struct per option (name in the ABI) and the ranges each family's dispatcher claims.
-OPTION_ARGS = {
-    "MRT_INIT": "int", "MRT_DONE": None, "MRT_ADD_VIF": "vifctl", "MRT_DEL_VIF": "vifi",
-    "MRT_ADD_MFC": "mfcctl", "MRT_DEL_MFC": "mfcctl", "MRT_ASSERT": "int", "MRT_PIM": "int",
-    "MRT_API_CONFIG": "uint32", "MRT_ADD_BW_UPCALL": "bw_upcall", "MRT_DEL_BW_UPCALL": "bw_upcall",
-    "MRT6_INIT": "int", "MRT6_DONE": None, "MRT6_ADD_MIF": "mif6ctl", "MRT6_DEL_MIF": "mifi",
-    "MRT6_ADD_MFC": "mf6cctl", "MRT6_DEL_MFC": "mf6cctl", "MRT6_ASSERT": "int", "MRT6_PIM": "int",
-}
+from mroute_spec.abi import ABIS, IOCTLS, StructDef
+from mroute_spec.constants import AF_INET
+from mroute_spec.options import BY_NAME, option_by_number, option_numbers
 
 
 @dataclass(frozen=True)
@@ -54,15 +22,10 @@ class Profile:
     name: str
     description: str
     abi_name: str
-    options4: dict[str, int]
-    options6: dict[str, int]
-    ioctls: dict[str, int]
     # errno name for every failure path; a path absent here means "the call succeeds".
     errnos: dict[str, str]
     maxvifs: int = 32
     maxmifs: int = 64
-    # struct argument overrides per option (Linux MRT_DEL_VIF takes a vifctl)
-    option_args: dict[str, str | None] = field(default_factory=dict)
     # options (by name) whose optlen must equal the struct size; others accept longer buffers
     exact_optlen: frozenset[str] = frozenset()
     # the range of option numbers the routing code claims (others fall to the generic IP code)
@@ -155,12 +118,28 @@ class Profile:
     def abi(self) -> dict[str, StructDef]:
         return ABIS[self.abi_name]
 
+    @property
+    def options4(self) -> dict[str, int]:
+        """IPv4 routing option numbers of this profile's ABI (mroute_spec.options)."""
+        return option_numbers(self.abi_name, 4)
+
+    @property
+    def options6(self) -> dict[str, int]:
+        """IPv6 routing option numbers of this profile's ABI (mroute_spec.options)."""
+        return option_numbers(self.abi_name, 6)
+
+    @property
+    def ioctls(self) -> dict[str, int]:
+        """Counter ioctl request numbers of this profile's ABI."""
+        return IOCTLS[self.abi_name]
+
     def struct(self, name: str) -> StructDef:
         return self.abi[name]
 
     def arg_struct(self, option: str) -> str | None:
-        """The struct an option takes under this profile (None: no argument)."""
-        return self.option_args.get(option, OPTION_ARGS.get(option))
+        """The struct an option takes under this profile (None: no argument, or no such option)."""
+        spec = BY_NAME.get(option)
+        return None if spec is None else spec.payload_for(self.abi_name)
 
     def errno_of(self, path: str) -> int | None:
         """The errno number this profile gives for a failure path (None: succeeds)."""
@@ -168,11 +147,9 @@ class Profile:
         return None if name is None else getattr(E, name)
 
     def option_name(self, family: int, number: int) -> str | None:
-        table = self.options4 if family == AF_INET else self.options6
-        for k, v in table.items():
-            if v == number:
-                return k
-        return None
+        """The name of routing option ``number`` in ``family`` (an AF_*), None if the ABI has none."""
+        spec = option_by_number(self.abi_name, 4 if family == AF_INET else 6, number)
+        return None if spec is None else spec.name
 
 
 _BSD_ERRNOS = {
@@ -217,20 +194,10 @@ _BSD_ERRNOS = {
     "mif6.pim_bad_value": "EINVAL",
 }
 
-_BSD_IOCTLS = {
-    "SIOCGETVIFCNT": bsd_iowr("r", 15, 40),
-    "SIOCGETSGCNT": bsd_iowr("r", 16, 32),
-    "SIOCGETSGCNT_IN6": bsd_iowr("u", 106, 80),
-    "SIOCGETMIFCNT_IN6": bsd_iowr("u", 107, 40),
-}
-
 FREEBSD = Profile(
     name="freebsd",
     description="Modern FreeBSD ip_mroute.c / ip6_mroute.c (after the 2021 rework), amd64",
     abi_name="bsd-amd64",
-    options4=_BSD_OPTS4,
-    options6=_BSD_OPTS6,
-    ioctls=_BSD_IOCTLS,
     errnos=_BSD_ERRNOS,
     maxmifs=64,
     nocache_queue_depth=3,
@@ -261,9 +228,6 @@ LINUX = Profile(
     name="linux",
     description="Linux ipmr / ip6mr (6.12-6.18), x86_64",
     abi_name="linux-amd64",
-    options4=_LINUX_OPTS4,
-    options6=_LINUX_OPTS6,
-    ioctls={"SIOCGETVIFCNT": 0x89E0, "SIOCGETSGCNT": 0x89E1, "SIOCGETMIFCNT_IN6": 0x89E0, "SIOCGETSGCNT_IN6": 0x89E1},
     errnos={
         "socket.not_raw": "EOPNOTSUPP",
         "socket.wrong_proto": "EOPNOTSUPP",
@@ -301,7 +265,6 @@ LINUX = Profile(
         "ioctl.unknown": "ENOTTY",
         "api.absent": "ENOPROTOOPT",
     },
-    option_args={"MRT_DEL_VIF": "vifctl"},
     exact_optlen=frozenset({"MRT_INIT", "MRT_ADD_VIF", "MRT_DEL_VIF", "MRT_ADD_MFC", "MRT_DEL_MFC",
                             "MRT_ASSERT", "MRT_PIM", "MRT6_ASSERT", "MRT6_PIM"}),
     mrt_range4=(200, 212),

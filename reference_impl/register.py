@@ -13,7 +13,7 @@ import ipaddress
 import struct
 from typing import TYPE_CHECKING
 
-from reference_impl import api
+from mroute_spec.constants import MRT_MFC_FLAGS_BORDER_VIF, MRT_MFC_RP
 from reference_impl.packets import ethernet, inet_checksum, with_ttl
 
 if TYPE_CHECKING:
@@ -88,13 +88,13 @@ class Register:
     def encapsulate(self, entry: MfcEntry, pkt: IPPacket) -> bool:
         """Send the packet to the RP as PIM Registers; False means "go up as WHOLEPKT"."""
         r = self.router
-        if r.family.version != 4 or not r.api_config & api.MRT_MFC_RP or entry.rp == "0.0.0.0":
+        if r.family.version != 4 or not r.api_config & MRT_MFC_RP or entry.rp == "0.0.0.0":
             return False
         parent = r.vif(entry.parent)
         if parent is None or not parent.lcl_addr or parent.lcl_addr == "0.0.0.0":
             return True  # FreeBSD drops it silently
         border_vif = self.border_vif(entry)
-        border = border_vif is not None and bool(entry.flags[border_vif] & api.MRT_MFC_FLAGS_BORDER_VIF)
+        border = border_vif is not None and bool(entry.flags[border_vif] & MRT_MFC_FLAGS_BORDER_VIF)
         for piece in self.fragments(with_ttl(pkt, pkt.ttl - 1)):
             self._send(piece, parent.lcl_addr, entry.rp, border)
         return True

@@ -9,9 +9,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-VIFF_TUNNEL, VIFF_SRCRT, VIFF_REGISTER, VIFF_USE_IFINDEX = 0x1, 0x2, 0x4, 0x8
-MIFF_REGISTER = 0x1
-
 
 @dataclass
 class Interface:

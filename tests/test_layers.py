@@ -28,7 +28,7 @@ from conformance.layers.upcalls import (
     parse_ipv4_routing_read,
     parse_ipv6_routing_read,
 )
-from reference_impl.abi import ABIS, StructDef
+from mroute_spec.abi import ABIS, StructDef
 
 ABI_STRUCTS = [(abi, name) for abi, structs in ABIS.items() for name in structs]
 UPCALL_LAYERS: list[type[StructPacket]] = [IGMPMsgBSD, IGMPMsgLinux, MRT6Msg, BwUpcall]

@@ -11,14 +11,14 @@ from typing import TYPE_CHECKING
 
 from conformance.harness.upcalls import Upcall, decode_upcall, is_upcall
 from conformance.targets.base import SocketHandle
+from mroute_spec.constants import ICMP6_FILTER, IPPROTO_ICMPV6, MIFF_REGISTER, VIFF_REGISTER
+from mroute_spec.options import BY_NAME
 from reference_impl.family import FAMILIES, Family
-from reference_impl.profiles import ICMP6_FILTER, IPPROTO_ICMPV6, Profile
+from reference_impl.profiles import Profile
 
 if TYPE_CHECKING:
     from conformance.harness.core import Harness
 
-VIFF_TUNNEL, VIFF_REGISTER = 0x1, 0x4
-MIFF_REGISTER = 0x1
 
 
 class RoutingSocket:
@@ -104,11 +104,10 @@ class RoutingSocket:
             self.add_vif(i)
 
     def del_vif(self, index: int) -> None:
-        arg = self.profile.arg_struct(self.family.opt("del_vif"))
-        if arg == "vifctl":
-            self.set_raw("del_vif", self.profile.struct("vifctl").pack(vifc_vifi=index))
-        else:
-            self.set_raw("del_vif", struct.pack("<H", index))
+        spec = BY_NAME[self.family.opt("del_vif")]
+        payload = spec.payload_for(self.profile.abi_name)  # vifctl (Linux), else vifi / mifi: one field, same name
+        field = "vifc_vifi" if payload == "vifctl" else str(payload)
+        self.set_raw("del_vif", spec.encode(self.profile.abi_name, **{field: index}))
 
     # -- MFC -------------------------------------------------------------------------------
     def mfc_args(self, src: str, grp: str, parent: int = 0, ttls: dict[int, int] | None = None,
@@ -186,13 +185,3 @@ class RoutingSocket:
         got, self._upcalls = self._upcalls, []
         return [u for u in got if kind is None or u.kind == kind]
 
-
-BW_UPCALL_UNIT_PACKETS = 1 << 0
-BW_UPCALL_UNIT_BYTES = 1 << 1
-BW_UPCALL_GEQ = 1 << 2
-BW_UPCALL_LEQ = 1 << 3
-BW_UPCALL_DELETE_ALL = 1 << 4
-MRT_MFC_FLAGS_DISABLE_WRONGVIF = 1 << 0
-MRT_MFC_FLAGS_BORDER_VIF = 1 << 1
-MRT_MFC_RP = 1 << 8
-MRT_MFC_BW_UPCALL = 1 << 9

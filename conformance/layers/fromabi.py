@@ -25,10 +25,10 @@ from scapy.fields import (
 )
 from scapy.packet import Packet
 
-from reference_impl.abi import ABIS, StructDef
-from reference_impl.abi import Field as AbiField
-from reference_impl.abi import decode_kind as abi_decode
-from reference_impl.abi import encode_kind as abi_encode
+from mroute_spec.abi import ABIS, StructDef
+from mroute_spec.abi import Field as AbiField
+from mroute_spec.abi import decode_kind as abi_decode
+from mroute_spec.abi import encode_kind as abi_encode
 
 _SCALAR = {
     "u8": ByteField,

@@ -17,9 +17,9 @@ from scapy.layers.inet6 import IPv6, _IPv6ExtHdr, in6_chksum
 from scapy.packet import Packet, Raw, bind_layers
 from scapy.utils import checksum
 
-PIM_REGISTER = 1
+from mroute_spec.constants import IPPROTO_PIM, PIM_REGISTER
+
 PIM_REGISTER_HDRLEN = 8  # PIM header (4) + B/N flags word (4): all the checksum covers
-IPPROTO_PIM = 103
 
 
 class PIMv2Register(Packet):

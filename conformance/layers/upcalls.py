@@ -13,14 +13,15 @@ from scapy.layers.inet import IP
 from scapy.layers.inet6 import IPv6
 from scapy.packet import Packet, Raw, bind_bottom_up, bind_layers
 
-from reference_impl.abi import ABIS, BSD_AMD64, LINUX_AMD64
+from mroute_spec.abi import ABIS, BSD_AMD64, LINUX_AMD64
+from mroute_spec.constants import IGMPMSG_NAMES_BSD, IGMPMSG_NAMES_LINUX, MRT6MSG_NAMES, BwFlag
 
 from .fromabi import StructPacket, struct_fields
 
-IGMPMSG_TYPES_BSD = {1: "NOCACHE", 2: "WRONGVIF", 3: "WHOLEPKT", 4: "BW_UPCALL"}
-IGMPMSG_TYPES_LINUX = {1: "NOCACHE", 2: "WRONGVIF", 3: "WHOLEPKT", 4: "WRVIFWHOLE"}
-MRT6MSG_TYPES = {1: "NOCACHE", 2: "WRONGMIF", 3: "WHOLEPKT", 4: "WRMIFWHOLE"}  # 4: Linux only
-BW_UPCALL_FLAGS = ["UNIT_PACKETS", "UNIT_BYTES", "GEQ", "LEQ", "DELETE_ALL"]
+IGMPMSG_TYPES_BSD = IGMPMSG_NAMES_BSD
+IGMPMSG_TYPES_LINUX = IGMPMSG_NAMES_LINUX
+MRT6MSG_TYPES = MRT6MSG_NAMES  # 4: Linux only
+BW_UPCALL_FLAGS = [f.name.removeprefix("BW_UPCALL_") for f in BwFlag if f.name is not None]
 BW_UPCALL_SIZE = BSD_AMD64["bw_upcall"].size
 
 

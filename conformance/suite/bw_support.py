@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from conformance.harness.routing import (
+from mroute_spec.constants import (
     BW_UPCALL_DELETE_ALL,
     BW_UPCALL_GEQ,
     BW_UPCALL_LEQ,

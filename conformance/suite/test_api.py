@@ -17,15 +17,15 @@ from hypothesis import strategies as st
 import conformance.layers.pim  # noqa: F401  (binds the Register layer so frames dissect)
 from conformance.harness import Harness
 from conformance.harness.expect import errname
-from conformance.harness.routing import (
+from conformance.layers.pim import PIMv2Register
+from conformance.outcomes import UNSUPPORTED_PREFIX
+from conformance.targets.reference import ReferenceTarget
+from mroute_spec.constants import (
     MRT_MFC_BW_UPCALL,
     MRT_MFC_FLAGS_BORDER_VIF,
     MRT_MFC_FLAGS_DISABLE_WRONGVIF,
     MRT_MFC_RP,
 )
-from conformance.layers.pim import PIMv2Register
-from conformance.outcomes import UNSUPPORTED_PREFIX
-from conformance.targets.reference import ReferenceTarget
 from reference_impl.profiles import DOCUMENTED, LINUX
 
 DISABLE, BORDER, RP, BW = (

@@ -24,11 +24,17 @@ from scapy.packet import Raw
 from conformance.harness import Harness
 from conformance.harness.packets import mac_str, marker_of
 from conformance.harness.routing import RoutingSocket
+from mroute_spec.constants import (
+    BW_UPCALL_GEQ,
+    BW_UPCALL_UNIT_PACKETS,
+    ETH_P_IP,
+    ETH_P_IPV6,
+    IPPROTO_IP,
+    IPPROTO_IPV6,
+)
 from reference_impl.packets import inet_checksum, multicast_mac
-from reference_impl.profiles import IPPROTO_IP, IPPROTO_IPV6
 
-BW_UPCALL_UNIT_PACKETS, BW_UPCALL_GEQ = 0x1, 0x4
-ETHERTYPE = {4: 0x0800, 6: 0x86DD}
+ETHERTYPE = {4: ETH_P_IP, 6: ETH_P_IPV6}
 VIF_RANGE = {4: "counters.vif_range", 6: "counters.mif_range"}
 SWITCHES = ("assert", "pim", "api_config")  # readable on/off state a misread buffer could flip
 LEVEL = {4: IPPROTO_IP, 6: IPPROTO_IPV6}

@@ -9,7 +9,8 @@ from __future__ import annotations
 import pytest
 
 from conformance.harness.packets import marker_of
-from conformance.harness.routing import VIFF_TUNNEL, RoutingSocket
+from conformance.harness.routing import RoutingSocket
+from mroute_spec.constants import VIFF_TUNNEL
 
 ZERO_COUNTS = {"icount": 0, "ocount": 0, "ibytes": 0, "obytes": 0}
 
