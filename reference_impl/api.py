@@ -3,16 +3,12 @@
 from __future__ import annotations
 
 import struct
-from typing import TYPE_CHECKING
 
+from reference_impl.contracts import RouterView
 from reference_impl.errors import Errno
 
-if TYPE_CHECKING:
-    from reference_impl.mrouter import MRouter
 
-
-
-def set_config(router: MRouter, buf: bytes) -> bytes:
+def set_config(router: RouterView, buf: bytes) -> bytes:
     """Accept the supported subset of the requested features and write it back.
 
     Only allowed "right after MRT_INIT": no vif, no MFC entry (pending ones included) and

@@ -21,11 +21,11 @@ from mroute_spec.constants import (
 )
 from reference_impl import upcalls
 from reference_impl.clock import Timer
+from reference_impl.contracts import RouterView
 from reference_impl.errors import Errno
 
 if TYPE_CHECKING:
     from reference_impl.mfc import MfcEntry
-    from reference_impl.mrouter import MRouter
 
 USER_FLAGS = 0xF
 FLUSH_PERIOD = 1.0
@@ -79,7 +79,7 @@ class Meter:
 class Meters:
     """All meters of one router, and the records waiting to go up."""
 
-    def __init__(self, router: MRouter) -> None:
+    def __init__(self, router: RouterView) -> None:
         self.router = router
         self.records: list[bytes] = []
         self._flush_timer: Timer | None = None

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 from mroute_spec.constants import (
     MIFF_REGISTER,
@@ -20,17 +19,15 @@ from mroute_spec.constants import (
 )
 from mroute_spec.options import Role
 from reference_impl import api
+from reference_impl.contracts import KernelView
 from reference_impl.errors import Errno
 from reference_impl.family import Family
 from reference_impl.forwarding import DataPath
 from reference_impl.meters import Meters
-from reference_impl.mfc import NO_FLAGS, MfcEntry, MfcRequest, Pending
+from reference_impl.mfc import NO_FLAGS, MfcEntry, MfcRequest
 from reference_impl.register import Register
 from reference_impl.sockets import Socket
-from reference_impl.vifs import Interface, Vif, VifError, VifRequest, VifTableView, numvifs, validate
-
-if TYPE_CHECKING:
-    from reference_impl.kernel import Kernel
+from reference_impl.vifs import Vif, VifError, VifRequest, VifTableView, validate
 
 Setter = Callable[[Socket, bytes], "bytes | None"]
 # the roles getsockopt answers (mroute_spec.options: Direction.GET)
@@ -43,23 +40,8 @@ class MRouter(DataPath):
     meters_class: type[Meters] = Meters
     register_class: type[Register] = Register
 
-    def __init__(self, kernel: Kernel, family: Family) -> None:
-        self.kernel = kernel
-        self.family = family
-        self.profile = kernel.profile
-        self.maxvifs = self.profile.maxvifs if family.version == 4 else self.profile.maxmifs
-        self.router: Socket | None = None
-        self.vifs: list[Vif | None] = [None] * self.maxvifs
-        self._numvifs: int | None = None
-        self._vif_of: dict[int, int | None] = {}
-        self.mfc: dict[tuple[str, str], MfcEntry] = {}
-        self.pending: dict[tuple[str, str], Pending] = {}
-        self.assert_on = False
-        self.pim = False
-        self.wrvifwhole = False  # WRONGVIF is followed by the whole packet (MRT_PIM=pim_whole_value)
-        self.api_config = 0
-        self.init_time = 0.0
-        self._tick_timer = None
+    def __init__(self, kernel: KernelView, family: Family) -> None:
+        super().__init__(kernel, family)
         self.meters = self.meters_class(self)
         self.register = self.register_class(self)
         # setsockopt handlers by role (mroute_spec.options); bound here, so subclasses' overrides apply
@@ -77,40 +59,6 @@ class MRouter(DataPath):
     def setter(self, role: Role) -> Setter:
         """The setsockopt handler of ``role``; it returns the buffer to copy back, or None for "as given"."""
         return self._setters[role]
-
-    # -- helpers ---------------------------------------------------------------------------
-    def numvifs(self) -> int:
-        if self._numvifs is None:
-            self._numvifs = numvifs(self.vifs)
-        return self._numvifs
-
-    def vifs_changed(self) -> None:
-        """Forget what is derived from the vif table (call after every change to it)."""
-        self._numvifs = None
-        self._vif_of = {}
-
-    def vif(self, index: int) -> Vif | None:
-        return self.vifs[index] if 0 <= index < self.numvifs() else None
-
-    def vif_of(self, iface: Interface) -> int | None:
-        """The vif index bound to an interface (lowest or highest, per profile)."""
-        key = id(iface)
-        if key not in self._vif_of:
-            found = [i for i, v in enumerate(self.vifs) if v is not None and v.iface is iface]
-            pick = (found[-1] if self.profile.vif_lookup == "highest" else found[0]) if found else None
-            self._vif_of[key] = pick
-        return self._vif_of[key]
-
-    def queue_depth(self) -> int:
-        p = self.profile
-        return p.nocache_queue_depth if self.family.version == 4 else p.nocache6_queue_depth
-
-    def upcall(self, message: bytes) -> None:
-        if self.router is not None:
-            self.router.deliver(message)
-
-    def decode(self, struct_name: str, buf: bytes) -> dict:
-        return self.profile.struct(struct_name).unpack(buf)
 
     # -- MRT_INIT / MRT_DONE ---------------------------------------------------------------
     def opt_init(self, sock: Socket, buf: bytes) -> None:
@@ -251,38 +199,6 @@ class MRouter(DataPath):
     def remove_entry(self, key: tuple[str, str]) -> None:
         entry = self.mfc.pop(key)
         self.meters.drop_entry(entry)
-
-    # -- pending entries and their expiry --------------------------------------------------
-    def add_pending(self, pending: Pending) -> None:
-        self.pending[(pending.source, pending.group)] = pending
-        p = self.profile
-        if p.nocache_expiry_tick is None:
-            key = (pending.source, pending.group)
-            pending.timer = self.kernel.clock.call_later(p.nocache_expiry[0], lambda: self.expire(key))
-            return
-        pending.expire_ticks = p.nocache_expiry_ticks
-        if self._tick_timer is None:
-            self._arm_tick()
-
-    def _arm_tick(self) -> None:
-        """Schedule the next expiry tick on the grid that MRT_INIT started."""
-        tick = self.profile.nocache_expiry_tick
-        assert tick is not None
-        now = self.kernel.clock.now
-        n = int((now - self.init_time) / tick) + 1
-        self._tick_timer = self.kernel.clock.call_at(self.init_time + n * tick, self._on_tick)
-
-    def _on_tick(self) -> None:
-        self._tick_timer = None
-        for key, pending in list(self.pending.items()):
-            pending.expire_ticks -= 1
-            if pending.expire_ticks <= 0:
-                del self.pending[key]
-        if self.pending:
-            self._arm_tick()
-
-    def expire(self, key: tuple[str, str]) -> None:
-        self.pending.pop(key, None)
 
     # -- assert / PIM ----------------------------------------------------------------------
     def opt_assert(self, sock: Socket, buf: bytes) -> None:

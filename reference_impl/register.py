@@ -14,11 +14,11 @@ import struct
 from typing import TYPE_CHECKING
 
 from mroute_spec.constants import MRT_MFC_FLAGS_BORDER_VIF, MRT_MFC_RP
+from reference_impl.contracts import RouterView
 from reference_impl.packets import ethernet, inet_checksum, with_ttl
 
 if TYPE_CHECKING:
     from reference_impl.mfc import MfcEntry
-    from reference_impl.mrouter import MRouter
     from reference_impl.packets import IPPacket
 
 PIM_ENCAP_TTL = 64
@@ -72,7 +72,7 @@ def copied_options(header: bytes) -> bytes:
 class Register:
     """Register encapsulation state of one router."""
 
-    def __init__(self, router: MRouter) -> None:
+    def __init__(self, router: RouterView) -> None:
         self.router = router
         self._ip_id = 0
 

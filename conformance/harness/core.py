@@ -103,7 +103,7 @@ class Harness:
 
     def stopwatch(self) -> Stopwatch:
         """A clock for tests that probe just before and just after a deadline."""
-        return Stopwatch(self)
+        return Stopwatch(self.target)
 
     def queue_depth(self, version: int) -> int:
         """How many packets a pending (S,G) holds, per the profile."""

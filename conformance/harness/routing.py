@@ -7,24 +7,31 @@ option takes all come from the profile, never from the test.
 from __future__ import annotations
 
 import struct
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from conformance.harness.upcalls import Upcall, decode_upcall, is_upcall
-from conformance.targets.base import SocketHandle
+from conformance.targets.base import Port, SocketHandle, Target
 from mroute_spec.constants import ICMP6_FILTER, IPPROTO_ICMPV6, MIFF_REGISTER, VIFF_REGISTER
 from mroute_spec.options import BY_NAME
 from reference_impl.family import FAMILIES, Family
 from reference_impl.profiles import Profile
 
-if TYPE_CHECKING:
-    from conformance.harness.core import Harness
+
+class HarnessView(Protocol):
+    """What a routing socket needs of the harness (``core.Harness`` is one)."""
+
+    target: Target
+    profile: Profile
+    api_negotiated: bool  # set by api_config(): later MFC entries use mfcctl2
+
+    def port(self, index: int) -> Port: ...
 
 
 
 class RoutingSocket:
     """A raw IGMP (IPv4) or ICMPv6 (IPv6) socket and the multicast routing API on it."""
 
-    def __init__(self, h: Harness, sock: SocketHandle) -> None:
+    def __init__(self, h: HarnessView, sock: SocketHandle) -> None:
         self.h = h
         self.sock = sock
         self.family: Family = FAMILIES[sock.family]
