@@ -14,6 +14,7 @@ from __future__ import annotations
 import time
 
 import pytest
+from broken_variants import TtlGe
 from hypothesis import HealthCheck, Phase, settings
 
 from conformance.differential import Disagreement
@@ -22,7 +23,6 @@ from conformance.differential.machine import run
 from conformance.differential.ops import packet
 from conformance.harness.packets import frame_for
 from conformance.harness.upcalls import decode_upcall
-from conformance.selfcheck.variants import TtlGe
 from conformance.targets.linux import LinuxTarget
 from conformance.targets.reference import ReferenceTarget
 from mroute_spec.constants import IGMPMSG_NOCACHE, MRT6MSG_NOCACHE

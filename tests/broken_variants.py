@@ -2,7 +2,8 @@
 
 Each variant changes one behaviour the way a real implementation could get it wrong, and names
 the clauses whose tests must catch it. ``tests/test_broken_variants.py`` runs those tests against
-each variant (as target ``conformance.selfcheck.variants:<name>``) and requires a failure.
+each variant (as target ``broken_variants:<name>``, with tests/ on the path) and requires a failure.
+They subclass model internals, so they live with the project's tests, not in the suite.
 """
 
 from __future__ import annotations
