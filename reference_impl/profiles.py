@@ -1,7 +1,7 @@
 """Profiles: every fact that differs between implementations, as data.
 
 The model and the suite read these; no code branches on a profile's name. ``documented`` follows
-the spec text (multicast-api.txt) and FreeBSD's code where the text is silent; ``freebsd`` is the
+the spec text (docs/spec/api.md) and FreeBSD's code where the text is silent; ``freebsd`` is the
 modern FreeBSD code; ``linux`` is Linux ipmr/ip6mr as observed on a real kernel.
 """
 
@@ -109,7 +109,7 @@ class Profile:
     # IGMPMSG_WHOLEPKT carries the packet with TTL already decremented
     wholepkt_ttl_decremented: bool = True
     # MRT6MSG_WHOLEPKT carries the packet with the hop limit already decremented (FreeBSD
-    # decrements it in place before the lookup: freebsd-semantics.md §4.8, inferred)
+    # decrements it in place before the lookup: docs/spec/freebsd.md §4.8, inferred)
     wholepkt6_hlim_decremented: bool = True
     # counters ioctl on a deleted vif hole: "zeros" or errno counters.vif_hole
     vif_hole_counters: str = "zeros"

@@ -122,7 +122,7 @@ def test_timeval_is_two_signed_fields() -> None:
 
 
 def test_linux_nocache_image_from_the_spec() -> None:
-    # linux-semantics.md §4.5: 4500001c 00000000 01 00 0000 0a640002 e8010101 | 01 00 cccc gggggggg
+    # docs/spec/linux.md §4.5: 4500001c 00000000 01 00 0000 0a640002 e8010101 | 01 00 cccc gggggggg
     image = bytes.fromhex("4500001c 00000000 01 00 0000 0a640002 e8010101 0100 0000 14000100")
     msg = parse_ipv4_routing_read(image, "linux-amd64")
     assert isinstance(msg, IGMPMsgLinux)

@@ -1,7 +1,7 @@
 """Upcall messages read from the routing socket: ``struct igmpmsg`` (IPv4) and ``struct mrt6msg`` (IPv6).
 
 The layers are generated from each ABI's struct definition; only enums, flags and payload dispatch
-are added here (freebsd-semantics.md §1.5, §4.7; linux-semantics.md §4.5, §4.8).
+are added here (docs/spec/freebsd.md §1.5, §4.7; docs/spec/linux.md §4.5, §4.8).
 """
 
 from __future__ import annotations

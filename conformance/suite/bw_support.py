@@ -1,6 +1,6 @@
 """What the bw.* tests share: a metered router, a clock kept since MRT_INIT, and the spec's rules.
 
-The oracles below are written from the spec's text (multicast-api.txt, "bandwidth monitoring") and
+The oracles below are written from the spec's text (docs/spec/api.md §7, "bandwidth monitoring") and
 from the variants the target's profile declares (``bw_first_interval``, ``bw_flush_at``,
 ``bw_message_max``, ``bw_flush_on_leq``); they never call the model. Time in the oracles is in
 integer microseconds since MRT_INIT, so boundaries are exact.
