@@ -24,6 +24,7 @@ from mroute_spec.constants import (
 from reference_impl.kernel import Kernel
 from reference_impl.packets import ethernet, inet_checksum, mac_bytes, multicast_mac
 from reference_impl.profiles import DOCUMENTED, Profile
+from reference_impl.sockets import Socket
 from reference_impl.vifs import Interface
 
 PROFILE: Profile = DOCUMENTED
@@ -38,7 +39,7 @@ def _rss_bytes() -> int:
     return 0
 
 
-def _router(nports: int = 5, api: int = 0) -> tuple[Kernel, object]:
+def _router(nports: int = 5, api: int = 0) -> tuple[Kernel, Socket]:
     ifaces = [Interface(f"r{i}", i + 2, mac_bytes(f"02:00:00:00:00:{i + 1:02x}"), f"198.18.{i}.1",
                         f"2001:db8:{i}::1", i) for i in range(nports)]
     k = Kernel(PROFILE, ifaces)
@@ -53,7 +54,7 @@ def _router(nports: int = 5, api: int = 0) -> tuple[Kernel, object]:
     return k, s
 
 
-def _fill(k: Kernel, s: object, n: int, api: bool = False) -> None:
+def _fill(k: Kernel, s: Socket, n: int, api: bool = False) -> None:
     """Install n (S,G) entries through MRT_ADD_MFC, as a daemon would."""
     mfc = PROFILE.struct("mfcctl2" if api else "mfcctl")
     opt = OPT["MRT_ADD_MFC"]

@@ -74,4 +74,4 @@ V6 = Family(
     sg_struct="sioc_sg_req6", vif_struct="sioc_mif_req6", non_router="socket6.non_router",
 )
 
-FAMILIES = {AF_INET: V4, AF_INET6: V6}
+FAMILIES: dict[int, Family] = {AF_INET: V4, AF_INET6: V6}

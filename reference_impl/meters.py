@@ -9,7 +9,7 @@ most ``profile.bw_message_max`` records.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from mroute_spec.constants import (
     BW_UPCALL_DELETE_ALL,
@@ -20,7 +20,7 @@ from mroute_spec.constants import (
     MRT_MFC_BW_UPCALL,
 )
 from reference_impl import upcalls
-from reference_impl.clock import Timer
+from reference_impl.clock import Timer, VirtualClock
 from reference_impl.contracts import RouterView
 from reference_impl.errors import Errno
 
@@ -85,14 +85,14 @@ class Meters:
         self._flush_timer: Timer | None = None
 
     @property
-    def clock(self):
+    def clock(self) -> VirtualClock:
         return self.router.kernel.clock
 
     def now_us(self) -> int:
         return usec(self.clock.now)
 
     # -- options ---------------------------------------------------------------------------
-    def parse(self, buf: bytes) -> tuple[dict, MfcEntry | None]:
+    def parse(self, buf: bytes) -> tuple[dict[str, Any], MfcEntry | None]:
         if not self.router.api_config & MRT_MFC_BW_UPCALL:
             raise Errno("bw.not_negotiated")
         a = self.router.profile.struct("bw_upcall").unpack(buf)

@@ -128,7 +128,7 @@ def _flags(t: VifTableView, r: VifRequest) -> None:
         raise t.fail("bad_flags")
 
 
-CHECKS: dict[str, Callable[[VifTableView, VifRequest], object]] = {
+CHECKS: dict[str, Check] = {
     "index_range": _index_range,
     "in_use": _in_use,
     "rate_limit": _rate_limit,
@@ -143,9 +143,9 @@ def validate(view: VifTableView, req: VifRequest, order: tuple[str, ...]) -> Int
     """Run the checks in profile order; return the interface the vif binds to."""
     iface: Interface | None = None
     for name in order:
-        result = CHECKS[name](view, req)
+        result = CHECKS[name](view, req)  # None, except the address check: the bound interface
         if name == "address":
-            iface = result  # type: ignore[assignment]
+            iface = result
     return iface
 
 

@@ -47,7 +47,7 @@ def redefinitions(source: str, names: set[str]) -> Iterator[tuple[int, str]]:
         for target in targets:
             for leaf in ast.walk(target):
                 if isinstance(leaf, ast.Name) and (leaf.id in names or leaf.id.startswith("IPPROTO_")):
-                    yield node.lineno, leaf.id
+                    yield leaf.lineno, leaf.id
 
 
 def project_files() -> Iterator[Path]:
@@ -91,7 +91,8 @@ def test_numbers_are_unique_per_abi_and_level_except_the_bsd_assert_alias() -> N
                     number = spec.numbers[abi]
                     if number in seen:
                         assert {seen[number], spec.name} == {"MRT_ASSERT", "MRT_PIM"}, (abi, number)
-                        assert option_by_number(abi, version, number).name == "MRT_ASSERT"  # type: ignore[union-attr]
+                        first = option_by_number(abi, version, number)
+                        assert first is not None and first.name == "MRT_ASSERT"
                     seen.setdefault(number, spec.name)
 
 

@@ -129,7 +129,7 @@ def normalise(value: object, error: OSError | None, profiles: tuple[Profile, ...
     if error is not None:
         return Result(errno_name(error.errno))
     if isinstance(value, tuple) and len(value) == 2 and isinstance(value[0], dict):
-        return Result(OK, seen(value, profiles))  # type: ignore[arg-type]
+        return Result(OK, seen(value, profiles))
     return Result(OK, value)
 
 

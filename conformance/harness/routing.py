@@ -7,7 +7,7 @@ option takes all come from the profile, never from the test.
 from __future__ import annotations
 
 import struct
-from typing import Protocol
+from typing import Any, Protocol
 
 from conformance.harness.upcalls import Upcall, decode_upcall, is_upcall
 from conformance.targets.base import Port, SocketHandle, Target
@@ -102,8 +102,8 @@ class RoutingSocket:
         return self.profile.struct("mif6ctl").pack(
             mif6c_mifi=index, mif6c_flags=flags, mif6c_pifi=pifi if pifi is not None else p.ifindex)
 
-    def add_vif(self, index: int, port: int | None = None, **kw: object) -> None:
-        self.set_raw("add_vif", self.vif_args(index, port, **kw))  # type: ignore[arg-type]
+    def add_vif(self, index: int, port: int | None = None, **kw: Any) -> None:
+        self.set_raw("add_vif", self.vif_args(index, port, **kw))
 
     def add_vifs(self, *indices: int) -> None:
         """vif i on port i for each index: the usual arrangement."""
@@ -135,8 +135,8 @@ class RoutingSocket:
         return self.profile.struct("mfcctl").pack(
             mfcc_origin=src, mfcc_mcastgrp=grp, mfcc_parent=parent, mfcc_ttls=ttl_list)
 
-    def add_mfc(self, src: str, grp: str, parent: int = 0, ttls: dict[int, int] | None = None, **kw: object) -> None:
-        self.set_raw("add_mfc", self.mfc_args(src, grp, parent, ttls, **kw))  # type: ignore[arg-type]
+    def add_mfc(self, src: str, grp: str, parent: int = 0, ttls: dict[int, int] | None = None, **kw: Any) -> None:
+        self.set_raw("add_mfc", self.mfc_args(src, grp, parent, ttls, **kw))
 
     def del_mfc(self, src: str, grp: str) -> None:
         if self.version == 6:
@@ -158,12 +158,12 @@ class RoutingSocket:
             bu_src=src, bu_dst=grp, bu_flags=flags, bu_threshold_time=time,
             bu_threshold_packets=packets, bu_threshold_bytes=bytes_)
 
-    def add_bw(self, src: str, grp: str, flags: int, **kw: object) -> None:
+    def add_bw(self, src: str, grp: str, flags: int, **kw: Any) -> None:
         """MRT_ADD_BW_UPCALL for (src, grp) with a threshold of ``time``/``packets``/``bytes_``."""
-        self.set_raw("add_bw", self.bw_args(src, grp, flags, **kw))  # type: ignore[arg-type]
+        self.set_raw("add_bw", self.bw_args(src, grp, flags, **kw))
 
-    def del_bw(self, src: str, grp: str, flags: int, **kw: object) -> None:
-        self.set_raw("del_bw", self.bw_args(src, grp, flags, **kw))  # type: ignore[arg-type]
+    def del_bw(self, src: str, grp: str, flags: int, **kw: Any) -> None:
+        self.set_raw("del_bw", self.bw_args(src, grp, flags, **kw))
 
     # -- counters --------------------------------------------------------------------------
     def sg_count(self, src: str, grp: str) -> dict:

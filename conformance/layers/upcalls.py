@@ -35,10 +35,13 @@ def _igmpmsg_overrides(types: dict[int, str]) -> dict[str, Any]:
 
 
 class _IGMPMsg(StructPacket):
-    vifi: int
+    @property
+    def vifi(self) -> int:
+        """The vif index the message names (its encoding differs per ABI)."""
+        raise NotImplementedError
 
     def mysummary(self) -> str:
-        return self.sprintf(f"igmpmsg %im_msgtype% vif {self.vifi} %im_src% > %im_dst%")  # type: ignore[no-any-return]
+        return self.sprintf(f"igmpmsg %im_msgtype% vif {self.vifi} %im_src% > %im_dst%")
 
 
 class IGMPMsgBSD(_IGMPMsg):
@@ -51,7 +54,7 @@ class IGMPMsgBSD(_IGMPMsg):
     @property
     def vifi(self) -> int:
         """The vif index (8 bits on BSD)."""
-        return self.im_vif  # type: ignore[no-any-return]
+        return self.im_vif
 
 
 class IGMPMsgLinux(_IGMPMsg):
@@ -64,7 +67,7 @@ class IGMPMsgLinux(_IGMPMsg):
     @property
     def vifi(self) -> int:
         """The vif index: ``im_vif | im_vif_hi << 8``."""
-        return self.im_vif | self.im_vif_hi << 8  # type: ignore[no-any-return]
+        return self.im_vif | self.im_vif_hi << 8
 
 
 class BwUpcall(StructPacket):
@@ -78,7 +81,7 @@ class BwUpcall(StructPacket):
         return b"", s
 
     def mysummary(self) -> str:
-        return self.sprintf("bw_upcall %bu_src% > %bu_dst% %bu_flags%")  # type: ignore[no-any-return]
+        return self.sprintf("bw_upcall %bu_src% > %bu_dst% %bu_flags%")
 
 
 class BwUpcalls(Packet):
@@ -106,7 +109,7 @@ class MRT6Msg(StructPacket):
     fields_desc = struct_fields(struct_def, {"im6_msgtype": ByteEnumField("im6_msgtype", 0, MRT6MSG_TYPES)})
 
     def mysummary(self) -> str:
-        return self.sprintf("mrt6msg %im6_msgtype% mif %im6_mif% %im6_src% > %im6_dst%")  # type: ignore[no-any-return]
+        return self.sprintf("mrt6msg %im6_msgtype% mif %im6_mif% %im6_src% > %im6_dst%")
 
 
 bind_layers(IGMPMsgBSD, IP, im_msgtype=3)
@@ -136,4 +139,4 @@ def parse_ipv6_routing_read(data: bytes, abi_name: str) -> Packet:
         raise KeyError(abi_name)
     if len(data) >= MRT6Msg.struct_def.size and data[0] == 0:
         return MRT6Msg(data)
-    return IPv6(nh=58).default_payload_class(data)(data)  # type: ignore[no-any-return]
+    return IPv6(nh=58).default_payload_class(data)(data)

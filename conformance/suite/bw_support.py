@@ -199,12 +199,12 @@ def geq_due(schedule: Sequence[tuple[int, int]], interval_us: int, units: int, t
     current: list[tuple[int, int]] = []
     for t, plen in schedule:
         if start is None or t > start + interval_us:
-            if current:
-                intervals.append((start, current))  # type: ignore[arg-type]
+            if current and start is not None:
+                intervals.append((start, current))
             start, current = t, []
         current.append((t, plen))
-    if current:
-        intervals.append((start, current))  # type: ignore[arg-type]
+    if current and start is not None:
+        intervals.append((start, current))
     due = []
     for begin, pkts in intervals:
         n = total = 0

@@ -127,7 +127,9 @@ def full_argument(k: Known, name: str) -> bytes:
     """A valid, complete argument for ``name`` whose effect on the known state would be visible."""
     h, r = k.h, k.r
     role = role_of(r, name)
-    sdef = h.profile.struct(h.profile.arg_struct(name))
+    arg = h.profile.arg_struct(name)
+    assert arg is not None, f"{name} takes no argument"
+    sdef = h.profile.struct(arg)
     if role == "add_vif":
         return r.vif_args(2, 2)
     if role == "del_vif":
