@@ -9,7 +9,7 @@ most ``profile.bw_message_max`` records.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, assert_never
 
 from mroute_spec.constants import (
     BW_UPCALL_DELETE_ALL,
@@ -115,7 +115,14 @@ class Meters:
         if any(meter.same(m) for m in entry.meters):
             return
         entry.meters.append(meter)
-        if flags & BW_UPCALL_LEQ or self.router.profile.bw_first_interval == "install":
+        match self.router.profile.bw_first_interval:
+            case "install":
+                starts_now = True
+            case "first-packet":  # `<=` meters are timed, so they start at install all the same
+                starts_now = bool(flags & BW_UPCALL_LEQ)
+            case unknown:
+                assert_never(unknown)
+        if starts_now:
             meter.start_us = self.now_us()
         if flags & BW_UPCALL_LEQ:
             self._arm_leq(meter)

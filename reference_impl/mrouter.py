@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Callable
+from typing import assert_never
 
 from mroute_spec.constants import (
     MIFF_REGISTER,
@@ -63,15 +64,21 @@ class MRouter(DataPath):
     # -- MRT_INIT / MRT_DONE ---------------------------------------------------------------
     def opt_init(self, sock: Socket, buf: bytes) -> None:
         value = struct.unpack_from("<i", buf)[0]
-        policy = self.profile.init_value
-        if policy == "one" and value != 1:
-            raise Errno("init.bad_value")
-        if policy == "zero-disables" and value == 0:
-            if sock is self.router:
-                self.done()
-            elif self.router is not None:
-                raise Errno("init.in_use")
-            return
+        match self.profile.init_value:
+            case "one":
+                if value != 1:
+                    raise Errno("init.bad_value")
+            case "zero-disables":
+                if value == 0:
+                    if sock is self.router:
+                        self.done()
+                    elif self.router is not None:
+                        raise Errno("init.in_use")
+                    return
+            case "any":
+                pass
+            case unknown:
+                assert_never(unknown)
         if self.router is not None:
             raise Errno("init.in_use")
         self.router = sock
@@ -122,8 +129,15 @@ class MRouter(DataPath):
             req = VifRequest(a["mif6c_mifi"], flags, 0, 0, "", a["mif6c_pifi"],
                              bool(flags & MIFF_REGISTER), False)
             order, allowed = p.add_mif_checks, p.mif_flags_allowed
+        match p.vif_rate_limit:
+            case "reject":
+                reject_rate_limit = True
+            case "ignore":
+                reject_rate_limit = False
+            case unknown:
+                assert_never(unknown)
         view = VifTableView(self.vifs, self.kernel.interfaces, self.maxvifs, self.family.vif_err,
-                            p.vif_rate_limit == "reject", allowed)
+                            reject_rate_limit, allowed)
         try:
             iface = validate(view, req, order)
         except VifError as e:
@@ -136,7 +150,13 @@ class MRouter(DataPath):
 
     def opt_del_vif(self, sock: Socket, buf: bytes) -> None:
         index = struct.unpack_from("<H", buf)[0]  # vifi_t, mifi_t and vifctl all start with it
-        limit = self.maxvifs if self.profile.del_vif_range == "maxvifs" else self.numvifs()
+        match self.profile.del_vif_range:
+            case "maxvifs":
+                limit = self.maxvifs
+            case "numvifs":
+                limit = self.numvifs()
+            case unknown:
+                assert_never(unknown)
         if index >= limit:
             raise Errno(f"{self.family.vif_err}.del_range")
         if index >= self.numvifs() or self.vifs[index] is None:
@@ -160,9 +180,15 @@ class MRouter(DataPath):
         """Whether MRT_ADD_MFC keeps the ttl of vif i (vifs added later are dropped)."""
         p = self.profile
         rule = p.mfc_ttls_kept_for if self.family.version == 4 else p.mfc6_ifset_kept_for
-        if rule == "existing":
-            return self.vifs[i] is not None
-        return rule == "all" or i < self.numvifs()
+        match rule:
+            case "existing":
+                return self.vifs[i] is not None
+            case "all":
+                return True
+            case "below-numvifs":
+                return i < self.numvifs()
+            case unknown:
+                assert_never(unknown)
 
     def opt_add_mfc(self, sock: Socket, buf: bytes) -> None:
         req = self.mfc_request(buf, adding=True)
@@ -203,13 +229,16 @@ class MRouter(DataPath):
     # -- assert / PIM ----------------------------------------------------------------------
     def opt_assert(self, sock: Socket, buf: bytes) -> None:
         value = struct.unpack_from("<i", buf)[0]
-        policy = self.profile.assert_value
-        if policy == "bool":
-            self.assert_on = bool(value)
-        elif value in (0, 1):
-            self.assert_on = bool(value)
-        elif policy == "0-1-strict":
-            raise Errno("assert.bad_value")
+        match self.profile.assert_value:
+            case "bool":
+                self.assert_on = bool(value)
+            case "0-1" | "0-1-strict" as policy:
+                if value in (0, 1):
+                    self.assert_on = bool(value)
+                elif policy == "0-1-strict":
+                    raise Errno("assert.bad_value")
+            case unknown:
+                assert_never(unknown)
 
     def opt_pim(self, sock: Socket, buf: bytes) -> None:
         value = struct.unpack_from("<i", buf)[0]
@@ -264,8 +293,12 @@ class MRouter(DataPath):
             raise Errno(self.family.vif_range)
         vif = self.vifs[index]
         if vif is None:
-            if self.profile.vif_hole_counters != "zeros":
-                raise Errno("counters.vif_hole")
-            return sdef.pack(**{key: index})
+            match self.profile.vif_hole_counters:
+                case "zeros":
+                    return sdef.pack(**{key: index})
+                case "errno":
+                    raise Errno("counters.vif_hole")
+                case unknown:
+                    assert_never(unknown)
         return sdef.pack(**{key: index}, icount=vif.icount, ocount=vif.ocount, ibytes=vif.ibytes,
                          obytes=vif.obytes)

@@ -8,11 +8,25 @@ modern FreeBSD code; ``linux`` is Linux ipmr/ip6mr as observed on a real kernel.
 from __future__ import annotations
 
 import errno as E
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
+from functools import cache
+from typing import Literal, get_args, get_type_hints
 
 from mroute_spec.abi import ABIS, IOCTLS, StructDef
 from mroute_spec.constants import AF_INET
 from mroute_spec.options import BY_NAME, option_by_number, option_numbers
+
+# The closed sets of values a policy field may take: the model `match`es on them with
+# `assert_never`, so a new value no handler knows is a type error (and Profile rejects it at runtime).
+InitValue = Literal["one", "any", "zero-disables"]
+AssertValue = Literal["0-1", "bool", "0-1-strict"]
+RateLimitPolicy = Literal["reject", "ignore"]
+FirstInterval = Literal["first-packet", "install"]
+BorderBitFrom = Literal["register-vif", "parent-vif"]
+DelVifRange = Literal["numvifs", "maxvifs"]
+VifLookup = Literal["lowest", "highest"]
+KeptFor = Literal["below-numvifs", "existing", "all"]
+VifHoleCounters = Literal["zeros", "errno"]
 
 
 @dataclass(frozen=True)
@@ -36,10 +50,10 @@ class Profile:
     done_resets_assert: bool = True
     # MRT_INIT value: "one" (1 required, else errno init.bad_value), "any" (value ignored),
     # "zero-disables" (1 enables, 0 disables like MRT_DONE)
-    init_value: str = "one"
+    init_value: InitValue = "one"
     # MRT_ASSERT value: "0-1" (others succeed without effect), "bool" (stored as !!v),
     # "0-1-strict" (others fail with errno assert.bad_value)
-    assert_value: str = "0-1"
+    assert_value: AssertValue = "0-1"
     # MRT_PIM sets MRT_ASSERT as well (Linux) / is an alias of it (FreeBSD, same number)
     pim_sets_assert: bool = True
     # the MRT_PIM value that also sends the whole packet after each WRONGVIF/WRONGMIF, as upcall
@@ -48,7 +62,7 @@ class Profile:
     # vifc_threshold applies on the forwarding path in addition to mfcc_ttls (the doc says so)
     vif_threshold_applies: bool = False
     # non-zero vifc_rate_limit: "reject" (errno vif.rate_limit) or "ignore"
-    vif_rate_limit: str = "reject"
+    vif_rate_limit: RateLimitPolicy = "reject"
     # pending (NOCACHE) entries
     nocache_queue_depth: int = 3
     nocache_expiry: tuple[float, float] = (1.25, 1.5)  # earliest and latest expiry after the upcall
@@ -81,8 +95,8 @@ class Profile:
     bw_message_max: int = 128  # records one IGMPMSG_BW_UPCALL may carry
     bw_flush_at: int = 128  # pending records that make the kernel send at once
     bw_flush_on_leq: bool = False  # a `<=` interval end flushes at once (modern FreeBSD)
-    bw_first_interval: str = "first-packet"  # or "install"
-    border_bit_from: str = "register-vif"  # or "parent-vif"
+    bw_first_interval: FirstInterval = "first-packet"
+    border_bit_from: BorderBitFrom = "register-vif"
     tmin: tuple[int, int] = (3, 0)
     # checks of MRT_ADD_VIF / MRT6_ADD_MIF in the order the implementation runs them
     add_vif_checks: tuple[str, ...] = ("index_range", "rate_limit", "address", "tunnel", "in_use")
@@ -93,26 +107,33 @@ class Profile:
     vif_use_ifindex: int = 0
     mif_flags_allowed: frozenset[int] | None = None
     # MRT_DEL_VIF index bound that gives errno vif.del_range: "numvifs" or "maxvifs"
-    del_vif_range: str = "numvifs"
+    del_vif_range: DelVifRange = "numvifs"
     # which vif a packet's arrival interface maps to when several share it
-    vif_lookup: str = "lowest"
+    vif_lookup: VifLookup = "lowest"
     # IPv4 packets arriving on an interface with no vif are not multicast-routed at all
     v4_arrival_needs_vif: bool = False
     # IGMP (IPv4) and MLD (IPv6) go to the routing socket only and are never multicast-routed
     # (Linux: ip_mr_input hands IGMP to the mroute socket, MLD with Router Alert is delivered locally)
     group_management_not_routed: bool = False
     # ttls kept at MRT_ADD_MFC: for indices "below-numvifs" or only for "existing" vifs
-    mfc_ttls_kept_for: str = "below-numvifs"
+    mfc_ttls_kept_for: KeptFor = "below-numvifs"
     # IPv6: the mf6cc_ifset bits kept at MRT6_ADD_MFC: "all" (FreeBSD stores the whole set and
     # only mifs below nummifs matter when forwarding) or only "existing" mifs (Linux)
-    mfc6_ifset_kept_for: str = "all"
+    mfc6_ifset_kept_for: KeptFor = "all"
     # IGMPMSG_WHOLEPKT carries the packet with TTL already decremented
     wholepkt_ttl_decremented: bool = True
     # MRT6MSG_WHOLEPKT carries the packet with the hop limit already decremented (FreeBSD
     # decrements it in place before the lookup: docs/spec/freebsd.md §4.8, inferred)
     wholepkt6_hlim_decremented: bool = True
     # counters ioctl on a deleted vif hole: "zeros" or errno counters.vif_hole
-    vif_hole_counters: str = "zeros"
+    vif_hole_counters: VifHoleCounters = "zeros"
+
+    def __post_init__(self) -> None:
+        """Refuse a policy value outside its Literal set (the type checker cannot see a typo in data)."""
+        for name, allowed in _literal_fields().items():
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"profile {self.name}: {name} = {getattr(self, name)!r} is not one of "
+                                 f"{', '.join(map(repr, allowed))}")
 
     @property
     def abi(self) -> dict[str, StructDef]:
@@ -150,6 +171,14 @@ class Profile:
         """The name of routing option ``number`` in ``family`` (an AF_*), None if the ABI has none."""
         spec = option_by_number(self.abi_name, 4 if family == AF_INET else 6, number)
         return None if spec is None else spec.name
+
+
+@cache
+def _literal_fields() -> dict[str, tuple[object, ...]]:
+    """Profile fields typed with a Literal, and their allowed values."""
+    hints = get_type_hints(Profile)
+    return {f.name: get_args(hints[f.name]) for f in fields(Profile)
+            if getattr(hints[f.name], "__origin__", None) is Literal}
 
 
 _BSD_ERRNOS = {

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import ipaddress
 import struct
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, assert_never
 
 from mroute_spec.constants import MRT_MFC_FLAGS_BORDER_VIF, MRT_MFC_RP
 from reference_impl.contracts import RouterView
@@ -81,9 +81,13 @@ class Register:
 
     def border_vif(self, entry: MfcEntry) -> int | None:
         """The vif whose MRT_MFC_FLAGS_BORDER_VIF decides the Border bit, per profile."""
-        if self.router.profile.border_bit_from == "parent-vif":
-            return entry.parent
-        return next((v.index for v in self.router.vifs if v is not None and v.register), None)
+        match self.router.profile.border_bit_from:
+            case "parent-vif":
+                return entry.parent
+            case "register-vif":
+                return next((v.index for v in self.router.vifs if v is not None and v.register), None)
+            case unknown:
+                assert_never(unknown)
 
     def encapsulate(self, entry: MfcEntry, pkt: IPPacket) -> bool:
         """Send the packet to the RP as PIM Registers; False means "go up as WHOLEPKT"."""

@@ -6,7 +6,7 @@ data path (``forwarding.DataPath``) and the control options (``mrouter.MRouter``
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, assert_never
 
 from reference_impl.clock import Timer
 from reference_impl.contracts import KernelView
@@ -61,7 +61,15 @@ class RouterState:
         key = id(iface)
         if key not in self._vif_of:
             found = [i for i, v in enumerate(self.vifs) if v is not None and v.iface is iface]
-            pick = (found[-1] if self.profile.vif_lookup == "highest" else found[0]) if found else None
+            pick: int | None = None
+            if found:
+                match self.profile.vif_lookup:
+                    case "lowest":
+                        pick = found[0]
+                    case "highest":
+                        pick = found[-1]
+                    case unknown:
+                        assert_never(unknown)
             self._vif_of[key] = pick
         return self._vif_of[key]
 
