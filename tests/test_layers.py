@@ -17,7 +17,13 @@ from scapy.packet import Packet, Raw
 from scapy.utils import checksum
 
 from conformance.layers.fromabi import StructPacket, abi_layer, struct_packet
-from conformance.layers.pim import PIMv2Register, pim_register, register_checksum, register_checksum_ok
+from conformance.layers.pim import (
+    PIMv2Register,
+    PIMv2RegisterHdr,
+    pim_register,
+    register_checksum,
+    register_checksum_ok,
+)
 from conformance.layers.upcalls import (
     IGMPMSG_LAYERS,
     BwUpcall,
@@ -287,6 +293,12 @@ def test_ipv6_register_uses_the_pseudo_header_over_8_bytes() -> None:
 def test_other_pim_types_keep_scapys_checksum() -> None:
     hello = bytes(IP() / PIMv2Hdr() / PIMv2Hello())[20:]
     assert checksum(hello) == 0
+
+
+def test_scapys_pim_header_is_not_patched() -> None:
+    """Registers are built by a subclass; importing the layers leaves scapy's PIMv2Hdr as it was."""
+    assert PIMv2Hdr.post_build.__module__ == "scapy.contrib.pim"
+    assert type(pim_register(ECOSYSTEM_INNER)) is PIMv2RegisterHdr
 
 
 def test_register_with_unknown_inner_version_is_raw() -> None:
