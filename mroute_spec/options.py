@@ -144,3 +144,17 @@ def option_by_number(abi_name: str, version: int, number: int) -> OptionSpec | N
 def option_names(version: int) -> dict[str, str]:
     """Role -> option name at ``version`` (the same in every ABI)."""
     return {o.role: o.name for o in OPTIONS if o.version == version}
+
+
+def markdown_table() -> str:
+    """The option table as Markdown (docs/spec/options.md is this, checked by tests/test_spec_constants.py)."""
+    abis = sorted({abi for o in OPTIONS for abi in o.numbers})
+    head = ["option", "level", "role", "set/get", "payload", *abis]
+    rows = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for o in OPTIONS:
+        direction = {Direction.SET: "set", Direction.GET: "get", Direction.BOTH: "set, get"}[o.direction]
+        payloads = {o.payload_for(abi) for abi in o.numbers} or {o.payload}
+        payload = " / ".join(f"`{p}`" if p else "none" for p in sorted(payloads, key=str))
+        numbers = [str(o.numbers[abi]) if abi in o.numbers else "—" for abi in abis]
+        rows.append(f"| {o.name} | {o.level.name} | {o.role.value} | {direction} | {payload} | " + " | ".join(numbers) + " |")
+    return "\n".join(rows) + "\n"

@@ -100,3 +100,12 @@ def test_every_gettable_option_is_answered_by_the_model() -> None:
     from reference_impl.mrouter import GETTABLE
 
     assert {s.role for s in OPTIONS if Direction.GET in s.direction} == GETTABLE
+
+
+def test_the_option_doc_is_the_table() -> None:
+    """docs/spec/options.md is generated from mroute_spec.options, never edited apart from it."""
+    from mroute_spec.options import markdown_table
+
+    doc = (ROOT / "docs" / "spec" / "options.md").read_text()
+    assert doc.endswith(markdown_table()), (
+        "docs/spec/options.md is stale: regenerate its table with mroute_spec.options.markdown_table()")
