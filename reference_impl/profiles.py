@@ -14,6 +14,19 @@ from typing import Literal, get_args, get_type_hints
 
 from mroute_spec.abi import ABIS, IOCTLS, StructDef
 from mroute_spec.constants import AF_INET
+
+# Transition re-exports (imports, not definitions): these constants moved to mroute_spec.constants;
+# import them from there. The coordinator removes this block once no branch imports them from here.
+from mroute_spec.constants import AF_INET6 as AF_INET6
+from mroute_spec.constants import ICMP6_FILTER as ICMP6_FILTER
+from mroute_spec.constants import IPPROTO_ICMPV6 as IPPROTO_ICMPV6
+from mroute_spec.constants import IPPROTO_IGMP as IPPROTO_IGMP
+from mroute_spec.constants import IPPROTO_IP as IPPROTO_IP
+from mroute_spec.constants import IPPROTO_IPV6 as IPPROTO_IPV6
+from mroute_spec.constants import IPPROTO_UDP as IPPROTO_UDP
+from mroute_spec.constants import SOCK_DGRAM as SOCK_DGRAM
+from mroute_spec.constants import SOCK_RAW as SOCK_RAW
+from mroute_spec.constants import SOCK_STREAM as SOCK_STREAM
 from mroute_spec.options import BY_NAME, option_by_number, option_numbers
 
 # The closed sets of values a policy field may take: the model `match`es on them with
