@@ -13,11 +13,18 @@ import struct
 import time
 from collections.abc import Callable
 
-from reference_impl.api import MRT_MFC_BW_UPCALL
+from mroute_spec.constants import (
+    AF_INET,
+    BW_UPCALL_LEQ,
+    BW_UPCALL_UNIT_PACKETS,
+    IPPROTO_IGMP,
+    MRT_MFC_BW_UPCALL,
+    SOCK_RAW,
+)
 from reference_impl.kernel import Kernel
-from reference_impl.meters import BW_UPCALL_LEQ, BW_UPCALL_UNIT_PACKETS
 from reference_impl.packets import ethernet, inet_checksum, mac_bytes, multicast_mac
-from reference_impl.profiles import AF_INET, DOCUMENTED, IPPROTO_IGMP, SOCK_RAW, Profile
+from reference_impl.profiles import DOCUMENTED, Profile
+from reference_impl.sockets import Socket
 from reference_impl.vifs import Interface
 
 PROFILE: Profile = DOCUMENTED
@@ -32,7 +39,7 @@ def _rss_bytes() -> int:
     return 0
 
 
-def _router(nports: int = 5, api: int = 0) -> tuple[Kernel, object]:
+def _router(nports: int = 5, api: int = 0) -> tuple[Kernel, Socket]:
     ifaces = [Interface(f"r{i}", i + 2, mac_bytes(f"02:00:00:00:00:{i + 1:02x}"), f"198.18.{i}.1",
                         f"2001:db8:{i}::1", i) for i in range(nports)]
     k = Kernel(PROFILE, ifaces)
@@ -47,7 +54,7 @@ def _router(nports: int = 5, api: int = 0) -> tuple[Kernel, object]:
     return k, s
 
 
-def _fill(k: Kernel, s: object, n: int, api: bool = False) -> None:
+def _fill(k: Kernel, s: Socket, n: int, api: bool = False) -> None:
     """Install n (S,G) entries through MRT_ADD_MFC, as a daemon would."""
     mfc = PROFILE.struct("mfcctl2" if api else "mfcctl")
     opt = OPT["MRT_ADD_MFC"]

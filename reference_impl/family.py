@@ -10,7 +10,8 @@ import ipaddress
 from dataclasses import dataclass
 from functools import lru_cache
 
-from reference_impl.profiles import AF_INET, AF_INET6, IPPROTO_ICMPV6, IPPROTO_IGMP, IPPROTO_IP, IPPROTO_IPV6
+from mroute_spec.constants import AF_INET, AF_INET6, IPPROTO_ICMPV6, IPPROTO_IGMP, IPPROTO_IP, IPPROTO_IPV6
+from mroute_spec.options import option_names
 
 
 @dataclass(frozen=True)
@@ -21,7 +22,7 @@ class Family:
     af: int
     level: int
     sock_proto: int
-    names: dict[str, str]  # role -> option name
+    names: dict[str, str]  # role -> option name (mroute_spec.options) or counter ioctl name
     vif_err: str  # errno path prefix for vif/mif operations
     mfc_err: str
     sg_absent: str
@@ -61,27 +62,16 @@ def _is_multicast(addr: str) -> bool:
 
 V4 = Family(
     version=4, af=AF_INET, level=IPPROTO_IP, sock_proto=IPPROTO_IGMP,
-    names={
-        "init": "MRT_INIT", "done": "MRT_DONE", "add_vif": "MRT_ADD_VIF", "del_vif": "MRT_DEL_VIF",
-        "add_mfc": "MRT_ADD_MFC", "del_mfc": "MRT_DEL_MFC", "version": "MRT_VERSION",
-        "assert": "MRT_ASSERT", "pim": "MRT_PIM", "api_support": "MRT_API_SUPPORT",
-        "api_config": "MRT_API_CONFIG", "add_bw": "MRT_ADD_BW_UPCALL", "del_bw": "MRT_DEL_BW_UPCALL",
-        "sg_count": "SIOCGETSGCNT", "vif_count": "SIOCGETVIFCNT",
-    },
+    names={**option_names(4), "sg_count": "SIOCGETSGCNT", "vif_count": "SIOCGETVIFCNT"},
     vif_err="vif", mfc_err="mfc", sg_absent="counters.sg_absent", vif_range="counters.vif_range",
     sg_struct="sioc_sg_req", vif_struct="sioc_vif_req", non_router="socket.non_router",
 )
 
 V6 = Family(
     version=6, af=AF_INET6, level=IPPROTO_IPV6, sock_proto=IPPROTO_ICMPV6,
-    names={
-        "init": "MRT6_INIT", "done": "MRT6_DONE", "add_vif": "MRT6_ADD_MIF", "del_vif": "MRT6_DEL_MIF",
-        "add_mfc": "MRT6_ADD_MFC", "del_mfc": "MRT6_DEL_MFC", "version": "MRT6_VERSION",
-        "assert": "MRT6_ASSERT", "pim": "MRT6_PIM",
-        "sg_count": "SIOCGETSGCNT_IN6", "vif_count": "SIOCGETMIFCNT_IN6",
-    },
+    names={**option_names(6), "sg_count": "SIOCGETSGCNT_IN6", "vif_count": "SIOCGETMIFCNT_IN6"},
     vif_err="mif", mfc_err="mfc6", sg_absent="counters.sg6_absent", vif_range="counters.mif_range",
     sg_struct="sioc_sg_req6", vif_struct="sioc_mif_req6", non_router="socket6.non_router",
 )
 
-FAMILIES = {AF_INET: V4, AF_INET6: V6}
+FAMILIES: dict[int, Family] = {AF_INET: V4, AF_INET6: V6}

@@ -6,26 +6,24 @@ Written once for IPv4 and IPv6 (IPv6 ifsets are held as ttls of 1, which is what
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-from reference_impl import upcalls
-from reference_impl.mfc import MfcEntry, Pending
-from reference_impl.packets import (
+from mroute_spec.constants import (
+    IGMPMSG_NOCACHE,
+    IGMPMSG_WRONGVIF,
+    IGMPMSG_WRVIFWHOLE,
     IPPROTO_ICMPV6,
     IPPROTO_IGMP,
-    IPPacket,
-    decremented,
-    ethernet,
-    multicast_mac,
-    with_ttl,
+    MLD_TYPES,
+    MRT6MSG_NOCACHE,
+    MRT6MSG_WHOLEPKT,
+    MRT6MSG_WRMIFWHOLE,
+    MRT6MSG_WRONGMIF,
+    MRT_MFC_FLAGS_DISABLE_WRONGVIF,
 )
+from reference_impl import upcalls
+from reference_impl.mfc import MfcEntry, Pending
+from reference_impl.packets import IPPacket, decremented, ethernet, multicast_mac, with_ttl
+from reference_impl.state import RouterState
 from reference_impl.vifs import Interface, Vif
-
-if TYPE_CHECKING:
-    from reference_impl.mrouter import MRouter
-
-MRT_MFC_FLAGS_DISABLE_WRONGVIF = 0x1
-MLD_TYPES = (130, 131, 132, 143)
 
 
 def is_group_management(pkt: IPPacket) -> bool:
@@ -35,10 +33,10 @@ def is_group_management(pkt: IPPacket) -> bool:
     return pkt.proto == IPPROTO_ICMPV6 and pkt.l4_offset < pkt.length and pkt.data[pkt.l4_offset] in MLD_TYPES
 
 
-class DataPath:
-    """Mixin of MRouter: what happens to a multicast packet arriving on an interface."""
+class DataPath(RouterState):
+    """The data path of a router: what happens to a multicast packet arriving on an interface."""
 
-    def input(self: MRouter, iface: Interface, pkt: IPPacket) -> None:
+    def input(self, iface: Interface, pkt: IPPacket) -> None:
         """ip_mforward: called for every valid multicast packet while routing is on."""
         if self.router is None or self.family.is_local_group(pkt.dst):
             return
@@ -67,7 +65,7 @@ class DataPath:
         self.upcall(self.nocache_message(pkt, vif_no))
         self.add_pending(Pending(pkt.src, pkt.dst, [(pkt, iface.ifindex)]))
 
-    def mdq(self: MRouter, entry: MfcEntry, pkt: IPPacket, iface: Interface, arrival: int | None) -> None:
+    def mdq(self, entry: MfcEntry, pkt: IPPacket, iface: Interface, arrival: int | None) -> None:
         """RPF check, accounting and replication for a packet with a complete entry."""
         plen = pkt.length
         if self.profile.counters_include_wrong_if:
@@ -92,7 +90,7 @@ class DataPath:
                 self.transmit(vif, pkt)
         self.meters.packet(entry, plen)
 
-    def oifs(self: MRouter, entry: MfcEntry, pkt: IPPacket) -> list[Vif]:
+    def oifs(self, entry: MfcEntry, pkt: IPPacket) -> list[Vif]:
         """The vifs a copy goes out on: ttls[i] > 0 and TTL > ttls[i] (strict)."""
         out = []
         for i in range(self.numvifs()):
@@ -105,13 +103,13 @@ class DataPath:
             out.append(vif)
         return out
 
-    def transmit(self: MRouter, vif: Vif, pkt: IPPacket) -> None:
+    def transmit(self, vif: Vif, pkt: IPPacket) -> None:
         """Send a copy with TTL / hop limit decremented on the vif's wire."""
         assert vif.iface is not None and vif.iface.port is not None
         frame = ethernet(multicast_mac(pkt.dst), vif.iface.mac, pkt.version, decremented(pkt))
         self.kernel.emit(vif.iface.port, frame)
 
-    def maybe_wrongvif(self: MRouter, entry: MfcEntry, pkt: IPPacket, arrival: int | None) -> None:
+    def maybe_wrongvif(self, entry: MfcEntry, pkt: IPPacket, arrival: int | None) -> None:
         """WRONGVIF / WRONGMIF: asserts on, a real arrival vif, not disabled, rate-limited."""
         p = self.profile
         if not self.assert_on or arrival is None or (p.wrongvif_requires_parent and self.vif(entry.parent) is None):
@@ -128,25 +126,25 @@ class DataPath:
                 if gap < p.wrongvif_interval or (p.wrongvif_interval_strict and gap == p.wrongvif_interval):
                     return
             entry.last_assert = now
-        kind = upcalls.IGMPMSG_WRONGVIF
+        kind = IGMPMSG_WRONGVIF
         self.upcall(
             upcalls.igmpmsg_header(pkt, kind, arrival, p)
             if self.family.version == 4
-            else upcalls.mrt6msg(pkt, upcalls.MRT6MSG_WRONGMIF, arrival, p)
+            else upcalls.mrt6msg(pkt, MRT6MSG_WRONGMIF, arrival, p)
         )
         if self.wrvifwhole:  # the packet as it arrived follows (Linux MRT_PIM=4)
             self.upcall(
-                upcalls.igmpmsg_wholepkt(pkt.data, pkt.src, pkt.dst, arrival, p, upcalls.IGMPMSG_WRVIFWHOLE)
+                upcalls.igmpmsg_wholepkt(pkt.data, pkt.src, pkt.dst, arrival, p, IGMPMSG_WRVIFWHOLE)
                 if self.family.version == 4
-                else upcalls.mrt6msg(pkt, upcalls.MRT6MSG_WRMIFWHOLE, arrival, p, whole=pkt.data)
+                else upcalls.mrt6msg(pkt, MRT6MSG_WRMIFWHOLE, arrival, p, whole=pkt.data)
             )
 
-    def nocache_message(self: MRouter, pkt: IPPacket, vif_no: int) -> bytes:
+    def nocache_message(self, pkt: IPPacket, vif_no: int) -> bytes:
         if self.family.version == 4:
-            return upcalls.igmpmsg_header(pkt, upcalls.IGMPMSG_NOCACHE, vif_no, self.profile)
-        return upcalls.mrt6msg(pkt, upcalls.MRT6MSG_NOCACHE, vif_no, self.profile)
+            return upcalls.igmpmsg_header(pkt, IGMPMSG_NOCACHE, vif_no, self.profile)
+        return upcalls.mrt6msg(pkt, MRT6MSG_NOCACHE, vif_no, self.profile)
 
-    def register_send(self: MRouter, entry: MfcEntry, pkt: IPPacket, vif: Vif) -> None:
+    def register_send(self, entry: MfcEntry, pkt: IPPacket, vif: Vif) -> None:
         """A copy for the register vif: kernel encapsulation when negotiated, else WHOLEPKT."""
         if self.register.encapsulate(entry, pkt):
             return
@@ -157,9 +155,9 @@ class DataPath:
                 self.upcall(upcalls.igmpmsg_wholepkt(piece, pkt.src, pkt.dst, vif.index, p))
         else:
             inner = with_ttl(pkt, pkt.ttl - 1) if p.wholepkt6_hlim_decremented else pkt.data
-            self.upcall(upcalls.mrt6msg(pkt, upcalls.MRT6MSG_WHOLEPKT, vif.index, p, whole=inner))
+            self.upcall(upcalls.mrt6msg(pkt, MRT6MSG_WHOLEPKT, vif.index, p, whole=inner))
 
-    def release(self: MRouter, pending: Pending, entry: MfcEntry) -> None:
+    def release(self, pending: Pending, entry: MfcEntry) -> None:
         """Replay a pending entry's queue, in arrival order, through the new entry."""
         for pkt, ifindex in pending.queue:
             iface = self.kernel.interface(ifindex)

@@ -11,28 +11,28 @@ import itertools
 import os
 from collections import deque
 
-from reference_impl import api
-from reference_impl.clock import VirtualClock
-from reference_impl.family import FAMILIES, V4, V6, Family
-from reference_impl.mrouter import Errno, MRouter
-from reference_impl.packets import IPPROTO_ICMPV6, IPPROTO_IGMP, parse_frame
-from reference_impl.profiles import (
+from mroute_spec.constants import (
     ICMP6_FILTER,
+    IPPROTO_ICMPV6,
+    IPPROTO_IGMP,
     IPPROTO_IP,
     IPPROTO_IPV6,
+    MLD_TYPES,
+    MRT_API_FLAGS_ALL,
     SOCK_DGRAM,
     SOCK_RAW,
     SOCK_STREAM,
-    Profile,
 )
-from reference_impl.profiles import IPPROTO_ICMPV6 as SOL_ICMPV6
+from mroute_spec.constants import IPPROTO_ICMPV6 as SOL_ICMPV6
+from mroute_spec.options import Direction, OptionSpec, Role, option_by_number
+from reference_impl.clock import VirtualClock
+from reference_impl.errors import Errno
+from reference_impl.family import FAMILIES, V4, V6, Family
+from reference_impl.mrouter import MRouter
+from reference_impl.packets import parse_frame
+from reference_impl.profiles import Profile
 from reference_impl.sockets import Socket
 from reference_impl.vifs import Interface
-
-MLD_TYPES = (130, 131, 132, 143)
-_SETTABLE = ("init", "done", "add_vif", "del_vif", "add_mfc", "del_mfc", "assert", "pim", "api_config",
-             "add_bw", "del_bw")
-_READ_ONLY = ("version", "api_support")
 
 
 def _oserror(code: int) -> OSError:
@@ -92,8 +92,8 @@ class Kernel:
         sock.closed = True
         self.sockets.pop(sock.ident, None)
 
-    def _gate(self, sock: Socket, level: int, optname: int) -> tuple[MRouter, str]:
-        """The checks every routing option passes before its handler; returns (router, role)."""
+    def _gate(self, sock: Socket, level: int, optname: int) -> tuple[MRouter, OptionSpec]:
+        """The checks every routing option passes before its handler; returns (router, option)."""
         if sock.closed:
             raise _oserror(E.EBADF)
         fam: Family = FAMILIES[sock.family]
@@ -108,47 +108,44 @@ class Kernel:
             raise self.fail("socket.not_raw")
         if sock.proto != fam.sock_proto:
             raise self.fail("socket.wrong_proto")
-        name = self.profile.option_name(sock.family, optname)
-        role = next((r for r, n in fam.names.items() if n == name), None)
-        if role is None:
+        router = self.routers[sock.family]
+        spec = option_by_number(self.profile.abi_name, fam.version, optname)
+        if spec is None or not router.handles(spec.role):
             raise self.fail("option.unknown_in_range")
-        return self.routers[sock.family], role
+        return router, spec
 
     def setsockopt(self, sock: Socket, level: int, optname: int, value: bytes) -> bytes:
         """setsockopt(2): returns the option buffer as it is after the call."""
         if sock.family == V6.af and level == SOL_ICMPV6 and optname == ICMP6_FILTER:
             return self._icmp6_filter(sock, value)
-        router, role = self._gate(sock, level, optname)
+        router, spec = self._gate(sock, level, optname)
         fam = router.family
         # Options from a socket other than the router: refused where the profile names an errno
         # (FreeBSD EPERM), allowed otherwise (Linux, with CAP_NET_ADMIN: the state is "static").
-        if role != "init" and sock is not router.router and fam.non_router in self.profile.errnos:
+        if spec.role != Role.INIT and sock is not router.router and fam.non_router in self.profile.errnos:
             raise self.fail(fam.non_router)
-        if role in _READ_ONLY or role not in _SETTABLE:
+        if Direction.SET not in spec.direction:
             raise self.fail("option.set_readonly")
-        name = fam.opt(role)
-        arg = self.profile.arg_struct(name)
-        if role == "add_mfc" and fam.version == 4 and router.api_config & api.MRT_API_FLAGS_ALL:
+        arg = spec.payload_for(self.profile.abi_name)
+        if spec.role == Role.ADD_MFC and fam.version == 4 and router.api_config & MRT_API_FLAGS_ALL:
             arg = "mfcctl2"
         if arg is not None:
             size = self.profile.struct(arg).size
-            if len(value) < size or (name in self.profile.exact_optlen and len(value) != size):
+            if len(value) < size or (spec.name in self.profile.exact_optlen and len(value) != size):
                 raise self.fail("option.short")
         try:
-            if role == "api_config":
-                return api.set_config(router, value)
-            getattr(router, f"opt_{role}")(sock, value)
+            out = router.setter(spec.role)(sock, value)
         except Errno as e:
             raise self.fail(e.path) from None
-        return value
+        return value if out is None else out
 
     def getsockopt(self, sock: Socket, level: int, optname: int, buflen: int) -> bytes:
         """getsockopt(2): the value truncated to ``buflen`` bytes, as the kernels copy out."""
-        router, role = self._gate(sock, level, optname)
+        router, spec = self._gate(sock, level, optname)
         if buflen < 0:
             raise _oserror(E.EINVAL)
         try:
-            return router.get(role)[:buflen]
+            return router.get(spec.role)[:buflen]
         except Errno as e:
             raise self.fail(e.path) from None
 

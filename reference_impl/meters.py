@@ -9,20 +9,24 @@ most ``profile.bw_message_max`` records.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, assert_never
 
-from reference_impl import api, upcalls
-from reference_impl.clock import Timer
+from mroute_spec.constants import (
+    BW_UPCALL_DELETE_ALL,
+    BW_UPCALL_GEQ,
+    BW_UPCALL_LEQ,
+    BW_UPCALL_UNIT_BYTES,
+    BW_UPCALL_UNIT_PACKETS,
+    MRT_MFC_BW_UPCALL,
+)
+from reference_impl import upcalls
+from reference_impl.clock import Timer, VirtualClock
+from reference_impl.contracts import RouterView
+from reference_impl.errors import Errno
 
 if TYPE_CHECKING:
     from reference_impl.mfc import MfcEntry
-    from reference_impl.mrouter import MRouter
 
-BW_UPCALL_UNIT_PACKETS = 1 << 0
-BW_UPCALL_UNIT_BYTES = 1 << 1
-BW_UPCALL_GEQ = 1 << 2
-BW_UPCALL_LEQ = 1 << 3
-BW_UPCALL_DELETE_ALL = 1 << 4
 USER_FLAGS = 0xF
 FLUSH_PERIOD = 1.0
 LEQ_MIN_INTERVAL_US = 1000  # one tick at hz=1000
@@ -75,31 +79,27 @@ class Meter:
 class Meters:
     """All meters of one router, and the records waiting to go up."""
 
-    def __init__(self, router: MRouter) -> None:
+    def __init__(self, router: RouterView) -> None:
         self.router = router
         self.records: list[bytes] = []
         self._flush_timer: Timer | None = None
 
     @property
-    def clock(self):
+    def clock(self) -> VirtualClock:
         return self.router.kernel.clock
 
     def now_us(self) -> int:
         return usec(self.clock.now)
 
     # -- options ---------------------------------------------------------------------------
-    def parse(self, buf: bytes) -> tuple[dict, MfcEntry | None]:
-        from reference_impl.mrouter import Errno
-
-        if not self.router.api_config & api.MRT_MFC_BW_UPCALL:
+    def parse(self, buf: bytes) -> tuple[dict[str, Any], MfcEntry | None]:
+        if not self.router.api_config & MRT_MFC_BW_UPCALL:
             raise Errno("bw.not_negotiated")
         a = self.router.profile.struct("bw_upcall").unpack(buf)
         return a, self.router.mfc.get((a["bu_src"], a["bu_dst"]))
 
     def add(self, buf: bytes) -> None:
         """MRT_ADD_BW_UPCALL: validate in the implementation's order, then install."""
-        from reference_impl.mrouter import Errno
-
         a, entry = self.parse(buf)
         flags = a["bu_flags"]
         if not flags & (BW_UPCALL_UNIT_PACKETS | BW_UPCALL_UNIT_BYTES):
@@ -115,15 +115,20 @@ class Meters:
         if any(meter.same(m) for m in entry.meters):
             return
         entry.meters.append(meter)
-        if flags & BW_UPCALL_LEQ or self.router.profile.bw_first_interval == "install":
+        match self.router.profile.bw_first_interval:
+            case "install":
+                starts_now = True
+            case "first-packet":  # `<=` meters are timed, so they start at install all the same
+                starts_now = bool(flags & BW_UPCALL_LEQ)
+            case unknown:
+                assert_never(unknown)
+        if starts_now:
             meter.start_us = self.now_us()
         if flags & BW_UPCALL_LEQ:
             self._arm_leq(meter)
 
     def delete(self, buf: bytes) -> None:
         """MRT_DEL_BW_UPCALL: DELETE_ALL for the (S,G), else the exactly matching meter."""
-        from reference_impl.mrouter import Errno
-
         a, entry = self.parse(buf)
         if entry is None:
             raise Errno("bw.no_entry")

@@ -7,6 +7,7 @@ there is no wildcard matching.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from reference_impl.clock import Timer
 from reference_impl.packets import IPPacket
@@ -32,7 +33,8 @@ class MfcEntry:
     bytecnt: int = 0
     wrong_if: int = 0
     last_assert: float | None = None
-    meters: list = field(default_factory=list)
+    # the entry's meters.Meter objects (typed loosely: reference_impl.meters imports this module)
+    meters: list[Any] = field(default_factory=list)
 
 
 @dataclass

@@ -7,38 +7,32 @@ dispatcher; they decode with the profile's ABI and fail with ``Errno(path)``.
 from __future__ import annotations
 
 import struct
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import assert_never
 
+from mroute_spec.constants import (
+    MIFF_REGISTER,
+    MRT_API_FLAGS_ALL,
+    MRT_MFC_FLAGS_ALL,
+    MRT_MFC_RP,
+    VIFF_REGISTER,
+    VIFF_TUNNEL,
+)
+from mroute_spec.options import Role
 from reference_impl import api
+from reference_impl.contracts import KernelView
+from reference_impl.errors import Errno
 from reference_impl.family import Family
 from reference_impl.forwarding import DataPath
 from reference_impl.meters import Meters
-from reference_impl.mfc import NO_FLAGS, MfcEntry, MfcRequest, Pending
+from reference_impl.mfc import NO_FLAGS, MfcEntry, MfcRequest
 from reference_impl.register import Register
 from reference_impl.sockets import Socket
-from reference_impl.vifs import (
-    MIFF_REGISTER,
-    VIFF_REGISTER,
-    VIFF_TUNNEL,
-    Interface,
-    Vif,
-    VifError,
-    VifRequest,
-    VifTableView,
-    numvifs,
-    validate,
-)
+from reference_impl.vifs import Vif, VifError, VifRequest, VifTableView, validate
 
-if TYPE_CHECKING:
-    from reference_impl.kernel import Kernel
-
-
-class Errno(Exception):
-    """A failure path; the kernel turns it into OSError with the profile's errno."""
-
-    def __init__(self, path: str) -> None:
-        super().__init__(path)
-        self.path = path
+Setter = Callable[[Socket, bytes], "bytes | None"]
+# the roles getsockopt answers (mroute_spec.options: Direction.GET)
+GETTABLE = frozenset({Role.VERSION, Role.ASSERT, Role.PIM, Role.API_SUPPORT, Role.API_CONFIG})
 
 
 class MRouter(DataPath):
@@ -47,72 +41,44 @@ class MRouter(DataPath):
     meters_class: type[Meters] = Meters
     register_class: type[Register] = Register
 
-    def __init__(self, kernel: Kernel, family: Family) -> None:
-        self.kernel = kernel
-        self.family = family
-        self.profile = kernel.profile
-        self.maxvifs = self.profile.maxvifs if family.version == 4 else self.profile.maxmifs
-        self.router: Socket | None = None
-        self.vifs: list[Vif | None] = [None] * self.maxvifs
-        self._numvifs: int | None = None
-        self._vif_of: dict[int, int | None] = {}
-        self.mfc: dict[tuple[str, str], MfcEntry] = {}
-        self.pending: dict[tuple[str, str], Pending] = {}
-        self.assert_on = False
-        self.pim = False
-        self.wrvifwhole = False  # WRONGVIF is followed by the whole packet (MRT_PIM=pim_whole_value)
-        self.api_config = 0
-        self.init_time = 0.0
-        self._tick_timer = None
+    def __init__(self, kernel: KernelView, family: Family) -> None:
+        super().__init__(kernel, family)
         self.meters = self.meters_class(self)
         self.register = self.register_class(self)
+        # setsockopt handlers by role (mroute_spec.options); bound here, so subclasses' overrides apply
+        self._setters: dict[Role, Setter] = {
+            Role.INIT: self.opt_init, Role.DONE: self.opt_done, Role.ADD_VIF: self.opt_add_vif,
+            Role.DEL_VIF: self.opt_del_vif, Role.ADD_MFC: self.opt_add_mfc, Role.DEL_MFC: self.opt_del_mfc,
+            Role.ASSERT: self.opt_assert, Role.PIM: self.opt_pim, Role.API_CONFIG: self.opt_api_config,
+            Role.ADD_BW: self.opt_add_bw, Role.DEL_BW: self.opt_del_bw,
+        }
 
-    # -- helpers ---------------------------------------------------------------------------
-    def numvifs(self) -> int:
-        if self._numvifs is None:
-            self._numvifs = numvifs(self.vifs)
-        return self._numvifs
+    def handles(self, role: Role) -> bool:
+        """Whether the model implements the option ``role`` at all (others: errno option.unknown_in_range)."""
+        return role in self._setters or role in GETTABLE
 
-    def vifs_changed(self) -> None:
-        """Forget what is derived from the vif table (call after every change to it)."""
-        self._numvifs = None
-        self._vif_of = {}
-
-    def vif(self, index: int) -> Vif | None:
-        return self.vifs[index] if 0 <= index < self.numvifs() else None
-
-    def vif_of(self, iface: Interface) -> int | None:
-        """The vif index bound to an interface (lowest or highest, per profile)."""
-        key = id(iface)
-        if key not in self._vif_of:
-            found = [i for i, v in enumerate(self.vifs) if v is not None and v.iface is iface]
-            pick = (found[-1] if self.profile.vif_lookup == "highest" else found[0]) if found else None
-            self._vif_of[key] = pick
-        return self._vif_of[key]
-
-    def queue_depth(self) -> int:
-        p = self.profile
-        return p.nocache_queue_depth if self.family.version == 4 else p.nocache6_queue_depth
-
-    def upcall(self, message: bytes) -> None:
-        if self.router is not None:
-            self.router.deliver(message)
-
-    def decode(self, struct_name: str, buf: bytes) -> dict:
-        return self.profile.struct(struct_name).unpack(buf)
+    def setter(self, role: Role) -> Setter:
+        """The setsockopt handler of ``role``; it returns the buffer to copy back, or None for "as given"."""
+        return self._setters[role]
 
     # -- MRT_INIT / MRT_DONE ---------------------------------------------------------------
     def opt_init(self, sock: Socket, buf: bytes) -> None:
         value = struct.unpack_from("<i", buf)[0]
-        policy = self.profile.init_value
-        if policy == "one" and value != 1:
-            raise Errno("init.bad_value")
-        if policy == "zero-disables" and value == 0:
-            if sock is self.router:
-                self.done()
-            elif self.router is not None:
-                raise Errno("init.in_use")
-            return
+        match self.profile.init_value:
+            case "one":
+                if value != 1:
+                    raise Errno("init.bad_value")
+            case "zero-disables":
+                if value == 0:
+                    if sock is self.router:
+                        self.done()
+                    elif self.router is not None:
+                        raise Errno("init.in_use")
+                    return
+            case "any":
+                pass
+            case unknown:
+                assert_never(unknown)
         if self.router is not None:
             raise Errno("init.in_use")
         self.router = sock
@@ -163,8 +129,15 @@ class MRouter(DataPath):
             req = VifRequest(a["mif6c_mifi"], flags, 0, 0, "", a["mif6c_pifi"],
                              bool(flags & MIFF_REGISTER), False)
             order, allowed = p.add_mif_checks, p.mif_flags_allowed
+        match p.vif_rate_limit:
+            case "reject":
+                reject_rate_limit = True
+            case "ignore":
+                reject_rate_limit = False
+            case unknown:
+                assert_never(unknown)
         view = VifTableView(self.vifs, self.kernel.interfaces, self.maxvifs, self.family.vif_err,
-                            p.vif_rate_limit == "reject", allowed)
+                            reject_rate_limit, allowed)
         try:
             iface = validate(view, req, order)
         except VifError as e:
@@ -177,7 +150,13 @@ class MRouter(DataPath):
 
     def opt_del_vif(self, sock: Socket, buf: bytes) -> None:
         index = struct.unpack_from("<H", buf)[0]  # vifi_t, mifi_t and vifctl all start with it
-        limit = self.maxvifs if self.profile.del_vif_range == "maxvifs" else self.numvifs()
+        match self.profile.del_vif_range:
+            case "maxvifs":
+                limit = self.maxvifs
+            case "numvifs":
+                limit = self.numvifs()
+            case unknown:
+                assert_never(unknown)
         if index >= limit:
             raise Errno(f"{self.family.vif_err}.del_range")
         if index >= self.numvifs() or self.vifs[index] is None:
@@ -188,7 +167,7 @@ class MRouter(DataPath):
     # -- MFC -------------------------------------------------------------------------------
     def mfc_request(self, buf: bytes, adding: bool) -> MfcRequest:
         if self.family.version == 4:
-            name = "mfcctl2" if adding and self.api_config & api.MRT_API_FLAGS_ALL else "mfcctl"
+            name = "mfcctl2" if adding and self.api_config & MRT_API_FLAGS_ALL else "mfcctl"
             a = self.decode(name, buf)
             return MfcRequest(a["mfcc_origin"], a["mfcc_mcastgrp"], a["mfcc_parent"], a["mfcc_ttls"],
                               a.get("mfcc_flags", [0] * 32), a.get("mfcc_rp", "0.0.0.0"))
@@ -201,9 +180,15 @@ class MRouter(DataPath):
         """Whether MRT_ADD_MFC keeps the ttl of vif i (vifs added later are dropped)."""
         p = self.profile
         rule = p.mfc_ttls_kept_for if self.family.version == 4 else p.mfc6_ifset_kept_for
-        if rule == "existing":
-            return self.vifs[i] is not None
-        return rule == "all" or i < self.numvifs()
+        match rule:
+            case "existing":
+                return self.vifs[i] is not None
+            case "all":
+                return True
+            case "below-numvifs":
+                return i < self.numvifs()
+            case unknown:
+                assert_never(unknown)
 
     def opt_add_mfc(self, sock: Socket, buf: bytes) -> None:
         req = self.mfc_request(buf, adding=True)
@@ -214,10 +199,10 @@ class MRouter(DataPath):
                 and not self.family.is_multicast(req.group) and not self.family.is_unspecified(req.group)):
             raise Errno("mfc.bad_group")
         ttls = bytes(req.ttls[i] if i < len(req.ttls) and self.kept(i) else 0 for i in range(self.maxvifs))
-        mask = self.api_config & api.MRT_MFC_FLAGS_ALL
+        mask = self.api_config & MRT_MFC_FLAGS_ALL
         flags = bytes(req.flags[i] & mask if i < len(req.flags) and self.kept(i) else 0
                       for i in range(self.maxvifs)) if mask and any(req.flags) else NO_FLAGS
-        rp = req.rp if self.api_config & api.MRT_MFC_RP else "0.0.0.0"
+        rp = req.rp if self.api_config & MRT_MFC_RP else "0.0.0.0"
         entry = self.mfc.get(key)
         if entry is not None:
             entry.parent, entry.ttls, entry.flags, entry.rp = req.parent, ttls, flags, rp
@@ -241,48 +226,19 @@ class MRouter(DataPath):
         entry = self.mfc.pop(key)
         self.meters.drop_entry(entry)
 
-    # -- pending entries and their expiry --------------------------------------------------
-    def add_pending(self, pending: Pending) -> None:
-        self.pending[(pending.source, pending.group)] = pending
-        p = self.profile
-        if p.nocache_expiry_tick is None:
-            key = (pending.source, pending.group)
-            pending.timer = self.kernel.clock.call_later(p.nocache_expiry[0], lambda: self.expire(key))
-            return
-        pending.expire_ticks = p.nocache_expiry_ticks
-        if self._tick_timer is None:
-            self._arm_tick()
-
-    def _arm_tick(self) -> None:
-        """Schedule the next expiry tick on the grid that MRT_INIT started."""
-        tick = self.profile.nocache_expiry_tick
-        assert tick is not None
-        now = self.kernel.clock.now
-        n = int((now - self.init_time) / tick) + 1
-        self._tick_timer = self.kernel.clock.call_at(self.init_time + n * tick, self._on_tick)
-
-    def _on_tick(self) -> None:
-        self._tick_timer = None
-        for key, pending in list(self.pending.items()):
-            pending.expire_ticks -= 1
-            if pending.expire_ticks <= 0:
-                del self.pending[key]
-        if self.pending:
-            self._arm_tick()
-
-    def expire(self, key: tuple[str, str]) -> None:
-        self.pending.pop(key, None)
-
     # -- assert / PIM ----------------------------------------------------------------------
     def opt_assert(self, sock: Socket, buf: bytes) -> None:
         value = struct.unpack_from("<i", buf)[0]
-        policy = self.profile.assert_value
-        if policy == "bool":
-            self.assert_on = bool(value)
-        elif value in (0, 1):
-            self.assert_on = bool(value)
-        elif policy == "0-1-strict":
-            raise Errno("assert.bad_value")
+        match self.profile.assert_value:
+            case "bool":
+                self.assert_on = bool(value)
+            case "0-1" | "0-1-strict" as policy:
+                if value in (0, 1):
+                    self.assert_on = bool(value)
+                elif policy == "0-1-strict":
+                    raise Errno("assert.bad_value")
+            case unknown:
+                assert_never(unknown)
 
     def opt_pim(self, sock: Socket, buf: bytes) -> None:
         value = struct.unpack_from("<i", buf)[0]
@@ -303,7 +259,10 @@ class MRouter(DataPath):
         self.meters.delete(buf)
 
     # -- getters ---------------------------------------------------------------------------
-    def get(self, role: str) -> bytes:
+    def opt_api_config(self, sock: Socket, buf: bytes) -> bytes:
+        return api.set_config(self, buf)
+
+    def get(self, role: Role) -> bytes:
         if role == "version":
             return struct.pack("<i", self.profile.mrt_version)
         if role == "assert":
@@ -334,8 +293,12 @@ class MRouter(DataPath):
             raise Errno(self.family.vif_range)
         vif = self.vifs[index]
         if vif is None:
-            if self.profile.vif_hole_counters != "zeros":
-                raise Errno("counters.vif_hole")
-            return sdef.pack(**{key: index})
+            match self.profile.vif_hole_counters:
+                case "zeros":
+                    return sdef.pack(**{key: index})
+                case "errno":
+                    raise Errno("counters.vif_hole")
+                case unknown:
+                    assert_never(unknown)
         return sdef.pack(**{key: index}, icount=vif.icount, ocount=vif.ocount, ibytes=vif.ibytes,
                          obytes=vif.obytes)

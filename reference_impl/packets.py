@@ -12,8 +12,8 @@ import struct
 from dataclasses import dataclass
 from functools import lru_cache
 
-ETH_P_IP, ETH_P_IPV6 = 0x0800, 0x86DD
-IPPROTO_IGMP, IPPROTO_ICMPV6, IPPROTO_PIM = 2, 58, 103
+from mroute_spec.constants import ETH_P_IP, ETH_P_IPV6
+
 _EXT_HEADERS = (0, 43, 60)  # hop-by-hop, routing, destination options
 
 
@@ -21,7 +21,7 @@ def inet_checksum(data: bytes) -> int:
     """RFC 1071 Internet checksum of ``data``."""
     if len(data) % 2:
         data += b"\0"
-    s = sum(struct.unpack(f"!{len(data) // 2}H", data))
+    s: int = sum(struct.unpack(f"!{len(data) // 2}H", data))
     while s >> 16:
         s = (s & 0xFFFF) + (s >> 16)
     return ~s & 0xFFFF

@@ -1,50 +1,45 @@
 """Profiles: every fact that differs between implementations, as data.
 
 The model and the suite read these; no code branches on a profile's name. ``documented`` follows
-the spec text (multicast-api.txt) and FreeBSD's code where the text is silent; ``freebsd`` is the
+the spec text (docs/spec/api.md) and FreeBSD's code where the text is silent; ``freebsd`` is the
 modern FreeBSD code; ``linux`` is Linux ipmr/ip6mr as observed on a real kernel.
 """
 
 from __future__ import annotations
 
 import errno as E
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, fields, replace
+from functools import cache
+from typing import Literal, get_args, get_type_hints
 
-from reference_impl.abi import ABIS, StructDef, bsd_iowr
+from mroute_spec.abi import ABIS, IOCTLS, StructDef
+from mroute_spec.constants import AF_INET
 
-AF_INET, AF_INET6 = 2, 10
-SOCK_STREAM, SOCK_DGRAM, SOCK_RAW = 1, 2, 3
-IPPROTO_IP, IPPROTO_IGMP, IPPROTO_UDP, IPPROTO_IPV6, IPPROTO_ICMPV6 = 0, 2, 17, 41, 58
-ICMP6_FILTER = 1
+# Transition re-exports (imports, not definitions): these constants moved to mroute_spec.constants;
+# import them from there. The coordinator removes this block once no branch imports them from here.
+from mroute_spec.constants import AF_INET6 as AF_INET6
+from mroute_spec.constants import ICMP6_FILTER as ICMP6_FILTER
+from mroute_spec.constants import IPPROTO_ICMPV6 as IPPROTO_ICMPV6
+from mroute_spec.constants import IPPROTO_IGMP as IPPROTO_IGMP
+from mroute_spec.constants import IPPROTO_IP as IPPROTO_IP
+from mroute_spec.constants import IPPROTO_IPV6 as IPPROTO_IPV6
+from mroute_spec.constants import IPPROTO_UDP as IPPROTO_UDP
+from mroute_spec.constants import SOCK_DGRAM as SOCK_DGRAM
+from mroute_spec.constants import SOCK_RAW as SOCK_RAW
+from mroute_spec.constants import SOCK_STREAM as SOCK_STREAM
+from mroute_spec.options import BY_NAME, option_by_number, option_numbers
 
-_BSD_OPTS4 = {
-    "MRT_INIT": 100, "MRT_DONE": 101, "MRT_ADD_VIF": 102, "MRT_DEL_VIF": 103, "MRT_ADD_MFC": 104,
-    "MRT_DEL_MFC": 105, "MRT_VERSION": 106, "MRT_ASSERT": 107, "MRT_PIM": 107,
-    "MRT_API_SUPPORT": 109, "MRT_API_CONFIG": 110, "MRT_ADD_BW_UPCALL": 111, "MRT_DEL_BW_UPCALL": 112,
-}
-_BSD_OPTS6 = {
-    "MRT6_DONE": 101, "MRT6_ADD_MIF": 102, "MRT6_DEL_MIF": 103, "MRT6_ADD_MFC": 104,
-    "MRT6_DEL_MFC": 105, "MRT6_PIM": 107, "MRT6_INIT": 108,
-}
-_LINUX_OPTS4 = {
-    "MRT_INIT": 200, "MRT_DONE": 201, "MRT_ADD_VIF": 202, "MRT_DEL_VIF": 203, "MRT_ADD_MFC": 204,
-    "MRT_DEL_MFC": 205, "MRT_VERSION": 206, "MRT_ASSERT": 207, "MRT_PIM": 208, "MRT_TABLE": 209,
-    "MRT_ADD_MFC_PROXY": 210, "MRT_DEL_MFC_PROXY": 211, "MRT_FLUSH": 212,
-}
-_LINUX_OPTS6 = {
-    "MRT6_INIT": 200, "MRT6_DONE": 201, "MRT6_ADD_MIF": 202, "MRT6_DEL_MIF": 203, "MRT6_ADD_MFC": 204,
-    "MRT6_DEL_MFC": 205, "MRT6_VERSION": 206, "MRT6_ASSERT": 207, "MRT6_PIM": 208, "MRT6_TABLE": 209,
-    "MRT6_ADD_MFC_PROXY": 210, "MRT6_DEL_MFC_PROXY": 211, "MRT6_FLUSH": 212,
-}
-
-# Argument struct per option (name in the ABI) and the ranges each family's dispatcher claims.
-OPTION_ARGS = {
-    "MRT_INIT": "int", "MRT_DONE": None, "MRT_ADD_VIF": "vifctl", "MRT_DEL_VIF": "vifi",
-    "MRT_ADD_MFC": "mfcctl", "MRT_DEL_MFC": "mfcctl", "MRT_ASSERT": "int", "MRT_PIM": "int",
-    "MRT_API_CONFIG": "uint32", "MRT_ADD_BW_UPCALL": "bw_upcall", "MRT_DEL_BW_UPCALL": "bw_upcall",
-    "MRT6_INIT": "int", "MRT6_DONE": None, "MRT6_ADD_MIF": "mif6ctl", "MRT6_DEL_MIF": "mifi",
-    "MRT6_ADD_MFC": "mf6cctl", "MRT6_DEL_MFC": "mf6cctl", "MRT6_ASSERT": "int", "MRT6_PIM": "int",
-}
+# The closed sets of values a policy field may take: the model `match`es on them with
+# `assert_never`, so a new value no handler knows is a type error (and Profile rejects it at runtime).
+InitValue = Literal["one", "any", "zero-disables"]
+AssertValue = Literal["0-1", "bool", "0-1-strict"]
+RateLimitPolicy = Literal["reject", "ignore"]
+FirstInterval = Literal["first-packet", "install"]
+BorderBitFrom = Literal["register-vif", "parent-vif"]
+DelVifRange = Literal["numvifs", "maxvifs"]
+VifLookup = Literal["lowest", "highest"]
+KeptFor = Literal["below-numvifs", "existing", "all"]
+VifHoleCounters = Literal["zeros", "errno"]
 
 
 @dataclass(frozen=True)
@@ -54,15 +49,10 @@ class Profile:
     name: str
     description: str
     abi_name: str
-    options4: dict[str, int]
-    options6: dict[str, int]
-    ioctls: dict[str, int]
     # errno name for every failure path; a path absent here means "the call succeeds".
     errnos: dict[str, str]
     maxvifs: int = 32
     maxmifs: int = 64
-    # struct argument overrides per option (Linux MRT_DEL_VIF takes a vifctl)
-    option_args: dict[str, str | None] = field(default_factory=dict)
     # options (by name) whose optlen must equal the struct size; others accept longer buffers
     exact_optlen: frozenset[str] = frozenset()
     # the range of option numbers the routing code claims (others fall to the generic IP code)
@@ -73,10 +63,10 @@ class Profile:
     done_resets_assert: bool = True
     # MRT_INIT value: "one" (1 required, else errno init.bad_value), "any" (value ignored),
     # "zero-disables" (1 enables, 0 disables like MRT_DONE)
-    init_value: str = "one"
+    init_value: InitValue = "one"
     # MRT_ASSERT value: "0-1" (others succeed without effect), "bool" (stored as !!v),
     # "0-1-strict" (others fail with errno assert.bad_value)
-    assert_value: str = "0-1"
+    assert_value: AssertValue = "0-1"
     # MRT_PIM sets MRT_ASSERT as well (Linux) / is an alias of it (FreeBSD, same number)
     pim_sets_assert: bool = True
     # the MRT_PIM value that also sends the whole packet after each WRONGVIF/WRONGMIF, as upcall
@@ -85,7 +75,7 @@ class Profile:
     # vifc_threshold applies on the forwarding path in addition to mfcc_ttls (the doc says so)
     vif_threshold_applies: bool = False
     # non-zero vifc_rate_limit: "reject" (errno vif.rate_limit) or "ignore"
-    vif_rate_limit: str = "reject"
+    vif_rate_limit: RateLimitPolicy = "reject"
     # pending (NOCACHE) entries
     nocache_queue_depth: int = 3
     nocache_expiry: tuple[float, float] = (1.25, 1.5)  # earliest and latest expiry after the upcall
@@ -118,8 +108,8 @@ class Profile:
     bw_message_max: int = 128  # records one IGMPMSG_BW_UPCALL may carry
     bw_flush_at: int = 128  # pending records that make the kernel send at once
     bw_flush_on_leq: bool = False  # a `<=` interval end flushes at once (modern FreeBSD)
-    bw_first_interval: str = "first-packet"  # or "install"
-    border_bit_from: str = "register-vif"  # or "parent-vif"
+    bw_first_interval: FirstInterval = "first-packet"
+    border_bit_from: BorderBitFrom = "register-vif"
     tmin: tuple[int, int] = (3, 0)
     # checks of MRT_ADD_VIF / MRT6_ADD_MIF in the order the implementation runs them
     add_vif_checks: tuple[str, ...] = ("index_range", "rate_limit", "address", "tunnel", "in_use")
@@ -130,37 +120,60 @@ class Profile:
     vif_use_ifindex: int = 0
     mif_flags_allowed: frozenset[int] | None = None
     # MRT_DEL_VIF index bound that gives errno vif.del_range: "numvifs" or "maxvifs"
-    del_vif_range: str = "numvifs"
+    del_vif_range: DelVifRange = "numvifs"
     # which vif a packet's arrival interface maps to when several share it
-    vif_lookup: str = "lowest"
+    vif_lookup: VifLookup = "lowest"
     # IPv4 packets arriving on an interface with no vif are not multicast-routed at all
     v4_arrival_needs_vif: bool = False
     # IGMP (IPv4) and MLD (IPv6) go to the routing socket only and are never multicast-routed
     # (Linux: ip_mr_input hands IGMP to the mroute socket, MLD with Router Alert is delivered locally)
     group_management_not_routed: bool = False
     # ttls kept at MRT_ADD_MFC: for indices "below-numvifs" or only for "existing" vifs
-    mfc_ttls_kept_for: str = "below-numvifs"
+    mfc_ttls_kept_for: KeptFor = "below-numvifs"
     # IPv6: the mf6cc_ifset bits kept at MRT6_ADD_MFC: "all" (FreeBSD stores the whole set and
     # only mifs below nummifs matter when forwarding) or only "existing" mifs (Linux)
-    mfc6_ifset_kept_for: str = "all"
+    mfc6_ifset_kept_for: KeptFor = "all"
     # IGMPMSG_WHOLEPKT carries the packet with TTL already decremented
     wholepkt_ttl_decremented: bool = True
     # MRT6MSG_WHOLEPKT carries the packet with the hop limit already decremented (FreeBSD
-    # decrements it in place before the lookup: freebsd-semantics.md §4.8, inferred)
+    # decrements it in place before the lookup: docs/spec/freebsd.md §4.8, inferred)
     wholepkt6_hlim_decremented: bool = True
     # counters ioctl on a deleted vif hole: "zeros" or errno counters.vif_hole
-    vif_hole_counters: str = "zeros"
+    vif_hole_counters: VifHoleCounters = "zeros"
+
+    def __post_init__(self) -> None:
+        """Refuse a policy value outside its Literal set (the type checker cannot see a typo in data)."""
+        for name, allowed in _literal_fields().items():
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"profile {self.name}: {name} = {getattr(self, name)!r} is not one of "
+                                 f"{', '.join(map(repr, allowed))}")
 
     @property
     def abi(self) -> dict[str, StructDef]:
         return ABIS[self.abi_name]
 
+    @property
+    def options4(self) -> dict[str, int]:
+        """IPv4 routing option numbers of this profile's ABI (mroute_spec.options)."""
+        return option_numbers(self.abi_name, 4)
+
+    @property
+    def options6(self) -> dict[str, int]:
+        """IPv6 routing option numbers of this profile's ABI (mroute_spec.options)."""
+        return option_numbers(self.abi_name, 6)
+
+    @property
+    def ioctls(self) -> dict[str, int]:
+        """Counter ioctl request numbers of this profile's ABI."""
+        return IOCTLS[self.abi_name]
+
     def struct(self, name: str) -> StructDef:
         return self.abi[name]
 
     def arg_struct(self, option: str) -> str | None:
-        """The struct an option takes under this profile (None: no argument)."""
-        return self.option_args.get(option, OPTION_ARGS.get(option))
+        """The struct an option takes under this profile (None: no argument, or no such option)."""
+        spec = BY_NAME.get(option)
+        return None if spec is None else spec.payload_for(self.abi_name)
 
     def errno_of(self, path: str) -> int | None:
         """The errno number this profile gives for a failure path (None: succeeds)."""
@@ -168,11 +181,17 @@ class Profile:
         return None if name is None else getattr(E, name)
 
     def option_name(self, family: int, number: int) -> str | None:
-        table = self.options4 if family == AF_INET else self.options6
-        for k, v in table.items():
-            if v == number:
-                return k
-        return None
+        """The name of routing option ``number`` in ``family`` (an AF_*), None if the ABI has none."""
+        spec = option_by_number(self.abi_name, 4 if family == AF_INET else 6, number)
+        return None if spec is None else spec.name
+
+
+@cache
+def _literal_fields() -> dict[str, tuple[object, ...]]:
+    """Profile fields typed with a Literal, and their allowed values."""
+    hints = get_type_hints(Profile)
+    return {f.name: get_args(hints[f.name]) for f in fields(Profile)
+            if getattr(hints[f.name], "__origin__", None) is Literal}
 
 
 _BSD_ERRNOS = {
@@ -217,20 +236,10 @@ _BSD_ERRNOS = {
     "mif6.pim_bad_value": "EINVAL",
 }
 
-_BSD_IOCTLS = {
-    "SIOCGETVIFCNT": bsd_iowr("r", 15, 40),
-    "SIOCGETSGCNT": bsd_iowr("r", 16, 32),
-    "SIOCGETSGCNT_IN6": bsd_iowr("u", 106, 80),
-    "SIOCGETMIFCNT_IN6": bsd_iowr("u", 107, 40),
-}
-
 FREEBSD = Profile(
     name="freebsd",
     description="Modern FreeBSD ip_mroute.c / ip6_mroute.c (after the 2021 rework), amd64",
     abi_name="bsd-amd64",
-    options4=_BSD_OPTS4,
-    options6=_BSD_OPTS6,
-    ioctls=_BSD_IOCTLS,
     errnos=_BSD_ERRNOS,
     maxmifs=64,
     nocache_queue_depth=3,
@@ -261,9 +270,6 @@ LINUX = Profile(
     name="linux",
     description="Linux ipmr / ip6mr (6.12-6.18), x86_64",
     abi_name="linux-amd64",
-    options4=_LINUX_OPTS4,
-    options6=_LINUX_OPTS6,
-    ioctls={"SIOCGETVIFCNT": 0x89E0, "SIOCGETSGCNT": 0x89E1, "SIOCGETMIFCNT_IN6": 0x89E0, "SIOCGETSGCNT_IN6": 0x89E1},
     errnos={
         "socket.not_raw": "EOPNOTSUPP",
         "socket.wrong_proto": "EOPNOTSUPP",
@@ -301,7 +307,6 @@ LINUX = Profile(
         "ioctl.unknown": "ENOTTY",
         "api.absent": "ENOPROTOOPT",
     },
-    option_args={"MRT_DEL_VIF": "vifctl"},
     exact_optlen=frozenset({"MRT_INIT", "MRT_ADD_VIF", "MRT_DEL_VIF", "MRT_ADD_MFC", "MRT_DEL_MFC",
                             "MRT_ASSERT", "MRT_PIM", "MRT6_ASSERT", "MRT6_PIM"}),
     mrt_range4=(200, 212),

@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import ipaddress
 import struct
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, assert_never
 
-from reference_impl import api
+from mroute_spec.constants import MRT_MFC_FLAGS_BORDER_VIF, MRT_MFC_RP
+from reference_impl.contracts import RouterView
 from reference_impl.packets import ethernet, inet_checksum, with_ttl
 
 if TYPE_CHECKING:
     from reference_impl.mfc import MfcEntry
-    from reference_impl.mrouter import MRouter
     from reference_impl.packets import IPPacket
 
 PIM_ENCAP_TTL = 64
@@ -72,7 +72,7 @@ def copied_options(header: bytes) -> bytes:
 class Register:
     """Register encapsulation state of one router."""
 
-    def __init__(self, router: MRouter) -> None:
+    def __init__(self, router: RouterView) -> None:
         self.router = router
         self._ip_id = 0
 
@@ -81,20 +81,24 @@ class Register:
 
     def border_vif(self, entry: MfcEntry) -> int | None:
         """The vif whose MRT_MFC_FLAGS_BORDER_VIF decides the Border bit, per profile."""
-        if self.router.profile.border_bit_from == "parent-vif":
-            return entry.parent
-        return next((v.index for v in self.router.vifs if v is not None and v.register), None)
+        match self.router.profile.border_bit_from:
+            case "parent-vif":
+                return entry.parent
+            case "register-vif":
+                return next((v.index for v in self.router.vifs if v is not None and v.register), None)
+            case unknown:
+                assert_never(unknown)
 
     def encapsulate(self, entry: MfcEntry, pkt: IPPacket) -> bool:
         """Send the packet to the RP as PIM Registers; False means "go up as WHOLEPKT"."""
         r = self.router
-        if r.family.version != 4 or not r.api_config & api.MRT_MFC_RP or entry.rp == "0.0.0.0":
+        if r.family.version != 4 or not r.api_config & MRT_MFC_RP or entry.rp == "0.0.0.0":
             return False
         parent = r.vif(entry.parent)
         if parent is None or not parent.lcl_addr or parent.lcl_addr == "0.0.0.0":
             return True  # FreeBSD drops it silently
         border_vif = self.border_vif(entry)
-        border = border_vif is not None and bool(entry.flags[border_vif] & api.MRT_MFC_FLAGS_BORDER_VIF)
+        border = border_vif is not None and bool(entry.flags[border_vif] & MRT_MFC_FLAGS_BORDER_VIF)
         for piece in self.fragments(with_ttl(pkt, pkt.ttl - 1)):
             self._send(piece, parent.lcl_addr, entry.rp, border)
         return True

@@ -10,12 +10,9 @@ from __future__ import annotations
 import ipaddress
 import struct
 
+from mroute_spec.constants import IGMPMSG_BW_UPCALL, IGMPMSG_WHOLEPKT
 from reference_impl.packets import IPPacket
 from reference_impl.profiles import Profile
-
-IGMPMSG_NOCACHE, IGMPMSG_WRONGVIF, IGMPMSG_WHOLEPKT, IGMPMSG_BW_UPCALL = 1, 2, 3, 4
-IGMPMSG_WRVIFWHOLE = MRT6MSG_WRMIFWHOLE = 4  # Linux: the wrong-vif packet, whole (profile.pim_whole_value)
-MRT6MSG_NOCACHE, MRT6MSG_WRONGMIF, MRT6MSG_WHOLEPKT = 1, 2, 3
 
 
 def igmpmsg_header(pkt: IPPacket, msgtype: int, vif: int, profile: Profile) -> bytes:

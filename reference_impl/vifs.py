@@ -9,9 +9,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-VIFF_TUNNEL, VIFF_SRCRT, VIFF_REGISTER, VIFF_USE_IFINDEX = 0x1, 0x2, 0x4, 0x8
-MIFF_REGISTER = 0x1
-
 
 @dataclass
 class Interface:
@@ -131,7 +128,7 @@ def _flags(t: VifTableView, r: VifRequest) -> None:
         raise t.fail("bad_flags")
 
 
-CHECKS: dict[str, Callable[[VifTableView, VifRequest], object]] = {
+CHECKS: dict[str, Check] = {
     "index_range": _index_range,
     "in_use": _in_use,
     "rate_limit": _rate_limit,
@@ -146,9 +143,9 @@ def validate(view: VifTableView, req: VifRequest, order: tuple[str, ...]) -> Int
     """Run the checks in profile order; return the interface the vif binds to."""
     iface: Interface | None = None
     for name in order:
-        result = CHECKS[name](view, req)
+        result = CHECKS[name](view, req)  # None, except the address check: the bound interface
         if name == "address":
-            iface = result  # type: ignore[assignment]
+            iface = result
     return iface
 
 

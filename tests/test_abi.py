@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from reference_impl.abi import ABIS, StructDef
+from mroute_spec.abi import ABIS, StructDef
 
 # Our field name -> C member expression, where they differ (bw_upcall nests bw_data).
 _MEMBER = {

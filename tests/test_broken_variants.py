@@ -1,28 +1,32 @@
 """The suite can fail: every deliberately broken variant of the model is caught by its clause.
 
-For each variant in ``conformance.selfcheck.variants`` the tests of the clauses it names are run
-against it (target ``conformance.selfcheck.variants:<name>``); at least one of them must fail, and
+For each variant in ``broken_variants`` (tests/broken_variants.py) the tests of the clauses it names
+are run against it (target ``broken_variants:<name>``); at least one of them must fail, and
 the same tests must pass against the unbroken reference, so the failure is the variant's doing.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from broken_variants import VARIANTS, Variant
 
 import conformance.suite
-from conformance.selfcheck.variants import VARIANTS, Variant
 
 ROOT = Path(conformance.suite.__file__).resolve().parents[2]  # the directory holding conformance/
 
 
 def _pytest(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     cmd = [sys.executable, "-m", "pytest", f"--rootdir={ROOT}", "-q", "-p", "no:cacheprovider", *args]
-    return subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=600)
+    # the variants module lives next to this file: put tests/ on the child's path to load it as a target
+    path = os.pathsep.join(p for p in (str(Path(__file__).resolve().parent), os.environ.get("PYTHONPATH")) if p)
+    env = {**os.environ, "PYTHONPATH": path}
+    return subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=600, env=env)
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +61,7 @@ def test_there_are_enough_variants() -> None:
 def test_variant_is_caught_by_its_clause(variant: Variant, inventory: dict[str, list[str]], tmp_path: Path) -> None:
     nodes = sorted({n for cid in variant.catches for n in inventory.get(cid, [])})
     assert nodes, f"no suite test covers {variant.catches}"
-    broken = _run(nodes, f"conformance.selfcheck.variants:{variant.name}", variant.profile, tmp_path)
+    broken = _run(nodes, f"broken_variants:{variant.name}", variant.profile, tmp_path)
     caught = [c for c in variant.catches if broken["clauses"].get(c) in ("fail", "error")]
     assert caught, (
         f"variant {variant.name} ({variant.doc}) was not caught: clause outcomes "

@@ -34,8 +34,9 @@ class Child:
     def __init__(self, mode: str) -> None:
         self.proc = subprocess.Popen([sys.executable, "-c", CHILD, mode], stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        assert self.proc.stdout is not None
         ready, _, _ = select.select([self.proc.stdout], [], [], READY_TIMEOUT)
-        line = self.proc.stdout.readline() if ready else ""  # type: ignore[union-attr]
+        line = self.proc.stdout.readline() if ready else ""
         if not line:
             self.proc.kill()
             _, err = self.proc.communicate()

@@ -14,6 +14,7 @@ from __future__ import annotations
 import time
 
 import pytest
+from broken_variants import TtlGe
 from hypothesis import HealthCheck, Phase, settings
 
 from conformance.differential import Disagreement
@@ -22,9 +23,9 @@ from conformance.differential.machine import run
 from conformance.differential.ops import packet
 from conformance.harness.packets import frame_for
 from conformance.harness.upcalls import decode_upcall
-from conformance.selfcheck.variants import TtlGe
 from conformance.targets.linux import LinuxTarget
 from conformance.targets.reference import ReferenceTarget
+from mroute_spec.constants import IGMPMSG_NOCACHE, MRT6MSG_NOCACHE
 from reference_impl import upcalls
 from reference_impl.packets import parse_frame
 from reference_impl.profiles import LINUX
@@ -106,8 +107,8 @@ def test_undefined_upcall_bytes_are_never_compared_and_the_rest_always_is(versio
     src, grp = ("198.18.0.10", "232.1.0.1") if version == 4 else ("2001:db8::10", "ff3e::1:1")
     pkt = parse_frame(frame_for(packet(version, src, grp, ttl=5), "02:00:00:00:01:01"))
     assert pkt is not None
-    raw = (upcalls.igmpmsg_header(pkt, upcalls.IGMPMSG_NOCACHE, 1, LINUX) if version == 4
-           else upcalls.mrt6msg(pkt, upcalls.MRT6MSG_NOCACHE, 1, LINUX))
+    raw = (upcalls.igmpmsg_header(pkt, IGMPMSG_NOCACHE, 1, LINUX) if version == 4
+           else upcalls.mrt6msg(pkt, MRT6MSG_NOCACHE, 1, LINUX))
     undefined = LINUX.upcall4_undefined if version == 4 else range(40, LINUX.upcall6_length)
 
     def seen(data: bytes):

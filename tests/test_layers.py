@@ -17,7 +17,13 @@ from scapy.packet import Packet, Raw
 from scapy.utils import checksum
 
 from conformance.layers.fromabi import StructPacket, abi_layer, struct_packet
-from conformance.layers.pim import PIMv2Register, pim_register, register_checksum, register_checksum_ok
+from conformance.layers.pim import (
+    PIMv2Register,
+    PIMv2RegisterHdr,
+    pim_register,
+    register_checksum,
+    register_checksum_ok,
+)
 from conformance.layers.upcalls import (
     IGMPMSG_LAYERS,
     BwUpcall,
@@ -28,7 +34,7 @@ from conformance.layers.upcalls import (
     parse_ipv4_routing_read,
     parse_ipv6_routing_read,
 )
-from reference_impl.abi import ABIS, StructDef
+from mroute_spec.abi import ABIS, StructDef
 
 ABI_STRUCTS = [(abi, name) for abi, structs in ABIS.items() for name in structs]
 UPCALL_LAYERS: list[type[StructPacket]] = [IGMPMsgBSD, IGMPMsgLinux, MRT6Msg, BwUpcall]
@@ -122,7 +128,7 @@ def test_timeval_is_two_signed_fields() -> None:
 
 
 def test_linux_nocache_image_from_the_spec() -> None:
-    # linux-semantics.md §4.5: 4500001c 00000000 01 00 0000 0a640002 e8010101 | 01 00 cccc gggggggg
+    # docs/spec/linux.md §4.5: 4500001c 00000000 01 00 0000 0a640002 e8010101 | 01 00 cccc gggggggg
     image = bytes.fromhex("4500001c 00000000 01 00 0000 0a640002 e8010101 0100 0000 14000100")
     msg = parse_ipv4_routing_read(image, "linux-amd64")
     assert isinstance(msg, IGMPMsgLinux)
@@ -287,6 +293,12 @@ def test_ipv6_register_uses_the_pseudo_header_over_8_bytes() -> None:
 def test_other_pim_types_keep_scapys_checksum() -> None:
     hello = bytes(IP() / PIMv2Hdr() / PIMv2Hello())[20:]
     assert checksum(hello) == 0
+
+
+def test_scapys_pim_header_is_not_patched() -> None:
+    """Registers are built by a subclass; importing the layers leaves scapy's PIMv2Hdr as it was."""
+    assert PIMv2Hdr.post_build.__module__ == "scapy.contrib.pim"
+    assert type(pim_register(ECOSYSTEM_INNER)) is PIMv2RegisterHdr
 
 
 def test_register_with_unknown_inner_version_is_raw() -> None:

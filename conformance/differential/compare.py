@@ -19,10 +19,11 @@ from typing import NamedTuple
 
 from conformance.harness.packets import Frame, marker_of
 from conformance.harness.upcalls import Upcall
+from mroute_spec.constants import WHOLE_PACKET_TYPES
 from reference_impl.profiles import Profile
 
 OK = "ok"
-WHOLE_KINDS = (3, 4)  # WHOLEPKT and WRVIFWHOLE / WRMIFWHOLE carry the packet
+WHOLE_KINDS = WHOLE_PACKET_TYPES  # WHOLEPKT and WRVIFWHOLE / WRMIFWHOLE carry the packet
 
 
 def errno_name(code: int | None) -> str:
@@ -128,7 +129,7 @@ def normalise(value: object, error: OSError | None, profiles: tuple[Profile, ...
     if error is not None:
         return Result(errno_name(error.errno))
     if isinstance(value, tuple) and len(value) == 2 and isinstance(value[0], dict):
-        return Result(OK, seen(value, profiles))  # type: ignore[arg-type]
+        return Result(OK, seen(value, profiles))
     return Result(OK, value)
 
 

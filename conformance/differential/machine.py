@@ -28,6 +28,7 @@ per draw): hypothesis spends far less time per example that way, which matters w
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from hypothesis import note, reject, settings
 from hypothesis import strategies as st
@@ -105,7 +106,7 @@ def add_vif_ops(draw: st.DrawFn) -> ops.AddVif:
     index = draw(vif_indices)
     port = index % PORTS if draw(aimed) else draw(ports)
     odd = draw(oddities)
-    kw: dict[str, object] = {}
+    kw: dict[str, Any] = {}
     if odd == "flags":  # IPv6: an undefined flag
         kw["flags"] = draw(v4_odd_flags) if v == 4 else 0x2
         if kw["flags"] == 0x8 and draw(aimed):  # VIFF_USE_IFINDEX with a real ifindex
@@ -120,7 +121,7 @@ def add_vif_ops(draw: st.DrawFn) -> ops.AddVif:
         kw["threshold"] = 200
     elif odd == "rate_limit" and v == 4:
         kw["rate_limit"] = 1000
-    return ops.AddVif(v, index, port, **kw)  # type: ignore[arg-type]
+    return ops.AddVif(v, index, port, **kw)
 
 
 @st.composite
@@ -135,7 +136,7 @@ def lifecycle_ops(draw: st.DrawFn) -> ops.Op:
 def draw_add_mfc(data: st.DataObject, known: Known) -> ops.AddMfc:
     """An MFC add whose parent and oifs are mostly vifs that exist (else any index); often one
     that resolves a pending (S,G), with the parent its packets arrived on (so they are released)."""
-    if known.pending and data.draw(aimed):
+    if len(known.pending) > 0 and data.draw(aimed):
         v, src, grp = data.draw(st.sampled_from(sorted(known.pending)))
         arrival: int | None = known.pending[(v, src, grp)]
     else:
@@ -144,7 +145,7 @@ def draw_add_mfc(data: st.DataObject, known: Known) -> ops.AddMfc:
     present = known.vif_indices(v)
 
     def index() -> int:
-        return data.draw(st.sampled_from(present)) if present and data.draw(mostly) else data.draw(vif_indices)
+        return data.draw(st.sampled_from(present)) if len(present) > 0 and data.draw(mostly) else data.draw(vif_indices)
 
     parent = arrival if arrival is not None and data.draw(mostly) else index()
     oifs = {index(): data.draw(thresholds) for _ in range(data.draw(oif_counts))}
@@ -153,17 +154,17 @@ def draw_add_mfc(data: st.DataObject, known: Known) -> ops.AddMfc:
 
 def draw_sg(data: st.DataObject, known: Known, v: int, bad: bool = False) -> tuple[int, str, str]:
     """(family, source, group): mostly of an installed entry, else from the pools."""
-    if known.entries and data.draw(mostly):
+    if len(known.entries) > 0 and data.draw(mostly):
         return data.draw(st.sampled_from(sorted(known.entries)))
     return v, data.draw(sources[v]), data.draw(any_groups[v] if bad else groups[v])
 
 
 def draw_packet(data: st.DataObject, known: Known, n: int, entry: ops.AddMfc | None = None) -> ops.Send:
     """A packet: of an installed (S,G), on its parent's port, TTL at a threshold; or anything."""
-    if entry is not None or (known.entries and data.draw(mostly)):
+    if entry is not None or (len(known.entries) > 0 and data.draw(mostly)):
         entries = sorted(known.entries.values(), key=repr)
         rooted = [e for e in entries if (e.v, e.parent) in known.vifs]  # parent vif exists
-        e = entry or data.draw(st.sampled_from(rooted if rooted and data.draw(mostly) else entries))
+        e = entry or data.draw(st.sampled_from(rooted if len(rooted) > 0 and data.draw(mostly) else entries))
         parent_port = known.vifs.get((e.v, e.parent))
         oif_ports = sorted({known.vifs[(e.v, i)] for i, _ in e.ttls if (e.v, i) in known.vifs} - {parent_port})
         where = data.draw(arrivals)  # on the parent's port (RPF passes), an oif's (WRONGVIF), any
@@ -189,11 +190,17 @@ class Stats:
     longest_s: float = 0.0
 
 
+class StatsMachine(RuleBasedStateMachine):
+    """A state machine that counts what it ran (``stats``, shared by the examples of one run)."""
+
+    stats: Stats
+
+
 def differential_machine(model: Target, kernel: Target, *, budget_s: float = DEFAULT_BUDGET_S,
-                         name: str = "DifferentialMachine") -> type[RuleBasedStateMachine]:
+                         name: str = "DifferentialMachine") -> type[StatsMachine]:
     """A state machine class comparing ``model`` with ``kernel`` (both reused across examples)."""
 
-    class Machine(RuleBasedStateMachine):
+    class Machine(StatsMachine):
         stats = Stats()
 
         def __init__(self) -> None:
@@ -270,7 +277,7 @@ def differential_machine(model: Target, kernel: Target, *, budget_s: float = DEF
         @rule(v=families, data=st.data())
         def vif_count(self, v: int, data: st.DataObject) -> None:
             present = self.known.vif_indices(v)
-            index = data.draw(st.sampled_from(present)) if present and data.draw(mostly) else data.draw(vif_indices)
+            index = data.draw(st.sampled_from(present)) if len(present) > 0 and data.draw(mostly) else data.draw(vif_indices)
             self.do(ops.VifCount(v, index))
 
         @rule(v=families, role=st.sampled_from(("assert", "pim", "version")))

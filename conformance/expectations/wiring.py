@@ -67,13 +67,13 @@ class ExpectationsJudge:
             if name == APPLIED_PROPERTY:
                 entry = self.expectations.entry_for(report.nodeid, clauses_of(report))
                 if entry is not None:
-                    record = json.loads(value)
+                    record = json.loads(str(value))
                     self.expectations.record(report.nodeid, entry, record["result"], record["message"])
 
 
 def clauses_of(report: pytest.TestReport) -> list[str]:
     """The clause IDs a suite test's report carries (none for any other test)."""
-    return [value for name, value in report.user_properties if name == CLAUSE_PROPERTY]
+    return [str(value) for name, value in report.user_properties if name == CLAUSE_PROPERTY]
 
 
 def show(report: pytest.TestReport, outcome: str, message: str) -> None:

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING
 
 import pytest
 
-if TYPE_CHECKING:
-    from conformance.harness.core import Harness
+from conformance.targets.base import Target
 
 
 class Stopwatch:
@@ -18,8 +16,8 @@ class Stopwatch:
     target's own calls never pushes a probe past the instant it is meant to precede.
     """
 
-    def __init__(self, h: Harness) -> None:
-        self.h = h
+    def __init__(self, target: Target) -> None:
+        self.target = target
         self.start()
 
     def start(self) -> None:
@@ -28,13 +26,13 @@ class Stopwatch:
 
     @property
     def elapsed(self) -> float:
-        return self._virtual if self.h.target.virtual_time else time.monotonic() - self._wall
+        return self._virtual if self.target.virtual_time else time.monotonic() - self._wall
 
     def advance_to(self, t: float, *, before: float | None = None) -> None:
         """Let time pass to ``t``; with ``before``, the target must not already be past that instant."""
         step = t - self.elapsed
         if step > 0:
-            self.h.advance(step)
+            self.target.advance(step)
             self._virtual += step
         if before is not None and self.elapsed >= before:
             pytest.skip(f"the target took {self.elapsed:.3f} s to get here, past the {before:.3f} s "

@@ -13,15 +13,9 @@ from conformance.harness.packets import Frame, decode_frame, frame_for, tag, udp
 from conformance.harness.routing import RoutingSocket
 from conformance.harness.upcalls import Upcall
 from conformance.targets.base import Port, SocketHandle, Target
-from reference_impl.profiles import (
-    AF_INET,
-    AF_INET6,
-    DOCUMENTED,
-    IPPROTO_ICMPV6,
-    IPPROTO_IGMP,
-    SOCK_RAW,
-    Profile,
-)
+from mroute_spec.constants import AF_INET, AF_INET6, IPPROTO_ICMPV6, IPPROTO_IGMP, SOCK_RAW
+from mroute_spec.options import BSD, BY_NAME
+from reference_impl.profiles import Profile
 
 FAMILY_OF = {4: (AF_INET, IPPROTO_IGMP), 6: (AF_INET6, IPPROTO_ICMPV6)}
 
@@ -109,7 +103,7 @@ class Harness:
 
     def stopwatch(self) -> Stopwatch:
         """A clock for tests that probe just before and just after a deadline."""
-        return Stopwatch(self)
+        return Stopwatch(self.target)
 
     def queue_depth(self, version: int) -> int:
         """How many packets a pending (S,G) holds, per the profile."""
@@ -163,8 +157,9 @@ class Harness:
         """Probe MRT_API_SUPPORT; features absent give the outcome ``unsupported``."""
         from conformance.outcomes import unsupported
 
-        # The probe uses the spec's option number when the profile's ABI has none (Linux).
-        number = self.profile.options4.get("MRT_API_SUPPORT", DOCUMENTED.options4["MRT_API_SUPPORT"])
+        # The probe uses the spec's (BSD) option number when the profile's ABI has none (Linux).
+        spec = BY_NAME["MRT_API_SUPPORT"]
+        number = spec.numbers.get(self.profile.abi_name, spec.numbers[BSD])
         r = self.routing_socket(4)
         try:
             raw = self.target.getsockopt(r.sock, r.family.level, number, 4)

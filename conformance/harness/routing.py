@@ -7,24 +7,31 @@ option takes all come from the profile, never from the test.
 from __future__ import annotations
 
 import struct
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
 from conformance.harness.upcalls import Upcall, decode_upcall, is_upcall
-from conformance.targets.base import SocketHandle
+from conformance.targets.base import Port, SocketHandle, Target
+from mroute_spec.constants import ICMP6_FILTER, IPPROTO_ICMPV6, MIFF_REGISTER, VIFF_REGISTER
+from mroute_spec.options import BY_NAME
 from reference_impl.family import FAMILIES, Family
-from reference_impl.profiles import ICMP6_FILTER, IPPROTO_ICMPV6, Profile
+from reference_impl.profiles import Profile
 
-if TYPE_CHECKING:
-    from conformance.harness.core import Harness
 
-VIFF_TUNNEL, VIFF_REGISTER = 0x1, 0x4
-MIFF_REGISTER = 0x1
+class HarnessView(Protocol):
+    """What a routing socket needs of the harness (``core.Harness`` is one)."""
+
+    target: Target
+    profile: Profile
+    api_negotiated: bool  # set by api_config(): later MFC entries use mfcctl2
+
+    def port(self, index: int) -> Port: ...
+
 
 
 class RoutingSocket:
     """A raw IGMP (IPv4) or ICMPv6 (IPv6) socket and the multicast routing API on it."""
 
-    def __init__(self, h: Harness, sock: SocketHandle) -> None:
+    def __init__(self, h: HarnessView, sock: SocketHandle) -> None:
         self.h = h
         self.sock = sock
         self.family: Family = FAMILIES[sock.family]
@@ -95,8 +102,8 @@ class RoutingSocket:
         return self.profile.struct("mif6ctl").pack(
             mif6c_mifi=index, mif6c_flags=flags, mif6c_pifi=pifi if pifi is not None else p.ifindex)
 
-    def add_vif(self, index: int, port: int | None = None, **kw: object) -> None:
-        self.set_raw("add_vif", self.vif_args(index, port, **kw))  # type: ignore[arg-type]
+    def add_vif(self, index: int, port: int | None = None, **kw: Any) -> None:
+        self.set_raw("add_vif", self.vif_args(index, port, **kw))
 
     def add_vifs(self, *indices: int) -> None:
         """vif i on port i for each index: the usual arrangement."""
@@ -104,11 +111,10 @@ class RoutingSocket:
             self.add_vif(i)
 
     def del_vif(self, index: int) -> None:
-        arg = self.profile.arg_struct(self.family.opt("del_vif"))
-        if arg == "vifctl":
-            self.set_raw("del_vif", self.profile.struct("vifctl").pack(vifc_vifi=index))
-        else:
-            self.set_raw("del_vif", struct.pack("<H", index))
+        spec = BY_NAME[self.family.opt("del_vif")]
+        payload = spec.payload_for(self.profile.abi_name)  # vifctl (Linux), else vifi / mifi: one field, same name
+        field = "vifc_vifi" if payload == "vifctl" else str(payload)
+        self.set_raw("del_vif", spec.encode(self.profile.abi_name, **{field: index}))
 
     # -- MFC -------------------------------------------------------------------------------
     def mfc_args(self, src: str, grp: str, parent: int = 0, ttls: dict[int, int] | None = None,
@@ -129,8 +135,8 @@ class RoutingSocket:
         return self.profile.struct("mfcctl").pack(
             mfcc_origin=src, mfcc_mcastgrp=grp, mfcc_parent=parent, mfcc_ttls=ttl_list)
 
-    def add_mfc(self, src: str, grp: str, parent: int = 0, ttls: dict[int, int] | None = None, **kw: object) -> None:
-        self.set_raw("add_mfc", self.mfc_args(src, grp, parent, ttls, **kw))  # type: ignore[arg-type]
+    def add_mfc(self, src: str, grp: str, parent: int = 0, ttls: dict[int, int] | None = None, **kw: Any) -> None:
+        self.set_raw("add_mfc", self.mfc_args(src, grp, parent, ttls, **kw))
 
     def del_mfc(self, src: str, grp: str) -> None:
         if self.version == 6:
@@ -152,12 +158,12 @@ class RoutingSocket:
             bu_src=src, bu_dst=grp, bu_flags=flags, bu_threshold_time=time,
             bu_threshold_packets=packets, bu_threshold_bytes=bytes_)
 
-    def add_bw(self, src: str, grp: str, flags: int, **kw: object) -> None:
+    def add_bw(self, src: str, grp: str, flags: int, **kw: Any) -> None:
         """MRT_ADD_BW_UPCALL for (src, grp) with a threshold of ``time``/``packets``/``bytes_``."""
-        self.set_raw("add_bw", self.bw_args(src, grp, flags, **kw))  # type: ignore[arg-type]
+        self.set_raw("add_bw", self.bw_args(src, grp, flags, **kw))
 
-    def del_bw(self, src: str, grp: str, flags: int, **kw: object) -> None:
-        self.set_raw("del_bw", self.bw_args(src, grp, flags, **kw))  # type: ignore[arg-type]
+    def del_bw(self, src: str, grp: str, flags: int, **kw: Any) -> None:
+        self.set_raw("del_bw", self.bw_args(src, grp, flags, **kw))
 
     # -- counters --------------------------------------------------------------------------
     def sg_count(self, src: str, grp: str) -> dict:
@@ -186,13 +192,3 @@ class RoutingSocket:
         got, self._upcalls = self._upcalls, []
         return [u for u in got if kind is None or u.kind == kind]
 
-
-BW_UPCALL_UNIT_PACKETS = 1 << 0
-BW_UPCALL_UNIT_BYTES = 1 << 1
-BW_UPCALL_GEQ = 1 << 2
-BW_UPCALL_LEQ = 1 << 3
-BW_UPCALL_DELETE_ALL = 1 << 4
-MRT_MFC_FLAGS_DISABLE_WRONGVIF = 1 << 0
-MRT_MFC_FLAGS_BORDER_VIF = 1 << 1
-MRT_MFC_RP = 1 << 8
-MRT_MFC_BW_UPCALL = 1 << 9

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from mroute_spec.constants import IGMPMSG_NAMES_BSD, MRT6MSG_NAMES, MRT6MSG_WRMIFWHOLE
 from reference_impl.profiles import Profile
 
-KINDS4 = {1: "NOCACHE", 2: "WRONGVIF", 3: "WHOLEPKT", 4: "BW_UPCALL"}
-KINDS6 = {1: "NOCACHE", 2: "WRONGMIF", 3: "WHOLEPKT"}
+KINDS4 = IGMPMSG_NAMES_BSD  # type 4 is WRVIFWHOLE where the profile has pim_whole_value (Linux)
+KINDS6 = {t: n for t, n in MRT6MSG_NAMES.items() if t != MRT6MSG_WRMIFWHOLE}  # likewise WRMIFWHOLE
 
 
 @dataclass

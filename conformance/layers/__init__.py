@@ -1,7 +1,7 @@
 """Scapy layers for the multicast routing API: ABI structs, routing-socket upcalls, PIM Register."""
 
 from .fromabi import AbiKindField, StructPacket, abi_layer, struct_fields, struct_packet
-from .pim import PIMv2Register, pim_register, register_checksum, register_checksum_ok
+from .pim import PIMv2Register, PIMv2RegisterHdr, pim_register, register_checksum, register_checksum_ok
 from .upcalls import (
     BwUpcall,
     BwUpcalls,
@@ -20,6 +20,7 @@ __all__ = [
     "IGMPMsgLinux",
     "MRT6Msg",
     "PIMv2Register",
+    "PIMv2RegisterHdr",
     "StructPacket",
     "abi_layer",
     "parse_ipv4_routing_read",

@@ -22,13 +22,14 @@ from scapy.fields import (
     LEShortField,
     LESignedLongField,
     XStrFixedLenField,
+    _FieldContainer,  # the element type of Packet.fields_desc (private in scapy, needed to type ours)
 )
 from scapy.packet import Packet
 
-from reference_impl.abi import ABIS, StructDef
-from reference_impl.abi import Field as AbiField
-from reference_impl.abi import decode_kind as abi_decode
-from reference_impl.abi import encode_kind as abi_encode
+from mroute_spec.abi import ABIS, StructDef
+from mroute_spec.abi import Field as AbiField
+from mroute_spec.abi import decode_kind as abi_decode
+from mroute_spec.abi import encode_kind as abi_encode
 
 _SCALAR = {
     "u8": ByteField,
@@ -100,10 +101,10 @@ def _scapy_fields(f: AbiField) -> list[Field[Any, Any]]:
 
 def struct_fields(
     sd: StructDef, overrides: Mapping[str, Field[Any, Any] | Sequence[Field[Any, Any]]] | None = None
-) -> list[Field[Any, Any]]:
+) -> list[Field[Any, Any] | _FieldContainer]:
     """Scapy fields for ``sd`` in offset order, padding gaps as ``pad<offset>``; ``overrides`` replace a field's default mapping."""
     todo = dict(overrides or {})
-    out: list[Field[Any, Any]] = []
+    out: list[Field[Any, Any] | _FieldContainer] = []
     pos = 0
     for f in sorted(sd.fields, key=lambda f: f.offset):
         if f.offset < pos:
@@ -165,7 +166,7 @@ def struct_packet(
         (StructPacket,),
         {"name": sd.name, "struct_def": sd, "fields_desc": struct_fields(sd, overrides)},
     )
-    return cls  # type: ignore[return-value]
+    return cls
 
 
 @cache

@@ -1,8 +1,9 @@
 """PIMv2 Register (RFC 7761 §4.9.3), missing from ``scapy.contrib.pim``, with its header-only checksum.
 
-Importing this module binds ``PIMv2Register`` under ``PIMv2Hdr`` type 1 and makes ``PIMv2Hdr`` compute a
-Register's checksum over the 8-byte header only (scapy's own covers the whole message, which tshark
-reports as bad). Other PIM types keep scapy's behaviour.
+Importing this module binds ``PIMv2Register`` under ``PIMv2Hdr`` type 1, so Registers dissect. Built
+Registers (``pim_register``) use ``PIMv2RegisterHdr``, a ``PIMv2Hdr`` whose checksum covers the 8-byte
+header only (scapy's own covers the whole message, which tshark reports as bad); scapy's classes
+are not patched, so every other PIM message keeps scapy's behaviour.
 """
 
 from __future__ import annotations
@@ -17,9 +18,9 @@ from scapy.layers.inet6 import IPv6, _IPv6ExtHdr, in6_chksum
 from scapy.packet import Packet, Raw, bind_layers
 from scapy.utils import checksum
 
-PIM_REGISTER = 1
+from mroute_spec.constants import IPPROTO_PIM, PIM_REGISTER
+
 PIM_REGISTER_HDRLEN = 8  # PIM header (4) + B/N flags word (4): all the checksum covers
-IPPROTO_PIM = 103
 
 
 class PIMv2Register(Packet):
@@ -32,7 +33,7 @@ class PIMv2Register(Packet):
         return _inner_class(payload)
 
     def mysummary(self) -> str:
-        return self.sprintf("PIM Register border=%border% null=%null_register%")  # type: ignore[no-any-return]
+        return self.sprintf("PIM Register border=%border% null=%null_register%")
 
 
 def _inner_class(payload: bytes) -> type[Packet]:
@@ -43,29 +44,30 @@ def _inner_class(payload: bytes) -> type[Packet]:
 bind_layers(PIMv2Hdr, PIMv2Register, type=PIM_REGISTER)
 
 
-def _pim_post_build(self: PIMv2Hdr, p: bytes, pay: bytes) -> bytes:
-    """PIMv2Hdr.post_build, except that a Register gets the header-only checksum (IPv6: with pseudo-header)."""
-    if self.chksum is not None or self.type != PIM_REGISTER:
-        return _scapy_post_build(self, p, pay)  # type: ignore[no-any-return]
-    header = (p + pay)[:PIM_REGISTER_HDRLEN]
-    if isinstance(self.underlayer, IPv6 | _IPv6ExtHdr):
-        ck = in6_chksum(IPPROTO_PIM, self.underlayer, header)
-    else:
-        ck = checksum(header)
-    return p[:2] + struct.pack("!H", ck) + p[4:] + pay
+class PIMv2RegisterHdr(PIMv2Hdr):
+    """The PIMv2 header of a Register: the checksum covers the header and flags word only (IPv6: with
+    the pseudo-header), as RFC 7761 §4.9.3 says; other fields and dissection are scapy's."""
+
+    def post_build(self, pkt: bytes, pay: bytes) -> bytes:
+        if self.chksum is not None or self.type != PIM_REGISTER:
+            return super().post_build(pkt, pay)
+        header = (pkt + pay)[:PIM_REGISTER_HDRLEN]
+        if isinstance(self.underlayer, IPv6 | _IPv6ExtHdr):
+            ck = in6_chksum(IPPROTO_PIM, self.underlayer, header)
+        else:
+            ck = checksum(header)
+        return pkt[:2] + struct.pack("!H", ck) + pkt[4:] + pay
 
 
-# keep scapy's original across a module reload, so the override never wraps itself
-_scapy_post_build = getattr(PIMv2Hdr.post_build, "scapy_original", PIMv2Hdr.post_build)
-_pim_post_build.scapy_original = _scapy_post_build  # type: ignore[attr-defined]
-PIMv2Hdr.post_build = _pim_post_build
+bind_layers(PIMv2RegisterHdr, PIMv2Register, type=PIM_REGISTER)
 
 
 def pim_register(inner: bytes | Packet, border: bool = False, null: bool = False) -> Packet:
-    """``PIMv2Hdr/PIMv2Register/inner``; the header-only checksum is filled in when the packet is built."""
+    """``PIMv2RegisterHdr/PIMv2Register/inner``; the header-only checksum is filled in when the packet is built."""
     if isinstance(inner, bytes | bytearray):
         inner = _inner_class(bytes(inner))(bytes(inner))
-    return PIMv2Hdr(type=PIM_REGISTER) / PIMv2Register(border=int(border), null_register=int(null)) / inner
+    return PIMv2RegisterHdr(type=PIM_REGISTER) / PIMv2Register(border=int(border), null_register=int(null)) / inner
+
 
 
 def register_checksum(pim_bytes: bytes, ipv6: tuple[str, str] | None = None) -> int:

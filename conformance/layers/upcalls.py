@@ -1,7 +1,7 @@
 """Upcall messages read from the routing socket: ``struct igmpmsg`` (IPv4) and ``struct mrt6msg`` (IPv6).
 
 The layers are generated from each ABI's struct definition; only enums, flags and payload dispatch
-are added here (freebsd-semantics.md §1.5, §4.7; linux-semantics.md §4.5, §4.8).
+are added here (docs/spec/freebsd.md §1.5, §4.7; docs/spec/linux.md §4.5, §4.8).
 """
 
 from __future__ import annotations
@@ -13,14 +13,15 @@ from scapy.layers.inet import IP
 from scapy.layers.inet6 import IPv6
 from scapy.packet import Packet, Raw, bind_bottom_up, bind_layers
 
-from reference_impl.abi import ABIS, BSD_AMD64, LINUX_AMD64
+from mroute_spec.abi import ABIS, BSD_AMD64, LINUX_AMD64
+from mroute_spec.constants import IGMPMSG_NAMES_BSD, IGMPMSG_NAMES_LINUX, MRT6MSG_NAMES, BwFlag
 
 from .fromabi import StructPacket, struct_fields
 
-IGMPMSG_TYPES_BSD = {1: "NOCACHE", 2: "WRONGVIF", 3: "WHOLEPKT", 4: "BW_UPCALL"}
-IGMPMSG_TYPES_LINUX = {1: "NOCACHE", 2: "WRONGVIF", 3: "WHOLEPKT", 4: "WRVIFWHOLE"}
-MRT6MSG_TYPES = {1: "NOCACHE", 2: "WRONGMIF", 3: "WHOLEPKT", 4: "WRMIFWHOLE"}  # 4: Linux only
-BW_UPCALL_FLAGS = ["UNIT_PACKETS", "UNIT_BYTES", "GEQ", "LEQ", "DELETE_ALL"]
+IGMPMSG_TYPES_BSD = IGMPMSG_NAMES_BSD
+IGMPMSG_TYPES_LINUX = IGMPMSG_NAMES_LINUX
+MRT6MSG_TYPES = MRT6MSG_NAMES  # 4: Linux only
+BW_UPCALL_FLAGS = [f.name.removeprefix("BW_UPCALL_") for f in BwFlag if f.name is not None]
 BW_UPCALL_SIZE = BSD_AMD64["bw_upcall"].size
 
 
@@ -34,10 +35,13 @@ def _igmpmsg_overrides(types: dict[int, str]) -> dict[str, Any]:
 
 
 class _IGMPMsg(StructPacket):
-    vifi: int
+    @property
+    def vifi(self) -> int:
+        """The vif index the message names (its encoding differs per ABI)."""
+        raise NotImplementedError
 
     def mysummary(self) -> str:
-        return self.sprintf(f"igmpmsg %im_msgtype% vif {self.vifi} %im_src% > %im_dst%")  # type: ignore[no-any-return]
+        return self.sprintf(f"igmpmsg %im_msgtype% vif {self.vifi} %im_src% > %im_dst%")
 
 
 class IGMPMsgBSD(_IGMPMsg):
@@ -50,7 +54,7 @@ class IGMPMsgBSD(_IGMPMsg):
     @property
     def vifi(self) -> int:
         """The vif index (8 bits on BSD)."""
-        return self.im_vif  # type: ignore[no-any-return]
+        return self.im_vif
 
 
 class IGMPMsgLinux(_IGMPMsg):
@@ -63,7 +67,7 @@ class IGMPMsgLinux(_IGMPMsg):
     @property
     def vifi(self) -> int:
         """The vif index: ``im_vif | im_vif_hi << 8``."""
-        return self.im_vif | self.im_vif_hi << 8  # type: ignore[no-any-return]
+        return self.im_vif | self.im_vif_hi << 8
 
 
 class BwUpcall(StructPacket):
@@ -77,7 +81,7 @@ class BwUpcall(StructPacket):
         return b"", s
 
     def mysummary(self) -> str:
-        return self.sprintf("bw_upcall %bu_src% > %bu_dst% %bu_flags%")  # type: ignore[no-any-return]
+        return self.sprintf("bw_upcall %bu_src% > %bu_dst% %bu_flags%")
 
 
 class BwUpcalls(Packet):
@@ -105,7 +109,7 @@ class MRT6Msg(StructPacket):
     fields_desc = struct_fields(struct_def, {"im6_msgtype": ByteEnumField("im6_msgtype", 0, MRT6MSG_TYPES)})
 
     def mysummary(self) -> str:
-        return self.sprintf("mrt6msg %im6_msgtype% mif %im6_mif% %im6_src% > %im6_dst%")  # type: ignore[no-any-return]
+        return self.sprintf("mrt6msg %im6_msgtype% mif %im6_mif% %im6_src% > %im6_dst%")
 
 
 bind_layers(IGMPMsgBSD, IP, im_msgtype=3)
@@ -135,4 +139,4 @@ def parse_ipv6_routing_read(data: bytes, abi_name: str) -> Packet:
         raise KeyError(abi_name)
     if len(data) >= MRT6Msg.struct_def.size and data[0] == 0:
         return MRT6Msg(data)
-    return IPv6(nh=58).default_payload_class(data)(data)  # type: ignore[no-any-return]
+    return IPv6(nh=58).default_payload_class(data)(data)

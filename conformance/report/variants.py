@@ -22,11 +22,7 @@ ABI_FIELDS = frozenset(
     {
         "name",
         "description",
-        "abi_name",
-        "options4",
-        "options6",
-        "ioctls",
-        "option_args",
+        "abi_name",  # option and ioctl numbers and option structs follow from it (mroute_spec.options)
         "exact_optlen",
         "mrt_range4",
         "mrt_range6",

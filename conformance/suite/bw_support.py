@@ -1,6 +1,6 @@
 """What the bw.* tests share: a metered router, a clock kept since MRT_INIT, and the spec's rules.
 
-The oracles below are written from the spec's text (multicast-api.txt, "bandwidth monitoring") and
+The oracles below are written from the spec's text (docs/spec/api.md §7, "bandwidth monitoring") and
 from the variants the target's profile declares (``bw_first_interval``, ``bw_flush_at``,
 ``bw_message_max``, ``bw_flush_on_leq``); they never call the model. Time in the oracles is in
 integer microseconds since MRT_INIT, so boundaries are exact.
@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from conformance.harness.routing import (
+from mroute_spec.constants import (
     BW_UPCALL_DELETE_ALL,
     BW_UPCALL_GEQ,
     BW_UPCALL_LEQ,
@@ -199,12 +199,12 @@ def geq_due(schedule: Sequence[tuple[int, int]], interval_us: int, units: int, t
     current: list[tuple[int, int]] = []
     for t, plen in schedule:
         if start is None or t > start + interval_us:
-            if current:
-                intervals.append((start, current))  # type: ignore[arg-type]
+            if current and start is not None:
+                intervals.append((start, current))
             start, current = t, []
         current.append((t, plen))
-    if current:
-        intervals.append((start, current))  # type: ignore[arg-type]
+    if current and start is not None:
+        intervals.append((start, current))
     due = []
     for begin, pkts in intervals:
         n = total = 0

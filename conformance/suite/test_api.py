@@ -6,9 +6,7 @@ advanced API (Linux) they end ``unsupported``, never ``fail``.
 
 from __future__ import annotations
 
-import errno
 import itertools
-from dataclasses import replace
 
 import pytest
 from hypothesis import HealthCheck, example, given, settings
@@ -16,17 +14,14 @@ from hypothesis import strategies as st
 
 import conformance.layers.pim  # noqa: F401  (binds the Register layer so frames dissect)
 from conformance.harness import Harness
-from conformance.harness.expect import errname
-from conformance.harness.routing import (
+from conformance.layers.pim import PIMv2Register
+from conformance.outcomes import UNSUPPORTED_PREFIX
+from mroute_spec.constants import (
     MRT_MFC_BW_UPCALL,
     MRT_MFC_FLAGS_BORDER_VIF,
     MRT_MFC_FLAGS_DISABLE_WRONGVIF,
     MRT_MFC_RP,
 )
-from conformance.layers.pim import PIMv2Register
-from conformance.outcomes import UNSUPPORTED_PREFIX
-from conformance.targets.reference import ReferenceTarget
-from reference_impl.profiles import DOCUMENTED, LINUX
 
 DISABLE, BORDER, RP, BW = (
     MRT_MFC_FLAGS_DISABLE_WRONGVIF,
@@ -390,41 +385,6 @@ def test_flags_masked_property(h, negotiated):
 
 
 # -- api.absent -------------------------------------------------------------------------------
-
-WITHOUT_API = {
-    # Linux: its ABI has no MRT_API_SUPPORT; the probe (the spec's number) fails with ENOPROTOOPT
-    "linux": (LINUX, 0, errname(errno.ENOPROTOOPT)),
-    # a BSD-numbered kernel without the advanced API: the getsockopt is refused (EOPNOTSUPP)
-    "bsd-without-api": (
-        replace(DOCUMENTED, name="bsd-no-api", api_support=None),
-        0,
-        errname(errno.EOPNOTSUPP),
-    ),
-    # the probe works but lacks the feature asked for
-    "feature-missing": (replace(DOCUMENTED, name="no-rp", api_support=DISABLE | BORDER), RP, "lacks 0x100"),
-}
-
-
-@pytest.mark.clause("api.absent")
-@pytest.mark.parametrize("case", list(WITHOUT_API))
-def test_absent_api_is_unsupported(case):
-    """h.require_api turns an absent API (failed probe, missing bit) into ``unsupported`` and says why."""
-    model, bits, reason = WITHOUT_API[case]
-    hh = Harness(ReferenceTarget(model))
-    with pytest.raises(pytest.skip.Exception) as outcome:
-        hh.require_api(bits)
-    message = str(outcome.value)
-    assert message.startswith(UNSUPPORTED_PREFIX), (
-        f"an absent API gave a plain skip, not unsupported: {message!r}"
-    )
-    assert reason in message, f"the unsupported reason does not say {reason!r}: {message!r}"
-
-
-@pytest.mark.clause("api.absent")
-def test_present_api_is_not_unsupported():
-    """The control: a model with the API passes the probe and reports its support bits."""
-    assert Harness(ReferenceTarget(DOCUMENTED)).require_api(DEFINED) == DOCUMENTED.api_support
-
 
 @pytest.mark.clause("api.absent")
 def test_target_api_presence_matches_profile(h, profile):

@@ -17,7 +17,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conformance.harness import Harness, expect
-from conformance.harness.routing import MRT_MFC_BW_UPCALL
 from conformance.layers import parse_ipv4_routing_read
 from conformance.suite.bw_support import (
     BYTES,
@@ -32,10 +31,11 @@ from conformance.suite.bw_support import (
     show_all,
     tv_us,
 )
+from mroute_spec.abi import BSD_AMD64
+from mroute_spec.constants import IGMPMSG_BW_UPCALL, MRT_MFC_BW_UPCALL
 
 PER_ENTRY = 128  # meters per (S,G) entry in a burst (keeps each entry's meter list short)
-IGMPMSG_BW_UPCALL = 4
-BW_UPCALL_SIZE = 80
+BW_UPCALL_SIZE = BSD_AMD64["bw_upcall"].size
 
 
 class Burst:

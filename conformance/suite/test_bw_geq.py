@@ -15,7 +15,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conformance.harness import Harness
-from conformance.harness.routing import MRT_MFC_BW_UPCALL
 from conformance.suite.bw_support import (
     BYTES,
     GEQ,
@@ -29,6 +28,7 @@ from conformance.suite.bw_support import (
     show_all,
     tv_us,
 )
+from mroute_spec.constants import MRT_MFC_BW_UPCALL
 
 PROPERTY_SETTINGS = settings(max_examples=40, deadline=None,
                              suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])

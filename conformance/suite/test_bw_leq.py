@@ -16,7 +16,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conformance.harness import Harness
-from conformance.harness.routing import MRT_MFC_BW_UPCALL
 from conformance.suite.bw_support import (
     BYTES,
     GEQ,
@@ -32,6 +31,7 @@ from conformance.suite.bw_support import (
     show_all,
     tv_us,
 )
+from mroute_spec.constants import MRT_MFC_BW_UPCALL
 
 INSTALL = 0.25
 PROPERTY_SETTINGS = settings(max_examples=40, deadline=None,

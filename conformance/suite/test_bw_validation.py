@@ -11,7 +11,6 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from conformance.harness.routing import MRT_MFC_BW_UPCALL, MRT_MFC_RP
 from conformance.suite.bw_support import (
     BYTES,
     DELETE_ALL,
@@ -22,6 +21,7 @@ from conformance.suite.bw_support import (
     meter_name,
     show_all,
 )
+from mroute_spec.constants import MRT_MFC_BW_UPCALL, MRT_MFC_RP
 
 
 def reports(rig: Rig, grp: str | None = None) -> list[dict]:

@@ -14,14 +14,9 @@ import pytest
 
 from conformance.harness.expect import errname
 from conformance.harness.packets import marker_of
-from conformance.harness.routing import (
-    BW_UPCALL_GEQ,
-    BW_UPCALL_LEQ,
-    BW_UPCALL_UNIT_PACKETS,
-    MRT_MFC_BW_UPCALL,
-    RoutingSocket,
-)
+from conformance.harness.routing import RoutingSocket
 from conformance.outcomes import unsupported
+from mroute_spec.constants import BW_UPCALL_GEQ, BW_UPCALL_LEQ, BW_UPCALL_UNIT_PACKETS, MRT_MFC_BW_UPCALL
 
 # MRT_INIT with 0, by the profile's MRT_INIT value policy: (failure path or None, router held after)
 ZERO_ON_A_FRESH_SOCKET = {

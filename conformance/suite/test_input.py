@@ -24,11 +24,17 @@ from scapy.packet import Raw
 from conformance.harness import Harness
 from conformance.harness.packets import mac_str, marker_of
 from conformance.harness.routing import RoutingSocket
+from mroute_spec.constants import (
+    BW_UPCALL_GEQ,
+    BW_UPCALL_UNIT_PACKETS,
+    ETH_P_IP,
+    ETH_P_IPV6,
+    IPPROTO_IP,
+    IPPROTO_IPV6,
+)
 from reference_impl.packets import inet_checksum, multicast_mac
-from reference_impl.profiles import IPPROTO_IP, IPPROTO_IPV6
 
-BW_UPCALL_UNIT_PACKETS, BW_UPCALL_GEQ = 0x1, 0x4
-ETHERTYPE = {4: 0x0800, 6: 0x86DD}
+ETHERTYPE = {4: ETH_P_IP, 6: ETH_P_IPV6}
 VIF_RANGE = {4: "counters.vif_range", 6: "counters.mif_range"}
 SWITCHES = ("assert", "pim", "api_config")  # readable on/off state a misread buffer could flip
 LEVEL = {4: IPPROTO_IP, 6: IPPROTO_IPV6}
@@ -121,7 +127,9 @@ def full_argument(k: Known, name: str) -> bytes:
     """A valid, complete argument for ``name`` whose effect on the known state would be visible."""
     h, r = k.h, k.r
     role = role_of(r, name)
-    sdef = h.profile.struct(h.profile.arg_struct(name))
+    arg = h.profile.arg_struct(name)
+    assert arg is not None, f"{name} takes no argument"
+    sdef = h.profile.struct(arg)
     if role == "add_vif":
         return r.vif_args(2, 2)
     if role == "del_vif":

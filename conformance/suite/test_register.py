@@ -24,15 +24,17 @@ from scapy.utils import checksum
 import conformance.layers.pim  # noqa: F401  (binds the Register layer so frames dissect)
 from conformance.harness import Harness
 from conformance.harness.packets import Frame, udp
-from conformance.harness.routing import (
+from conformance.harness.routing import RoutingSocket
+from conformance.harness.upcalls import Upcall
+from conformance.layers.pim import PIMv2Register, register_checksum, register_checksum_ok
+from mroute_spec.constants import (
+    IPPROTO_PIM,
     MRT_MFC_BW_UPCALL,
     MRT_MFC_FLAGS_BORDER_VIF,
     MRT_MFC_FLAGS_DISABLE_WRONGVIF,
     MRT_MFC_RP,
-    RoutingSocket,
+    PIM_REGISTER,
 )
-from conformance.harness.upcalls import Upcall
-from conformance.layers.pim import PIM_REGISTER, PIMv2Register, register_checksum, register_checksum_ok
 
 DISABLE, BORDER, RP, BW = (
     MRT_MFC_FLAGS_DISABLE_WRONGVIF,
@@ -44,7 +46,6 @@ ALL = DISABLE | BORDER | RP
 REG_VIF = 3  # the register vif
 RP_PORT = 3  # the RP's link
 OIF = 1  # an ordinary outgoing vif
-IPPROTO_PIM = 103
 PIM_ENCAP_TTL = 64
 MAX_INNER = 65535 - 20 - 8  # the largest inner packet one Register can carry
 IP_FIELDS = ("version", "ihl", "tos", "len", "id", "flags", "frag", "ttl", "proto", "chksum", "src", "dst")

@@ -15,18 +15,18 @@ from scapy.layers.inet6 import ICMPv6MLReport, IPv6, IPv6ExtHdrHopByHop, RouterA
 from conformance.harness.core import FAMILY_OF
 from conformance.harness.expect import errname
 from conformance.harness.routing import RoutingSocket
-from reference_impl.profiles import (
+from mroute_spec.constants import (
     ICMP6_FILTER,
     IPPROTO_ICMPV6,
     IPPROTO_IGMP,
     IPPROTO_UDP,
+    MLD_TYPES,
     SOCK_DGRAM,
     SOCK_RAW,
     SOCK_STREAM,
 )
 
 IGMPV2_REPORT = 0x16
-MLD_TYPES = (130, 131, 132, 143)
 MLD_REPORT = 131
 
 # sockets that must not become the router: (socket type, protocol, failure path)

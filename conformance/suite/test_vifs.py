@@ -9,7 +9,8 @@ from __future__ import annotations
 import pytest
 
 from conformance.harness.packets import marker_of
-from conformance.harness.routing import VIFF_TUNNEL, RoutingSocket
+from conformance.harness.routing import RoutingSocket
+from mroute_spec.constants import VIFF_TUNNEL
 
 ZERO_COUNTS = {"icount": 0, "ocount": 0, "ibytes": 0, "obytes": 0}
 
@@ -30,7 +31,7 @@ def expect_arrival_vif(h, r: RoutingSocket, v: int, port: int, vif: int, n: int)
     h.expect_upcall(r, "NOCACHE", vif, src, grp)
 
 
-def forwarded_on(h, v: int, port: int, src: str, grp: str, ttl: int = 64) -> dict[int, list[bytes]]:
+def forwarded_on(h, v: int, port: int, src: str, grp: str, ttl: int = 64) -> dict[int, list[bytes | None]]:
     """Send one packet on ``port``; per port, the copies of that packet the router sent."""
     pkt = h.packet(v, src, grp, ttl=ttl)
     h.send(port, pkt)
@@ -39,7 +40,7 @@ def forwarded_on(h, v: int, port: int, src: str, grp: str, ttl: int = 64) -> dic
     return {p: [m for m in marks if m == mark] for p, marks in seen.items()}
 
 
-def expect_copies(got: dict[int, list[bytes]], ports: set[int], what: str) -> None:
+def expect_copies(got: dict[int, list[bytes | None]], ports: set[int], what: str) -> None:
     """Exactly one copy on each port of ``ports`` and none elsewhere."""
     on = {p for p, marks in got.items() if marks}
     dup = {p: len(m) for p, m in got.items() if len(m) > 1}

@@ -16,12 +16,12 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from conformance.harness import Harness
-from conformance.harness.routing import (
+from conformance.harness.routing import RoutingSocket
+from mroute_spec.constants import (
     MRT_MFC_BW_UPCALL,
     MRT_MFC_FLAGS_BORDER_VIF,
     MRT_MFC_FLAGS_DISABLE_WRONGVIF,
     MRT_MFC_RP,
-    RoutingSocket,
 )
 
 DISABLE, BORDER, RP, BW = (

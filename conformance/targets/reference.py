@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 from conformance.targets.base import Port, SocketHandle, Target, TargetInfo, port_plan
 from reference_impl.kernel import Kernel
 from reference_impl.mrouter import MRouter
 from reference_impl.packets import mac_bytes
 from reference_impl.profiles import DOCUMENTED, Profile
+from reference_impl.sockets import Socket
 from reference_impl.vifs import Interface
+
+
+def _model_socket(handle: SocketHandle) -> Socket:
+    """The model's socket behind a handle this target opened (``ident`` is opaque to tests)."""
+    return cast(Socket, handle.ident)
 
 
 class ReferenceTarget(Target):
@@ -38,20 +46,20 @@ class ReferenceTarget(Target):
         return SocketHandle(s, family, type_, proto)
 
     def setsockopt(self, sock: SocketHandle, level: int, optname: int, value: bytes) -> bytes:
-        return self.kernel.setsockopt(sock.ident, level, optname, bytes(value))  # type: ignore[arg-type]
+        return self.kernel.setsockopt(_model_socket(sock), level, optname, bytes(value))
 
     def getsockopt(self, sock: SocketHandle, level: int, optname: int, buflen: int) -> bytes:
-        return self.kernel.getsockopt(sock.ident, level, optname, buflen)  # type: ignore[arg-type]
+        return self.kernel.getsockopt(_model_socket(sock), level, optname, buflen)
 
     def ioctl(self, sock: SocketHandle, request: int, arg: bytes) -> bytes:
-        return self.kernel.ioctl(sock.ident, request, bytes(arg))  # type: ignore[arg-type]
+        return self.kernel.ioctl(_model_socket(sock), request, bytes(arg))
 
     def close(self, sock: SocketHandle) -> None:
-        self.kernel.close(sock.ident)  # type: ignore[arg-type]
+        self.kernel.close(_model_socket(sock))
         sock.closed = True
 
     def recv_all(self, sock: SocketHandle) -> list[bytes]:
-        q = sock.ident.rcvq  # type: ignore[attr-defined]
+        q = _model_socket(sock).rcvq
         out = list(q)
         q.clear()
         return out

@@ -19,13 +19,13 @@ from collections.abc import Iterator
 
 from conformance.targets.linux.settle import Activity, read_until_quiet
 from conformance.targets.linux.topology import Topology
+from mroute_spec.constants import ETH_P_IP, ETH_P_IPV6, IPPROTO_PIM
 
-ETH_P_ALL, ETH_P_IP, ETH_P_IPV6 = 0x0003, 0x0800, 0x86DD
+ETH_P_ALL = 0x0003
 PACKET_OUTGOING = 4
 SOL_PACKET, PACKET_STATISTICS = 263, 6
 SO_RCVBUFFORCE, SO_SNDBUFFORCE = 33, 32
 CAPTURE_RCVBUF = 32 << 20
-IPPROTO_PIM = 103
 GROUP4_FIRST_OCTET = 232  # 232.0.0.0/8
 GROUP6_PREFIX = b"\xff\x3e"  # ff3e::/16
 MAX_FRAME = 65536

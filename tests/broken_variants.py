@@ -2,7 +2,8 @@
 
 Each variant changes one behaviour the way a real implementation could get it wrong, and names
 the clauses whose tests must catch it. ``tests/test_broken_variants.py`` runs those tests against
-each variant (as target ``conformance.selfcheck.variants:<name>``) and requires a failure.
+each variant (as target ``broken_variants:<name>``, with tests/ on the path) and requires a failure.
+They subclass model internals, so they live with the project's tests, not in the suite.
 """
 
 from __future__ import annotations
@@ -13,8 +14,8 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from conformance.targets.reference import ReferenceTarget
-from reference_impl import api
-from reference_impl.meters import BW_UPCALL_LEQ, Meter, Meters
+from mroute_spec.constants import BW_UPCALL_LEQ, MRT_MFC_FLAGS_DISABLE_WRONGVIF, MRT_MFC_RP
+from reference_impl.meters import Meter, Meters
 from reference_impl.mfc import MfcEntry, Pending
 from reference_impl.mrouter import MRouter
 from reference_impl.packets import IPPacket, with_ttl
@@ -126,7 +127,7 @@ class DisableWrongvifIgnored(MRouter):
 
     def maybe_wrongvif(self, entry: MfcEntry, pkt: IPPacket, arrival: int | None) -> None:
         saved = entry.flags
-        entry.flags = [f & ~api.MRT_MFC_FLAGS_DISABLE_WRONGVIF for f in saved]
+        entry.flags = [f & ~MRT_MFC_FLAGS_DISABLE_WRONGVIF for f in saved]
         try:
             super().maybe_wrongvif(entry, pkt, arrival)
         finally:
@@ -197,7 +198,7 @@ class InaddrAnyEncapsulated(Register):
     """Encapsulates to an RP of 0.0.0.0 instead of falling back to WHOLEPKT."""
 
     def encapsulate(self, entry: MfcEntry, pkt: IPPacket) -> bool:
-        if self.router.api_config & api.MRT_MFC_RP and entry.rp == "0.0.0.0":
+        if self.router.api_config & MRT_MFC_RP and entry.rp == "0.0.0.0":
             return True
         return super().encapsulate(entry, pkt)
 

@@ -1,0 +1,160 @@
+"""The socket options of the multicast routing API: one table, read by the model and the suite.
+
+Each ``OptionSpec`` names an option once: its family and level, its number in each ABI (an ABI
+without a number lacks the option), the struct it takes (with per-ABI exceptions) and whether
+setsockopt, getsockopt or both apply. The model dispatches on ``role``; the harness and the
+fixtures encode through ``payload`` (docs/spec/api.md §2).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import Flag, StrEnum
+from functools import cache
+from typing import Any
+
+from mroute_spec.abi import ABIS
+from mroute_spec.constants import IPPROTO_IP, IPPROTO_IPV6, IPProto
+
+
+class Role(StrEnum):
+    """What an option does, whatever its name and number (IPv4 and IPv6 share roles)."""
+
+    INIT = "init"
+    DONE = "done"
+    ADD_VIF = "add_vif"
+    DEL_VIF = "del_vif"
+    ADD_MFC = "add_mfc"
+    DEL_MFC = "del_mfc"
+    VERSION = "version"
+    ASSERT = "assert"
+    PIM = "pim"
+    API_SUPPORT = "api_support"
+    API_CONFIG = "api_config"
+    ADD_BW = "add_bw"
+    DEL_BW = "del_bw"
+    TABLE = "table"
+    ADD_MFC_PROXY = "add_mfc_proxy"
+    DEL_MFC_PROXY = "del_mfc_proxy"
+    FLUSH = "flush"
+
+
+class Direction(Flag):
+    """Which calls take the option."""
+
+    SET = 1
+    GET = 2
+    BOTH = SET | GET
+
+
+BSD, LINUX = "bsd-amd64", "linux-amd64"
+
+
+@dataclass(frozen=True)
+class OptionSpec:
+    """One routing socket option."""
+
+    name: str
+    version: int  # 4: IPPROTO_IP level, 6: IPPROTO_IPV6 level
+    role: Role
+    numbers: Mapping[str, int]  # ABI name -> option number; an ABI absent here lacks the option
+    payload: str | None  # the struct the option takes (None: no argument)
+    direction: Direction = Direction.SET
+    payload_by_abi: Mapping[str, str | None] = field(default_factory=dict)  # per-ABI exceptions
+
+    @property
+    def level(self) -> IPProto:
+        return IPPROTO_IP if self.version == 4 else IPPROTO_IPV6
+
+    def available(self, abi_name: str) -> bool:
+        return abi_name in self.numbers
+
+    def payload_for(self, abi_name: str) -> str | None:
+        """The struct this option takes under ``abi_name``."""
+        return self.payload_by_abi.get(abi_name, self.payload)
+
+    def encode(self, abi_name: str, **values: Any) -> bytes:
+        """The option buffer for ``values`` under ``abi_name`` (empty when the option takes none)."""
+        payload = self.payload_for(abi_name)
+        if payload is None:
+            return b""
+        return ABIS[abi_name][payload].pack(**values)
+
+
+_S, _G, _B = Direction.SET, Direction.GET, Direction.BOTH
+
+
+def _o(name: str, role: Role, payload: str | None, bsd: int | None, linux: int | None,
+       direction: Direction = _S, linux_payload: str | None = None) -> OptionSpec:
+    numbers = {abi: n for abi, n in ((BSD, bsd), (LINUX, linux)) if n is not None}
+    overrides = {LINUX: linux_payload} if linux_payload else {}
+    return OptionSpec(name, 6 if name.startswith("MRT6_") else 4, role, numbers, payload, direction, overrides)
+
+
+R = Role
+OPTIONS: tuple[OptionSpec, ...] = (
+    _o("MRT_INIT", R.INIT, "int", 100, 200),
+    _o("MRT_DONE", R.DONE, None, 101, 201),
+    _o("MRT_ADD_VIF", R.ADD_VIF, "vifctl", 102, 202),
+    _o("MRT_DEL_VIF", R.DEL_VIF, "vifi", 103, 203, linux_payload="vifctl"),
+    _o("MRT_ADD_MFC", R.ADD_MFC, "mfcctl", 104, 204),
+    _o("MRT_DEL_MFC", R.DEL_MFC, "mfcctl", 105, 205),
+    _o("MRT_VERSION", R.VERSION, None, 106, 206, _G),
+    _o("MRT_ASSERT", R.ASSERT, "int", 107, 207, _B),
+    _o("MRT_PIM", R.PIM, "int", 107, 208, _B),  # FreeBSD: an alias of MRT_ASSERT
+    _o("MRT_API_SUPPORT", R.API_SUPPORT, None, 109, None, _G),
+    _o("MRT_API_CONFIG", R.API_CONFIG, "uint32", 110, None, _B),
+    _o("MRT_ADD_BW_UPCALL", R.ADD_BW, "bw_upcall", 111, None),
+    _o("MRT_DEL_BW_UPCALL", R.DEL_BW, "bw_upcall", 112, None),
+    _o("MRT_TABLE", R.TABLE, None, None, 209),
+    _o("MRT_ADD_MFC_PROXY", R.ADD_MFC_PROXY, None, None, 210),
+    _o("MRT_DEL_MFC_PROXY", R.DEL_MFC_PROXY, None, None, 211),
+    _o("MRT_FLUSH", R.FLUSH, None, None, 212),
+    _o("MRT6_INIT", R.INIT, "int", 108, 200),
+    _o("MRT6_DONE", R.DONE, None, 101, 201),
+    _o("MRT6_ADD_MIF", R.ADD_VIF, "mif6ctl", 102, 202),
+    _o("MRT6_DEL_MIF", R.DEL_VIF, "mifi", 103, 203),
+    _o("MRT6_ADD_MFC", R.ADD_MFC, "mf6cctl", 104, 204),
+    _o("MRT6_DEL_MFC", R.DEL_MFC, "mf6cctl", 105, 205),
+    _o("MRT6_VERSION", R.VERSION, None, None, 206, _G),
+    _o("MRT6_ASSERT", R.ASSERT, "int", None, 207, _B),
+    _o("MRT6_PIM", R.PIM, "int", 107, 208, _B),
+    _o("MRT6_TABLE", R.TABLE, None, None, 209),
+    _o("MRT6_ADD_MFC_PROXY", R.ADD_MFC_PROXY, None, None, 210),
+    _o("MRT6_DEL_MFC_PROXY", R.DEL_MFC_PROXY, None, None, 211),
+    _o("MRT6_FLUSH", R.FLUSH, None, None, 212),
+)
+BY_NAME: dict[str, OptionSpec] = {o.name: o for o in OPTIONS}
+
+
+@cache
+def option_numbers(abi_name: str, version: int) -> dict[str, int]:
+    """Name -> number of every option ``abi_name`` has at ``version``'s routing level."""
+    return {o.name: o.numbers[abi_name] for o in OPTIONS if o.version == version and o.available(abi_name)}
+
+
+@cache
+def option_by_number(abi_name: str, version: int, number: int) -> OptionSpec | None:
+    """The option ``number`` names at ``version``'s routing level under ``abi_name`` (the first
+    listed when two names share a number, as FreeBSD's MRT_ASSERT and MRT_PIM do)."""
+    return next((o for o in OPTIONS if o.version == version and o.numbers.get(abi_name) == number), None)
+
+
+def option_names(version: int) -> dict[str, str]:
+    """Role -> option name at ``version`` (the same in every ABI)."""
+    return {o.role: o.name for o in OPTIONS if o.version == version}
+
+
+def markdown_table() -> str:
+    """The option table as Markdown (docs/spec/options.md is this, checked by tests/test_spec_constants.py)."""
+    abis = sorted({abi for o in OPTIONS for abi in o.numbers})
+    head = ["option", "level", "role", "set/get", "payload", *abis]
+    rows = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for o in OPTIONS:
+        direction = {Direction.SET: "set", Direction.GET: "get", Direction.BOTH: "set, get"}[o.direction]
+        payloads = {o.payload_for(abi) for abi in o.numbers} or {o.payload}
+        payload = " / ".join(f"`{p}`" if p else "none" for p in sorted(payloads, key=str))
+        numbers = [str(o.numbers[abi]) if abi in o.numbers else "—" for abi in abis]
+        rows.append(f"| {o.name} | {o.level.name} | {o.role.value} | {direction} | {payload} | " + " | ".join(numbers) + " |")
+    return "\n".join(rows) + "\n"
