@@ -34,7 +34,7 @@ def _per_call_us(fn: Callable[[], object], n: int) -> float:
 
 def call_costs(target: Target, n: int = 500) -> dict[str, float]:
     """Median microseconds per ``collect``, ``reset`` and a 4-byte ``getsockopt`` on ``target``."""
-    from reference_impl.profiles import AF_INET, IPPROTO_IGMP, SOCK_RAW
+    from mroute_spec.constants import AF_INET, IPPROTO_IGMP, SOCK_RAW
 
     sock = target.open_socket(AF_INET, SOCK_RAW, IPPROTO_IGMP)
     version = target.profile.options4["MRT_VERSION"]

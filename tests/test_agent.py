@@ -23,7 +23,8 @@ from conformance.agent.server import serve
 from conformance.agent.transport import connect_unix, spawn_stdio
 from conformance.targets.base import TargetUnavailable
 from conformance.targets.reference import ReferenceTarget
-from reference_impl.profiles import AF_INET, AF_INET6, DOCUMENTED, FREEBSD, IPPROTO_IGMP, SOCK_RAW
+from mroute_spec.constants import AF_INET, AF_INET6, IPPROTO_IGMP, SOCK_RAW
+from reference_impl.profiles import DOCUMENTED, FREEBSD
 
 AGENT = [sys.executable, "-m", "conformance.agent", "--backend", "reference"]
 ROOT = Path(__file__).resolve().parents[1]

@@ -27,6 +27,7 @@ from scapy.layers.inet6 import ICMPv6MLDMultAddrRec, ICMPv6MLReport2, IPv6
 from conformance.fixtures import PCAP_APPLICATION, pcapng
 from conformance.fixtures.dissector import tshark_args
 from conformance.layers.upcalls import IGMPMSG_TYPES_BSD, IGMPMSG_TYPES_LINUX, MRT6MSG_TYPES
+from mroute_spec.constants import IGMPMSG_WRVIFWHOLE
 from reference_impl import upcalls
 from reference_impl.packets import IPPacket, parse_ipv4, parse_ipv6
 from reference_impl.profiles import FREEBSD, LINUX
@@ -370,7 +371,7 @@ def _synthetic() -> list[Case]:
         Case(4, "BSD WRONGVIF with IP options", upcalls.igmpmsg_header(_ipv4(options=[IPOption_Router_Alert()]), 2, 3,
                                                                           FREEBSD),
              {"mroute.kind": "WRONGVIF", "mroute.vif": "3", "mroute.abi": "bsd-amd64", "mroute.ip.options": "94040000"}),
-        Case(4, "Linux WRVIFWHOLE", upcalls.igmpmsg_wholepkt(v4.data, v4.src, v4.dst, 2, LINUX, upcalls.IGMPMSG_WRVIFWHOLE),
+        Case(4, "Linux WRVIFWHOLE", upcalls.igmpmsg_wholepkt(v4.data, v4.src, v4.dst, 2, LINUX, IGMPMSG_WRVIFWHOLE),
              {"mroute.kind": "WRVIFWHOLE", "mroute.vif": "2", "frame.protocols": "mroute:ip:udp", "ip.checksum.status": "1"}),
         Case(4, "FreeBSD WHOLEPKT, header bytes 0-7 uninitialised",
              bytes.fromhex("deadbeefcafef00d") + upcalls.igmpmsg_wholepkt(v4.data, v4.src, v4.dst, 1, FREEBSD)[8:],
