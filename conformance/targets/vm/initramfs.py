@@ -33,9 +33,10 @@ export PATH=/bin
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
-say() { echo "mroute-vm: $*" > /dev/console; }
+say() { read -r up _ < /proc/uptime; echo "mroute-vm: [$up] $*" > /dev/console; }
 fail() { say "FAILED: $*"; poweroff -f; }
 . /etc/mroute-vm.env
+say "init"
 if [ "$MROUTE_MODE" = probe ]; then say "probe ok"; poweroff -f; fi
 while read -r m; do insmod "/modules/$m.ko" || fail "insmod $m"; done < /modules/order
 H=/mnt/host
@@ -44,6 +45,7 @@ mount -t proc proc $H/proc && mount -t sysfs sysfs $H/sys && mount -o bind /dev 
 mount -t tmpfs -o mode=0755 tmpfs $H/run && mkdir -p $H/run/netns || fail "tmpfs on /run"
 mount -t tmpfs -o mode=1777 tmpfs $H/tmp || fail "tmpfs on /tmp"
 ip link set lo up
+say "modules loaded, host / mounted"
 # no udev in here: the port's name is only in sysfs; ports are announced asynchronously
 dev=
 tries=0
@@ -58,7 +60,7 @@ while [ -z "$dev" ]; do
 done
 say "agent on $dev"
 chroot $H /usr/bin/env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/tmp \
-  PYTHONPATH="$MROUTE_ROOT" PYTHONDONTWRITEBYTECODE=1 "$MROUTE_PY" -m conformance.agent --backend linux --device "$dev"
+  PYTHONPATH="$MROUTE_ROOT" PYTHONDONTWRITEBYTECODE=1 "$MROUTE_PY" -S -m conformance.agent --backend linux --device "$dev"
 say "agent exited with status $?"
 poweroff -f
 """

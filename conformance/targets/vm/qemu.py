@@ -217,7 +217,8 @@ def probe_kvm(kernel: Kernel, timeout: float = PROBE_TIMEOUT) -> bool:
     try:
         vm.start({"MROUTE_MODE": "probe"})  # qemu connects the channel at once
         vm.wait_exit(timeout)  # the probe guest prints a marker and powers off; the watchdog ends a hang
-        return f"{initramfs.MARKER} probe ok" in vm.console.read_text(errors="replace")
+        lines = vm.console.read_text(errors="replace").splitlines()
+        return any(ln.startswith(initramfs.MARKER) and ln.rstrip().endswith("probe ok") for ln in lines)
     except (OSError, VmError):
         return False
     finally:
