@@ -262,6 +262,17 @@ def test_accel_choice(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
         qemu.choose_accel("kvm", k)
 
 
+def test_console_tail_names_what_went_wrong(tmp_path: Path) -> None:
+    console = tmp_path / "console.log"
+    assert qemu._console_tail(console) == "no console output"
+    console.write_text("[ 0.1] Linux version 6.12\r\n[ 2.0] Kernel panic - not syncing: VFS\n")
+    assert qemu._console_tail(console) == "[ 2.0] Kernel panic - not syncing: VFS"
+    console.write_text("mroute-vm: [1.0] agent on /dev/vport1p1\nModuleNotFoundError: No module named 'x'\n"
+                       "mroute-vm: [2.0] agent exited with status 1\n[ 2.1] reboot: Power down\n")
+    assert qemu._console_tail(console) == (
+        "mroute-vm: [2.0] agent exited with status 1 (after: ModuleNotFoundError: No module named 'x')")
+
+
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -371,6 +382,28 @@ def test_boot_and_mrt_init_in_the_guest(can_boot: None) -> None:
         target.shutdown()
     assert _our_qemus() == []
     assert _our_dirs(os.getpid()) == []
+
+
+def test_a_guest_that_fails_is_unavailable_with_its_console_line(can_boot: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    from conformance.targets.vm import target as vm_target
+
+    monkeypatch.setattr(vm_target, "guest_python", lambda: "/nonexistent/python3")
+    with pytest.raises(vm_target.TargetUnavailable) as err:
+        vm_target.LinuxVmTarget(BOOT_KERNEL, "tcg")
+    message = str(err.value)
+    assert "\n" not in message
+    assert "did not come up" in message and "agent exited with status 127" in message, message
+    assert _our_qemus() == [] and _our_dirs(os.getpid()) == []
+
+
+def test_a_hung_boot_is_ended_by_the_watchdog(can_boot: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    from conformance.targets.vm.target import LinuxVmTarget, TargetUnavailable
+
+    started = time.monotonic()
+    with pytest.raises(TargetUnavailable, match="did not answer within the 1 s boot timeout"):
+        LinuxVmTarget(BOOT_KERNEL, "tcg", boot_timeout=1.0)  # far too short for any boot under TCG
+    assert time.monotonic() - started < 15
+    assert _our_qemus() == [] and _our_dirs(os.getpid()) == []
 
 
 def test_sigkilled_runner_takes_its_vm_along(can_boot: None, tmp_path: Path) -> None:

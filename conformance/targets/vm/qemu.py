@@ -83,9 +83,13 @@ def _console_tail(console: Path, limit: int = 200) -> str:
         lines = [ln.strip() for ln in console.read_text(errors="replace").splitlines() if ln.strip()]
     except OSError:
         return "no console output"
-    ours = [ln for ln in lines if ln.startswith(initramfs.MARKER)]
-    line = (ours or lines or ["no console output"])[-1]
-    return line[:limit]
+    ours = [i for i, ln in enumerate(lines) if ln.startswith(initramfs.MARKER)]
+    if not ours:
+        return (lines or ["no console output"])[-1][:limit]
+    last = ours[-1]
+    if last > 0 and not lines[last - 1].startswith(initramfs.MARKER):  # e.g. the agent's last stderr line
+        return f"{lines[last][:limit]} (after: {lines[last - 1][:limit]})"
+    return lines[last][:limit]
 
 
 class VirtualMachine:
@@ -93,12 +97,14 @@ class VirtualMachine:
 
     def __init__(self, kernel: Kernel, accel: str = "tcg", boot_timeout: float = 60.0) -> None:
         self.kernel, self.accel, self.boot_timeout = kernel, accel, boot_timeout
+        lifetime.remove_stale_dirs()  # left by runners that were SIGKILLed
         self.dir = lifetime.run_dir()
         self.console = self.dir / "console.log"
         self.proc: subprocess.Popen | None = None
         self.channel: socket.socket | None = None
         self.boot_s = 0.0
         self._watchdog: threading.Timer | None = None
+        self.expired = False  # the boot watchdog killed qemu
         self._stopped = False
         lifetime.register(id(self), self.stop)
 
@@ -147,15 +153,27 @@ class VirtualMachine:
     def arm_watchdog(self, seconds: float) -> None:
         """Kill qemu in ``seconds`` unless ``disarm_watchdog`` comes first (a hung boot prints nothing)."""
         self.disarm_watchdog()
-        self._watchdog = threading.Timer(seconds, self.kill)
+        self._watchdog = threading.Timer(seconds, self._expire)
         self._watchdog.daemon = True
         self._watchdog.start()
+
+    def _expire(self) -> None:
+        self.expired = True
+        self.kill()
 
     def disarm_watchdog(self) -> None:
         """The guest is up: no more boot deadline."""
         if self._watchdog is not None:
             self._watchdog.cancel()
             self._watchdog = None
+
+    def state(self) -> str:
+        """What became of qemu: killed by the boot watchdog, exited (status), or still running."""
+        if self.expired:
+            return f"qemu killed: the guest did not answer within the {self.boot_timeout:g} s boot timeout"
+        if self.proc is not None and self.proc.poll() is not None:
+            return f"qemu exited with status {self.proc.returncode}"
+        return "qemu running"
 
     def why(self, what: str) -> str:
         """``what`` plus the console's telling line and qemu's own complaint, as one line."""

@@ -93,8 +93,8 @@ class LinuxVmTarget(Target):
         except qemu.VmError as exc:
             raise TargetUnavailable(f"linux-vm {self.kernel_spec}: {exc}") from None
         describe = f"linux-vm agent ({self.kernel.release})"
-        connection = AgentConnection(channel, channel, timeout=self.boot_timeout, describe=describe,
-                                     diagnose=lambda: self.vm.why("guest state").split("; ", 1)[-1])
+        connection = AgentConnection(channel, channel, timeout=self.boot_timeout + 2, describe=describe,  # watchdog first
+                                     diagnose=lambda: self.vm.why(self.vm.state()))
         try:
             agent = AgentTarget(connection, LINUX, name=self.name)
         except AgentError as exc:
@@ -160,9 +160,9 @@ class LinuxVmTarget(Target):
         return TargetInfo(self.name, LINUX.name, details)
 
     def shutdown(self) -> None:
-        """End the agent session (the guest powers off), then make sure qemu and its files are gone."""
+        """End the agent session (briefly: the guest's state dies with it), then kill qemu, remove its files."""
         try:
+            self._agent.connection.timeout = min(self._agent.connection.timeout, 2.0)
             self._agent.shutdown()
-            self.vm.wait_exit(5.0)
         finally:
             self.vm.stop()
