@@ -430,3 +430,37 @@ def test_sigkilled_runner_takes_its_vm_along(can_boot: None, tmp_path: Path) -> 
         runner.kill()
         runner.wait()
     assert not run_dir.exists()
+
+
+# -- the kernel matrix -------------------------------------------------------------------------
+def _results(kernel: str, clauses: dict[str, str]) -> dict:
+    return {"target": {"details": {"kernel": kernel, "accel": "tcg", "boot_s": 4.2}},
+            "summary": {"pass": list(clauses.values()).count("pass")}, "clauses": clauses}
+
+
+def test_matrix_lists_differences_first() -> None:
+    from conformance.targets.vm import matrix
+
+    runs = [("debian:6.1", _results("6.1.0", {"a.same": "pass", "b.changed": "fail", "c.new": "unsupported"})),
+            ("debian:6.12", _results("6.12.0", {"a.same": "pass", "b.changed": "pass", "c.new": "pass", "d.only": "pass"}))]
+    built = matrix.build(runs)
+    assert [r["clause"] for r in built["rows"]] == ["b.changed", "c.new", "d.only", "a.same"]
+    assert built["rows"][2]["outcomes"] == ["absent", "pass"]
+    assert built["differences"] == 3
+    assert [k["release"] for k in built["kernels"]] == ["6.1.0", "6.12.0"]
+
+
+def test_matrix_page_escapes_and_has_no_script() -> None:
+    from conformance.targets.vm import matrix
+
+    page = matrix.render(matrix.build([("/home/<me>/bzImage", _results("<6.13-rc1>", {"x.y": "pass"}))]))
+    assert "<script" not in page and "<me>" not in page and "&lt;6.13-rc1&gt;" in page
+    assert matrix.slug("debian:6.12") == "debian-6.12" and matrix.slug("/a/b/bzImage") == "bzImage"
+
+
+def test_kernels_run_rejects_a_bad_spec_before_running_anything(tmp_path: Path) -> None:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), kernels.CACHE_ENV: str(tmp_path / "cache")}
+    done = subprocess.run([sys.executable, "-m", "conformance.cli", "kernels", "run", "debian:6.12", "nonsense",
+                           "--report-dir", str(tmp_path / "out")], capture_output=True, text=True, env=env, check=False)
+    assert done.returncode == 2 and "unknown kernel 'nonsense'" in done.stderr
+    assert not (tmp_path / "out").exists()

@@ -24,6 +24,7 @@ from pathlib import Path
 from conformance.targets.vm import images
 
 CACHE_ENV = "MROUTE_KERNEL_CACHE"
+KERNEL_ENV = "MROUTE_VM_KERNEL"  # the kernel spec the linux-vm target boots
 MANIFEST = "manifest.json"
 FORMAT = "mroute-conformance/kernel/1"
 SPEC_HELP = "debian:X.Y (e.g. debian:6.1, debian:6.12), host, or a path to a bzImage/vmlinux"
