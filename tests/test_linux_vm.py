@@ -319,6 +319,21 @@ def test_stale_run_dirs_of_dead_processes_are_removed(tmp_path: Path, monkeypatc
     assert live.is_dir() and not stale.exists()
 
 
+def test_advance_waits_on_the_host_without_a_guest_round_trip() -> None:
+    from conformance.targets.vm.target import LinuxVmTarget
+
+    class NoAgent:
+        def __getattr__(self, name: str) -> object:
+            raise AssertionError(f"advance must not talk to the guest ({name})")
+
+    target = object.__new__(LinuxVmTarget)
+    target._agent = NoAgent()  # type: ignore[assignment]
+    started = time.monotonic()
+    target.advance(0.05)
+    assert 0.05 <= time.monotonic() - started < 1.0
+    target.advance(-1.0)
+
+
 # -- real boots --------------------------------------------------------------------------------
 BOOT_KERNEL = os.environ.get("MROUTE_VM_KERNEL", "debian:6.12")
 
