@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 BUILTIN = ("reference", "linux", "linux-vm")
 DEFAULT_PROFILE = {"reference": "documented", "linux": "linux", "linux-vm": "linux"}
 ALLOWED_PROFILES = {"reference": tuple(PROFILES), "linux": ("linux",), "linux-vm": ("linux",)}
-TARGET_CHOICES = "reference, linux, linux-vm, or MODULE:CLASS (or an agent: stdio:COMMAND, tcp:HOST:PORT)"
+TARGET_CHOICES = "reference, linux, or MODULE:CLASS (or an agent: stdio:COMMAND, tcp:HOST:PORT)"
 
 
 class UsageError(Exception):
