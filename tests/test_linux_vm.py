@@ -189,6 +189,29 @@ def test_kernels_cli_errors_are_one_line_exit_2(tmp_path: Path) -> None:
     assert done.returncode == 0 and str(tmp_path) in done.stdout
 
 
+@pytest.mark.parametrize(("env", "args", "message"), [
+    ({"MROUTE_VM_ACCEL": "xen"}, [], "MROUTE_VM_ACCEL='xen': valid values: auto, kvm, tcg"),
+    ({"MROUTE_VM_KERNEL": "debian:x"}, [], "MROUTE_VM_KERNEL: unknown kernel 'debian:x'"),
+    ({}, ["--mroute-kernel=nope"], "--mroute-kernel: unknown kernel 'nope'"),
+])
+def test_bad_vm_settings_are_pytest_usage_errors(env: dict[str, str], args: list[str], message: str) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--collect-only", "-q", "--pyargs", "conformance.suite",
+         "--mroute-target=linux-vm", *args],
+        capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT), **env}, check=False)
+    assert done.returncode == pytest.ExitCode.USAGE_ERROR, done.stdout + done.stderr
+    assert message in done.stderr
+
+
+def test_vm_settings_do_not_concern_other_targets() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--collect-only", "-q", "--pyargs", "conformance.suite",
+         "--mroute-target=reference"],
+        capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT), "MROUTE_VM_KERNEL": "debian:x"},
+        check=False)
+    assert done.returncode == 0, done.stderr
+
+
 # -- initramfs ---------------------------------------------------------------------------------
 def unpack(archive: bytes) -> dict[str, tuple[int, bytes]]:
     """Parse a newc cpio independently of the writer: {name: (mode, data)}."""

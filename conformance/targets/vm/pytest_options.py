@@ -11,9 +11,8 @@ import os
 
 import pytest
 
-from conformance.targets.vm.kernels import SPEC_HELP, KernelError, check_spec
-
-ACCELS = ("auto", "kvm", "tcg")
+from conformance.targets.vm.kernels import KERNEL_ENV, SPEC_HELP, KernelError, check_spec
+from conformance.targets.vm.qemu import ACCEL_ENV, ACCELS
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -36,14 +35,28 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def apply(config: pytest.Config) -> None:
-    """What ``pytest_configure`` does; callable from another plugin that registered the options."""
+    """What ``pytest_configure`` does; callable from another plugin that registered the options.
+
+    For ``--mroute-target=linux-vm`` the settings that come from the environment are checked too,
+    so a bad one is a usage error naming the variable, not an unavailable target.
+    """
     kernel = config.getoption("mroute_kernel", None)
     accel = config.getoption("mroute_vm_accel", None)
     if kernel:
-        try:
-            check_spec(kernel)
-        except KernelError as exc:
-            raise pytest.UsageError(f"--mroute-kernel: {exc}") from None
-        os.environ["MROUTE_VM_KERNEL"] = kernel
+        _check_kernel(kernel, "--mroute-kernel")
+        os.environ[KERNEL_ENV] = kernel
     if accel:
-        os.environ["MROUTE_VM_ACCEL"] = accel
+        os.environ[ACCEL_ENV] = accel
+    if config.getoption("mroute_target", None) != "linux-vm":
+        return
+    if not kernel and os.environ.get(KERNEL_ENV):
+        _check_kernel(os.environ[KERNEL_ENV], KERNEL_ENV)
+    if os.environ.get(ACCEL_ENV, "auto") not in ACCELS:
+        raise pytest.UsageError(f"{ACCEL_ENV}={os.environ[ACCEL_ENV]!r}: valid values: {', '.join(ACCELS)}")
+
+
+def _check_kernel(spec: str, source: str) -> None:
+    try:
+        check_spec(spec)
+    except KernelError as exc:
+        raise pytest.UsageError(f"{source}: {exc}") from None

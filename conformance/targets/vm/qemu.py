@@ -27,6 +27,7 @@ from conformance.targets.vm.kernels import Kernel, cache_dir
 QEMU = "qemu-system-x86_64"
 QBOOT = Path("/usr/share/qemu/qboot.rom")
 ACCELS = ("auto", "kvm", "tcg")
+ACCEL_ENV = "MROUTE_VM_ACCEL"  # the accelerator the linux-vm target asks for
 KVM_GET_API_VERSION = 0xAE00
 PROBE_TIMEOUT = 10.0
 MEMORY = "256M"
@@ -122,8 +123,8 @@ class VirtualMachine:
                 listener.bind(str(path))
                 listener.listen(1)
                 args = qemu_args(self.kernel, initrd, self.accel, self.console, path, append)
-                self.proc = lifetime.spawn(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                           stderr=open(self.dir / "qemu.err", "wb"))
+                with open(self.dir / "qemu.err", "wb") as err:
+                    self.proc = lifetime.spawn(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err)
                 self.arm_watchdog(self.boot_timeout)
                 self.channel = self._accept(listener, started + self.boot_timeout)
         except BaseException:

@@ -18,9 +18,9 @@ from conformance.agent.client import AgentConnection, AgentError, AgentTarget
 from conformance.targets.base import SocketHandle, Target, TargetInfo, TargetUnavailable
 from conformance.targets.vm import initramfs, kernels, qemu
 from conformance.targets.vm.kernels import KERNEL_ENV
+from conformance.targets.vm.qemu import ACCEL_ENV
 from reference_impl.profiles import LINUX
 
-ACCEL_ENV = "MROUTE_VM_ACCEL"
 BOOT_TIMEOUT_ENV = "MROUTE_VM_BOOT_TIMEOUT"
 DEFAULT_KERNEL = "debian:6.12"
 DEFAULT_BOOT_TIMEOUT = 90.0
