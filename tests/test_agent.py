@@ -171,19 +171,17 @@ def test_shutdown_is_safe_when_the_agent_already_died(agent_target) -> None:
     target.shutdown()
 
 
-def test_a_profile_passed_in_wins_and_the_agent_can_serve_another_profile() -> None:
+def test_the_agent_serves_its_profile_and_a_conflicting_one_is_refused() -> None:
     connection, _ = spawn_stdio([*AGENT, "--profile", "freebsd"], timeout=20)
-    target = AgentTarget(connection)
-    try:
-        assert target.profile is FREEBSD
-    finally:
-        target.shutdown()
-    connection, _ = spawn_stdio(AGENT, timeout=20)
-    target = AgentTarget(connection, FREEBSD, name="mine")
+    target = AgentTarget(connection, name="mine")
     try:
         assert target.profile is FREEBSD and target.name == "mine"
     finally:
         target.shutdown()
+    connection, proc = spawn_stdio(AGENT, timeout=20)
+    with pytest.raises(AgentError, match="serves profile 'documented', not 'freebsd'"):
+        AgentTarget(connection, FREEBSD)
+    assert proc.poll() is not None
 
 
 # -- misbehaving agents --------------------------------------------------------------------------
@@ -222,6 +220,8 @@ def test_an_agent_that_exits_at_once_says_how_it_ended() -> None:
         ('{"id":1,"ok":true,"result":{"version":2}}\\n', "protocol version 2"),
         ('{"id":1,"ok":true,"result":{"version":1,"profile":"documented","ports":7}}\\n', "'ports' has the wrong type"),
         ('{"id":5,"ok":true,"result":null}\\n', "carries id 5"),
+        ('{"id":1,"ok":true,"result":{"version":1,"profile":"linux","ports":[{"index":3,"name":"r0","ifindex":2,'
+         '"mac":"m","ipv4":"a","ipv6":"b","peer_ipv4":"c","peer_ipv6":"d","peer_mac":"e"}]}}\\n', "says index 3"),
         ('{"id":1,"ok":false,"error":{"type":"internal","message":"out of memory"}}\\n', "internal error on 'hello': out of memory"),
     ],
 )
@@ -237,6 +237,44 @@ def test_a_misbehaving_agent_gives_one_line(tmp_path: Path, answer: str, words: 
         AgentTarget(connection)
     assert words in str(info.value) and "\n" not in str(info.value)
     assert proc.poll() is not None
+
+
+def one_answer_agent(tmp_path: Path, answer: dict) -> list[str]:
+    """An agent that answers every request with ``answer`` (its id copied) until end of input."""
+    return fake_agent(tmp_path, f"""
+        import json, sys
+        for line in sys.stdin:
+            sys.stdout.write(json.dumps({{**{answer!r}, "id": json.loads(line)["id"]}}) + "\\n")
+            sys.stdout.flush()
+    """)
+
+
+def test_an_unavailable_error_in_answer_to_hello_is_target_unavailable(tmp_path: Path) -> None:
+    error = {"type": "unavailable", "message": "board 3 is powered off"}
+    connection, proc = spawn_stdio(one_answer_agent(tmp_path, {"ok": False, "error": error}), timeout=10)
+    with pytest.raises(TargetUnavailable, match="board 3 is powered off"):
+        AgentTarget(connection)
+    assert proc.poll() is not None
+
+
+def test_an_errno_this_host_does_not_know_is_one_line(tmp_path: Path) -> None:
+    error = {"type": "oserror", "errno": "EVENDORSPECIFIC", "message": "odd"}
+    connection, _ = spawn_stdio(one_answer_agent(tmp_path, {"ok": False, "error": error}), timeout=10)
+    try:
+        with pytest.raises(AgentError, match="EVENDORSPECIFIC, an errno this host does not know"):
+            connection.call("reset")
+    finally:
+        connection.close()
+
+
+def test_the_agent_names_both_versions_when_they_differ() -> None:
+    connection, _ = spawn_stdio(AGENT, timeout=20)
+    try:
+        with pytest.raises(AgentError, match="client speaks 2, this agent speaks 1"):
+            connection.call("hello", version=2)
+        assert connection.call("hello", version=1)["version"] == 1  # a refused request leaves it usable
+    finally:
+        connection.close()
 
 
 def test_a_missing_command_is_one_line() -> None:
@@ -309,9 +347,11 @@ def test_a_socket_pair_and_a_unix_socket_carry_the_protocol(tmp_path: Path) -> N
 
     thread = threading.Thread(target=accept_and_serve)
     thread.start()
-    target = AgentTarget(connect_unix(path, timeout=10))
+    closed: list[bool] = []
+    target = AgentTarget(connect_unix(path, timeout=10, on_close=lambda: closed.append(True)))
     assert target.profile is DOCUMENTED
     target.shutdown()
+    assert closed == [True]
     thread.join(10)
     listener.close()
     with pytest.raises(AgentError, match="cannot connect"):
@@ -323,3 +363,127 @@ def test_the_agent_command_line_rejects_bad_options_in_one_line() -> None:
     assert done.returncode == 2 and "invalid choice: 'bsd'" in done.stderr and "Traceback" not in done.stderr
     done = subprocess.run([*AGENT, "--device", "/nonexistent/vport"], capture_output=True, text=True, env=child_env(), check=False)
     assert done.returncode == 2 and "cannot open --device '/nonexistent/vport'" in done.stderr
+
+
+def test_the_documented_example_session_is_what_the_agent_answers() -> None:
+    doc = (ROOT / "docs" / "agent-protocol.md").read_text()
+    sent = [line[2:].encode() + b"\n" for line in doc.splitlines() if line.startswith("> {")]
+    shown = [json.loads(line[2:]) for line in doc.splitlines() if line.startswith("< {")]
+    got = served(*sent, source=ReferenceTarget())
+    assert len(got) == len(shown) == len(sent) > 5
+    for want, have in zip(shown, got, strict=True):
+        assert (have["id"], have["ok"]) == (want["id"], want["ok"])
+        if want["ok"] and not isinstance(want["result"], dict):  # hello and collect are abridged in the doc
+            assert have["result"] == want["result"]
+        if not want["ok"]:
+            assert have["error"]["type"] == want["error"]["type"]
+            assert have["error"].get("errno") == want["error"].get("errno")
+
+
+def test_a_killed_runner_leaves_no_stdio_agent_behind(tmp_path: Path) -> None:
+    runner = tmp_path / "runner.py"
+    runner.write_text(textwrap.dedent(f"""
+        import sys, time
+        from conformance.agent.client import AgentTarget
+        from conformance.agent.transport import spawn_stdio
+        connection, proc = spawn_stdio({AGENT!r}, timeout=20)
+        AgentTarget(connection)
+        print(proc.pid, flush=True)
+        time.sleep(60)
+    """))
+    parent = subprocess.Popen([sys.executable, str(runner)], stdout=subprocess.PIPE, text=True, env=child_env())
+    try:
+        agent_pid = int(parent.stdout.readline())  # type: ignore[union-attr]
+    finally:
+        parent.kill()
+        parent.wait()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:  # the agent sees end of input and exits; poll its /proc entry
+        try:
+            state = Path(f"/proc/{agent_pid}/stat").read_text().split()[2]
+        except FileNotFoundError:
+            return
+        if state == "Z":  # exited, waiting for init to reap it
+            return
+        time.sleep(0.05)
+    os.kill(agent_pid, 9)
+    pytest.fail(f"agent {agent_pid} still running 10 s after its runner was killed")
+
+
+TCP_CHECK = """
+import subprocess, socket, sys, threading
+from conformance.agent.client import AgentTarget
+from conformance.agent.server import serve
+from conformance.agent.transport import connect_tcp
+from conformance.targets.reference import ReferenceTarget
+
+subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
+for family, host in ((socket.AF_INET, "127.0.0.1"), (socket.AF_INET6, "::1")):
+    listener = socket.socket(family, socket.SOCK_STREAM)
+    listener.bind((host, 0))
+    listener.listen(1)
+
+    def accept_and_serve():
+        conn, _ = listener.accept()
+        with conn:
+            serve(ReferenceTarget(), conn.makefile("rb"), conn.makefile("wb"))
+
+    thread = threading.Thread(target=accept_and_serve)
+    thread.start()
+    target = AgentTarget(connect_tcp(host, listener.getsockname()[1], timeout=10))
+    assert target.collect() == {0: [], 1: [], 2: [], 3: []}
+    target.shutdown()
+    thread.join(10)
+    listener.close()
+print("ok")
+"""
+
+
+def test_tcp_carries_the_protocol_inside_a_private_network_namespace() -> None:
+    probe = subprocess.run(["unshare", "--net", "true"], capture_output=True, check=False)
+    if probe.returncode != 0:
+        pytest.skip("cannot create a network namespace here (needs root and unshare)")
+    done = subprocess.run(
+        ["unshare", "--net", sys.executable, "-c", TCP_CHECK], capture_output=True, text=True, env=child_env(), check=False
+    )
+    assert done.stdout.strip() == "ok", done.stderr[-2000:]
+
+
+def test_the_agent_speaks_on_a_character_device() -> None:
+    import pty
+    import tty
+
+    master, slave = pty.openpty()
+    tty.setraw(slave)  # no echo, no line editing: the pty carries bytes like a virtio-serial port
+    path = os.ttyname(slave)
+    proc = subprocess.Popen([*AGENT, "--device", path], env=child_env(), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE)
+    stream = os.fdopen(master, "r+b", buffering=0)
+    connection = AgentConnection(stream, stream, timeout=20, describe=f"agent on {path}")
+    try:
+        target = AgentTarget(connection)
+        assert target.profile is DOCUMENTED and target.collect() == {0: [], 1: [], 2: [], 3: []}
+        target.shutdown()
+        assert proc.wait(10) == 0
+        assert proc.stdout.read() == b""  # type: ignore[union-attr]
+    finally:
+        os.close(slave)  # held open until now: a pty master reads EIO while no slave is open
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def test_on_a_device_end_of_input_before_the_first_line_means_the_host_is_not_there_yet(monkeypatch) -> None:
+    from conformance.agent.__main__ import _AwaitHost
+
+    class Port:
+        def __init__(self) -> None:
+            self.reads = [b"", b"", b'{"id":1}\n', b""]
+
+        def readline(self, limit: int = -1) -> bytes:
+            return self.reads.pop(0)
+
+    monkeypatch.setattr(_AwaitHost, "POLL_S", 0)
+    reader = _AwaitHost(Port(), wait=10)  # type: ignore[arg-type]
+    assert reader.readline() == b'{"id":1}\n'
+    assert reader.readline() == b""  # after the first line, end of input is final
+    assert _AwaitHost(Port(), wait=0).readline() == b""  # type: ignore[arg-type]

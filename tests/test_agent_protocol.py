@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import errno
 import json
+from typing import Any
 
 import pytest
 
 from conformance.agent import protocol as P
 
-SAMPLE_ARGS = {
+SAMPLE_ARGS: dict[str, dict[str, Any]] = {
     "hello": {"version": 1},
     "open_socket": {"family": "AF_INET6", "type": "SOCK_RAW", "proto": 58},
     "setsockopt": {"sock": 3, "level": 0, "optname": 200, "value": P.b64encode(b"\x01\x00\x00\x00")},

@@ -9,6 +9,7 @@ import argparse
 import os
 import signal
 import sys
+import time
 from collections.abc import Callable, Sequence
 from typing import BinaryIO
 
@@ -49,10 +50,36 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--backend", choices=BACKENDS, default="reference", help="the target to serve (default: reference)")
     parser.add_argument("--profile", choices=tuple(PROFILES), help="profile of the reference backend (default: documented)")
     parser.add_argument("--device", metavar="PATH", help="speak on this character device (opened read-write) instead of stdin/stdout")
+    parser.add_argument(
+        "--wait-host", type=float, default=60.0, metavar="SECONDS",
+        help="with --device: how long to wait for the host side to connect (default: 60)",
+    )
     args = parser.parse_args(argv)
     if args.profile and args.backend != "reference":
         parser.error(f"--profile applies to the reference backend only (the {args.backend} backend has its own)")
     return args
+
+
+class _AwaitHost:
+    """A device reader that treats end of input before the first line as "host not connected yet".
+
+    A virtio-serial port reads as end of file while nothing is connected on the host side, and
+    poll() reports it readable (hung up) all along, so there is no event to wait for: retry every
+    ``POLL_S`` until ``wait`` seconds have passed. After the first line, end of input is final.
+    """
+
+    POLL_S = 0.02
+
+    def __init__(self, inner: BinaryIO, wait: float) -> None:
+        self.inner, self.deadline, self.started = inner, time.monotonic() + wait, False
+
+    def readline(self, limit: int = -1) -> bytes:
+        while True:
+            line = self.inner.readline(limit)
+            if line or self.started or time.monotonic() >= self.deadline:
+                self.started = True
+                return line
+            time.sleep(self.POLL_S)
 
 
 def _streams(device: str | None) -> tuple[BinaryIO, BinaryIO]:
@@ -83,6 +110,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     signal.signal(signal.SIGTERM, _terminate)
     try:
+        if args.device is not None:
+            reader = _AwaitHost(reader, args.wait_host)  # type: ignore[assignment]
         serve(backend_factory(args.backend, args.profile), reader, writer, backend=args.backend)
     except KeyboardInterrupt:
         return 130

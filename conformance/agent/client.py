@@ -1,14 +1,15 @@
 """The host side: ``AgentConnection`` (requests with timeouts) and ``AgentTarget`` (a Target over it).
 
-Reads and writes go straight to the stream's file descriptor through ``selectors``, so a silent or
+Reads and writes go straight to the stream's file descriptor, waiting in ``poll``, so a silent or
 dead agent costs at most ``timeout`` seconds, for pipes and sockets alike. After any transport or
 framing error the connection is unusable and every later call fails at once with the first reason.
 """
 
 from __future__ import annotations
 
+import math
 import os
-import selectors
+import select
 import time
 from collections.abc import Callable
 from typing import Any, Protocol
@@ -50,9 +51,13 @@ class AgentConnection:
         self._rfd, self._wfd = reader.fileno(), writer.fileno()
         os.set_blocking(self._rfd, False)
         os.set_blocking(self._wfd, False)
+        self._rpoll, self._wpoll = select.poll(), select.poll()
+        self._rpoll.register(self._rfd, select.POLLIN)
+        self._wpoll.register(self._wfd, select.POLLOUT)
         self._buf = bytearray()
         self._scanned = 0
         self._next_id = 1
+        self._limit = timeout  # this request's timeout, for messages
         self._broken: str | None = None
         self.closed = False
 
@@ -63,15 +68,14 @@ class AgentConnection:
         self._broken = P.one_line(f"{self.describe}: {message}{f' ({extra})' if extra else ''}")
         return AgentError(self._broken)
 
-    def _wait(self, fd: int, event: int, deadline: float, what: str) -> None:
-        with selectors.DefaultSelector() as sel:
-            sel.register(fd, event)
-            while True:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise self._fail(f"no answer within {self.timeout:g} s {what}")
-                if sel.select(remaining):
-                    return
+    def _wait(self, poller: select.poll, deadline: float, what: str) -> None:
+        """Block until ``poller``'s fd is ready (or hung up), at most until ``deadline``."""
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise self._fail(f"no answer within {self._limit:g} s {what}")
+            if poller.poll(max(1, math.ceil(remaining * 1000))):
+                return
 
     def _write(self, data: bytes, deadline: float, op: str) -> None:
         view = memoryview(data)
@@ -79,7 +83,7 @@ class AgentConnection:
             try:
                 n = os.write(self._wfd, view)
             except BlockingIOError:
-                self._wait(self._wfd, selectors.EVENT_WRITE, deadline, f"(sending {op!r})")
+                self._wait(self._wpoll, deadline, f"(sending {op!r})")
                 continue
             except OSError as exc:  # EPIPE, ECONNRESET: the agent is gone
                 raise self._fail(f"connection lost while sending {op!r} ({exc.strerror or exc})") from None
@@ -96,10 +100,10 @@ class AgentConnection:
             self._scanned = len(self._buf)
             if len(self._buf) > P.MAX_LINE:
                 raise self._fail(f"answer to {op!r} exceeds the {P.MAX_LINE}-byte line limit")
+            self._wait(self._rpoll, deadline, f"to {op!r}")  # the answer is rarely there already
             try:
                 chunk = os.read(self._rfd, 1 << 16)
             except BlockingIOError:
-                self._wait(self._rfd, selectors.EVENT_READ, deadline, f"to {op!r}")
                 continue
             except OSError as exc:
                 raise self._fail(f"connection lost waiting for {op!r} ({exc.strerror or exc})") from None
@@ -121,7 +125,8 @@ class AgentConnection:
             raise AgentError(self._broken)
         if self.closed:
             raise AgentError(f"{self.describe}: connection is closed")
-        deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
+        self._limit = self.timeout if timeout is None else timeout
+        deadline = time.monotonic() + self._limit
         id, self._next_id = self._next_id, self._next_id + 1
         try:
             line = P.encode_request(id, op, args)
@@ -213,11 +218,15 @@ class AgentTarget(Target):
         self.capabilities = list(hello.get("capabilities") or [])
         if "unavailable" in hello:
             raise TargetUnavailable(P.one_line(hello["unavailable"]) or f"{d}: target unavailable")
+        pname = _expect(hello.get("profile"), str, "hello 'profile'", d)
         if profile is None:
-            pname = _expect(hello.get("profile"), str, "hello 'profile'", d)
             if pname not in PROFILES:
                 raise AgentError(f"{d}: agent's profile {pname!r} is not one of {', '.join(PROFILES)}; pass --profile")
             profile = get_profile(pname)
+        elif pname in PROFILES and pname != profile.name:
+            raise AgentError(
+                f"{d}: the agent serves profile {pname!r}, not {profile.name!r}; start it with that profile or drop --profile"
+            )
         self.profile = profile
         ports = _expect(hello.get("ports"), list, "hello 'ports'", d)
         self.ports = [self._port(p, i) for i, p in enumerate(ports)]
@@ -230,6 +239,8 @@ class AgentTarget(Target):
         _expect(data, dict, f"hello port {i}", d)
         for key, kind in PORT_FIELDS.items():
             _expect(data.get(key), kind, f"hello port {i} field {key!r}", d)
+        if data["index"] != i:
+            raise AgentError(f"{d}: hello port {i} says index {data['index']}; ports must be listed in index order")
         return Port(**{key: data[key] for key in PORT_FIELDS})
 
     def _b64(self, value: Any, op: str) -> bytes:

@@ -146,7 +146,7 @@ def errno_number(name: str) -> int | None:
 
 # -- framing -----------------------------------------------------------------------------------
 def _dump(message: dict[str, Any]) -> bytes:
-    data = json.dumps(message, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode("utf-8")
+    data = _ENCODER.encode(message).encode("utf-8")
     if len(data) + 1 > MAX_LINE:
         raise ProtocolError(f"message of {len(data) + 1} bytes exceeds the {MAX_LINE}-byte line limit")
     return data + b"\n"
@@ -156,6 +156,10 @@ def _no_constant(name: str) -> None:
     raise ValueError(f"{name} is not valid JSON")
 
 
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+_DECODER = json.JSONDecoder(parse_constant=_no_constant)  # NaN and Infinity are not JSON
+
+
 def parse_line(line: bytes) -> dict[str, Any]:
     """One ``\\n``-terminated line to a JSON object; ``ProtocolError`` for anything else."""
     if len(line) > MAX_LINE:
@@ -163,7 +167,7 @@ def parse_line(line: bytes) -> dict[str, Any]:
     if not line.endswith(b"\n"):
         raise ProtocolError(f"truncated frame: {len(line)} bytes without a terminating newline")
     try:
-        message = json.loads(line.decode("utf-8"), parse_constant=_no_constant)
+        message = _DECODER.decode(line.decode("utf-8"))
     except UnicodeDecodeError as exc:
         raise ProtocolError(f"line is not UTF-8 ({exc.reason} at byte {exc.start})") from None
     except ValueError as exc:

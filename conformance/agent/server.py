@@ -169,7 +169,10 @@ def serve(source: TargetSource, reader: BinaryIO, writer: BinaryIO, *, backend: 
     session = Session(source, backend)
     try:
         while True:
-            line = _read_line(reader)
+            try:
+                line = _read_line(reader)
+            except OSError:  # the stream broke (device unplugged, connection reset): like end of input
+                break
             if not line:
                 break
             response = session.handle(line)

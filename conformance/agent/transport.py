@@ -14,7 +14,8 @@ import signal
 import socket
 import subprocess
 import tempfile
-from typing import IO
+from collections.abc import Callable
+from typing import IO, Any
 
 from conformance.agent.client import AgentConnection, AgentError
 from conformance.agent.protocol import one_line
@@ -112,7 +113,7 @@ def spawn_stdio(
     return connection, proc
 
 
-def _connect(sock: socket.socket, address: object, describe: str, timeout: float) -> AgentConnection:
+def _connect(sock: socket.socket, address: object, describe: str, timeout: float, **hooks: Any) -> AgentConnection:
     sock.settimeout(timeout)
     try:
         sock.connect(address)  # type: ignore[arg-type]
@@ -120,20 +121,43 @@ def _connect(sock: socket.socket, address: object, describe: str, timeout: float
         sock.close()
         reason = "timed out" if isinstance(exc, socket.timeout) else (exc.strerror or str(exc))
         raise AgentError(f"{describe}: cannot connect: {reason}") from None
-    return AgentConnection(sock, sock, timeout=timeout, describe=describe)
+    return AgentConnection(sock, sock, timeout=timeout, describe=describe, **hooks)
 
 
-def connect_unix(path: str, *, timeout: float = 30.0) -> AgentConnection:
-    """A connection to an agent listening on (or a qemu chardev exposed as) unix socket ``path``."""
-    return _connect(socket.socket(socket.AF_UNIX, socket.SOCK_STREAM), path, f"agent unix:{path}", timeout)
+def connect_unix(
+    path: str,
+    *,
+    timeout: float = 30.0,
+    describe: str | None = None,
+    on_close: Callable[[], None] | None = None,
+    diagnose: Callable[[], str] | None = None,
+) -> AgentConnection:
+    """A connection to an agent behind unix socket ``path`` (a listening agent, or qemu's chardev).
+
+    ``on_close``/``diagnose`` are passed to the connection (e.g. stop a VM, quote its console).
+    """
+    return _connect(
+        socket.socket(socket.AF_UNIX, socket.SOCK_STREAM), path, describe or f"agent unix:{path}", timeout,
+        on_close=on_close, diagnose=diagnose,
+    )
 
 
-def connect_tcp(host: str, port: int, *, timeout: float = 30.0) -> AgentConnection:
+def connect_tcp(
+    host: str,
+    port: int,
+    *,
+    timeout: float = 30.0,
+    describe: str | None = None,
+    on_close: Callable[[], None] | None = None,
+    diagnose: Callable[[], str] | None = None,
+) -> AgentConnection:
     """A connection to an agent listening on ``host``:``port`` (IPv4 or IPv6)."""
-    describe = f"agent tcp:{host}:{port}"
+    describe = describe or f"agent tcp:{host}:{port}"
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except socket.gaierror as exc:
         raise AgentError(f"{describe}: cannot resolve {host!r}: {exc.strerror or exc}") from None
     family, type_, proto, _, address = infos[0]
-    return _connect(socket.socket(family, type_, proto), address, describe, timeout)
+    return _connect(
+        socket.socket(family, type_, proto), address, describe, timeout, on_close=on_close, diagnose=diagnose
+    )
