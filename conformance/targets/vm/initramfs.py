@@ -40,7 +40,7 @@ say "init"
 if [ "$MROUTE_MODE" = probe ]; then say "probe ok"; poweroff -f; fi
 while read -r m; do insmod "/modules/$m.ko" || fail "insmod $m"; done < /modules/order
 H=/mnt/host
-mount -t 9p -o trans=virtio,version=9p2000.L,ro,msize=262144,cache=loose hostroot $H || fail "9p mount of the host's /"
+mount -t 9p -o trans=virtio,version=9p2000.L,ro,msize=262144,cache=loose hostroot $H || fail "9p mount of the host's / (needs CONFIG_NET_9P_VIRTIO, CONFIG_9P_FS; see docs/linux-vm.md)"
 mount -t proc proc $H/proc && mount -t sysfs sysfs $H/sys && mount -o bind /dev $H/dev || fail "mounts in the chroot"
 mount -t tmpfs -o mode=0755 tmpfs $H/run && mkdir -p $H/run/netns || fail "tmpfs on /run"
 mount -t tmpfs -o mode=1777 tmpfs $H/tmp || fail "tmpfs on /tmp"
