@@ -212,6 +212,18 @@ def test_vm_settings_do_not_concern_other_targets() -> None:
     assert done.returncode == 0, done.stderr
 
 
+def test_registry_and_expectations_know_linux_vm() -> None:
+    from conformance.expectations.entries import default_path
+    from conformance.expectations.wiring import resolve
+    from conformance.targets import registry
+
+    assert registry.resolve_profile("linux-vm", None).name == "linux"  # type: ignore[union-attr]
+    with pytest.raises(registry.UsageError, match="invalid profile 'freebsd' for target 'linux-vm'"):
+        registry.resolve_profile("linux-vm", "freebsd")
+    assert resolve(None, "linux-vm") == default_path("linux") is not None  # the same kernel code, the same file
+    assert resolve("none", "linux-vm") is None
+
+
 # -- initramfs ---------------------------------------------------------------------------------
 def unpack(archive: bytes) -> dict[str, tuple[int, bytes]]:
     """Parse a newc cpio independently of the writer: {name: (mode, data)}."""
