@@ -508,6 +508,21 @@ def test_matrix_page_escapes_and_has_no_script() -> None:
     assert matrix.slug("debian:6.12") == "debian-6.12" and matrix.slug("/a/b/bzImage") == "bzImage"
 
 
+@pytest.mark.parametrize(("kernels_n", "workers", "want"), [
+    (2, None, (1, [])),
+    (2, "2", (2, ["-n", "0"])),  # two kernels side by side, one VM each
+    (2, "4", (2, ["-n", "2"])),
+    (3, "2", (2, ["-n", "0"])),
+    (1, "2", (1, ["-n", "2"])),  # one kernel: its run gets the workers
+    (2, "1", (1, ["-n", "1"])),
+    (2, "auto", (1, ["-n", "auto"])),
+])
+def test_matrix_plan_spreads_workers_over_kernels(kernels_n: int, workers: str | None, want: tuple) -> None:
+    from conformance.targets.vm import matrix
+
+    assert matrix.plan(kernels_n, workers) == want
+
+
 def test_kernels_run_rejects_a_bad_spec_before_running_anything(tmp_path: Path) -> None:
     env = {**os.environ, "PYTHONPATH": str(ROOT), kernels.CACHE_ENV: str(tmp_path / "cache")}
     done = subprocess.run([sys.executable, "-m", "conformance.cli", "kernels", "run", "debian:6.12", "nonsense",

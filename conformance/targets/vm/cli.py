@@ -30,7 +30,8 @@ def add_kernels(commands: argparse._SubParsersAction) -> None:
                         help="fetch: download/prepare SPECs; list: show the cache; run: the suite per kernel + matrix")
     parser.add_argument("specs", nargs="*", metavar="SPEC", help=kernels.SPEC_HELP)
     parser.add_argument("--report-dir", default="out", metavar="DIR", help="run: where each kernel's reports and matrix.html go")
-    parser.add_argument("-n", dest="workers", metavar="N", help="run: parallel workers per kernel (pytest-xdist)")
+    parser.add_argument("-n", dest="workers", metavar="N",
+                        help="run: VMs at once; with several kernels, up to N kernels run side by side")
     parser.set_defaults(func=cmd_kernels, valid_options=_visible(parser))
 
 
@@ -73,13 +74,9 @@ def _run_matrix(args: argparse.Namespace, extra: list[str]) -> int:
     base = Path(args.report_dir)
     base.mkdir(parents=True, exist_ok=True)
     runs, worst = [], 0
-    for spec in dict.fromkeys(args.specs):  # each kernel once, in the order given
-        out = base / matrix.slug(spec)
-        print(f"== {spec} -> {out}", flush=True)
-        options = ["-n", args.workers] if args.workers is not None else []
-        rc = matrix.run_one(spec, out, [*options, *(["--", *extra] if extra else [])])
+    for spec, rc in matrix.run_all(list(dict.fromkeys(args.specs)), base, args.workers, extra):
         worst = max(worst, 1 if rc else 0)
-        results = out / "results.json"
+        results = base / matrix.slug(spec) / "results.json"
         doc = json.loads(results.read_text(encoding="utf-8")) if results.is_file() else {
             "target": {"details": {"unavailable": f"the run wrote no results.json (exit {rc})"}}}
         runs.append((spec, doc))

@@ -14,6 +14,7 @@ import os
 import re
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from conformance.targets.vm.kernels import KERNEL_ENV
@@ -27,10 +28,53 @@ def slug(spec: str) -> str:
     return re.sub(r"[^A-Za-z0-9._+-]", "-", name) or "kernel"
 
 
-def run_one(spec: str, report_dir: Path, extra: list[str]) -> int:
-    """``mroute-conformance run --target linux-vm`` for one kernel (its exit code)."""
+def run_one(spec: str, report_dir: Path, extra: list[str], log: Path | None = None) -> int:
+    """``mroute-conformance run --target linux-vm`` for one kernel (its exit code); output to ``log`` if given."""
     cmd = [sys.executable, "-m", "conformance.cli", "run", "--target", "linux-vm", "--report-dir", str(report_dir), *extra]
-    return subprocess.call(cmd, env={**os.environ, KERNEL_ENV: spec})
+    env = {**os.environ, KERNEL_ENV: spec}
+    (report_dir / "results.json").unlink(missing_ok=True)  # never mistake an earlier run's for this one's
+    if log is None:
+        return subprocess.call(cmd, env=env)
+    report_dir.mkdir(parents=True, exist_ok=True)
+    with open(log, "wb") as out:
+        return subprocess.call(cmd, env=env, stdout=out, stderr=subprocess.STDOUT)
+
+
+def plan(n_kernels: int, workers: str | None) -> tuple[int, list[str]]:
+    """How ``-n`` spreads over kernels: (runs at once, each run's ``-n`` option).
+
+    ``-n N`` with N >= 2 and several kernels runs up to N kernels at once with N // runs workers
+    each (one VM per worker either way); otherwise kernels run one after the other with ``-n N``.
+    """
+    if workers is None:
+        return 1, []
+    if not workers.isdigit() or int(workers) < 2 or n_kernels < 2:
+        return 1, ["-n", workers]
+    at_once = min(int(workers), n_kernels)
+    each = int(workers) // at_once
+    return at_once, ["-n", "0" if each == 1 else str(each)]
+
+
+def run_all(specs: list[str], base: Path, workers: str | None, extra: list[str]) -> list[tuple[str, int]]:
+    """Run the suite on every kernel as ``plan`` says; (spec, exit code) in the order given."""
+    at_once, options = plan(len(specs), workers)
+    tail = ["--", *extra] if extra else []
+    if at_once == 1:
+        codes = []
+        for spec in specs:
+            print(f"== {spec} -> {base / slug(spec)}", flush=True)
+            codes.append((spec, run_one(spec, base / slug(spec), [*options, *tail])))
+        return codes
+
+    def one(spec: str) -> tuple[str, int]:
+        out = base / slug(spec)
+        print(f"== {spec} -> {out} (log: {out / 'run.log'})", flush=True)
+        rc = run_one(spec, out, [*options, *tail], log=out / "run.log")
+        print(f"== {spec}: exit {rc}", flush=True)
+        return spec, rc
+
+    with ThreadPoolExecutor(max_workers=at_once) as pool:
+        return list(pool.map(one, specs))
 
 
 def build(runs: list[tuple[str, dict]]) -> dict:
