@@ -99,6 +99,8 @@ class LinuxVmTarget(Target):
             agent = AgentTarget(connection, LINUX, name=self.name)
         except AgentError as exc:
             raise TargetUnavailable(f"linux-vm {self.kernel_spec}: the guest did not come up: {exc}") from None
+        except TargetUnavailable as exc:  # the guest's linux target cannot run on this kernel
+            raise TargetUnavailable(f"linux-vm {self.kernel_spec} ({self.kernel.release}): {exc}") from None
         self.vm.disarm_watchdog()
         connection.timeout = OP_TIMEOUT
         self.boot_s = time.monotonic() - started
