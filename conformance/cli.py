@@ -33,6 +33,7 @@ from conformance.report.commands import (
 from conformance.report.text import clause_table, run_summary
 from conformance.results import suite_version
 from conformance.targets import registry
+from conformance.targets.vm.cli import add_kernels
 
 SUITE = "conformance.suite"
 Command = Callable[
@@ -257,6 +258,7 @@ def _add_fixtures(commands: argparse._SubParsersAction) -> None:
 
 SUBCOMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (
     _add_run, _add_clauses, _add_bench, add_report, add_profile_match, add_expectations, _add_fixtures,
+    add_kernels,
 )
 
 if __name__ == "__main__":

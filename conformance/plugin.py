@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 
 SUITE_DIR = Path(__file__).resolve().parent / "suite"
 HYPOTHESIS_PROFILE = "mroute-ci"
+pytest_plugins = ["conformance.targets.vm.pytest_options"]  # --mroute-kernel, --mroute-vm-accel
 
 
 @dataclass

@@ -18,9 +18,9 @@ from reference_impl.profiles import PROFILES, Profile, get_profile
 if TYPE_CHECKING:
     from conformance.targets.base import Target
 
-BUILTIN = ("reference", "linux")
-DEFAULT_PROFILE = {"reference": "documented", "linux": "linux"}
-ALLOWED_PROFILES = {"reference": tuple(PROFILES), "linux": ("linux",)}
+BUILTIN = ("reference", "linux", "linux-vm")
+DEFAULT_PROFILE = {"reference": "documented", "linux": "linux", "linux-vm": "linux"}
+ALLOWED_PROFILES = {"reference": tuple(PROFILES), "linux": ("linux",), "linux-vm": ("linux",)}
 TARGET_CHOICES = "reference, linux, or MODULE:CLASS (or an agent: stdio:COMMAND, tcp:HOST:PORT)"
 
 
@@ -89,6 +89,10 @@ def build_target(spec: str, profile: str | None) -> Target:
         from conformance.targets.linux import LinuxTarget
 
         return LinuxTarget()
+    if spec == "linux-vm":  # a kernel under qemu: MROUTE_VM_KERNEL / MROUTE_VM_ACCEL (docs/linux-vm.md)
+        from conformance.targets.vm.target import LinuxVmTarget
+
+        return LinuxVmTarget()
     if remote.is_remote(spec):
         return remote.build_remote(spec, profile_obj)
     return _import_class(spec)(profile_obj)

@@ -1,0 +1,150 @@
+"""The kernel matrix: one linux-vm run per kernel, then one page of clause x kernel, differences first.
+
+``kernels run SPEC... --report-dir DIR`` runs the suite once per kernel into ``DIR/<kernel>/``
+(each with its own results.json and report.html) and writes ``DIR/matrix.json`` and
+``DIR/matrix.html``: the view a kernel maintainer wants ("what changed between 6.1 and 6.12").
+The page is static HTML (no script), so it opens anywhere, headless browsers included.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import os
+import re
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from conformance.targets.vm.kernels import KERNEL_ENV
+
+ORDER = ("fail", "error", "unexpected-pass", "expected-fail", "skip", "unsupported", "pass")
+
+
+def slug(spec: str) -> str:
+    """A directory name for a kernel spec: ``debian:6.1`` -> ``debian-6.1``, a path -> its file name."""
+    name = Path(spec).name if "/" in spec else spec
+    return re.sub(r"[^A-Za-z0-9._+-]", "-", name) or "kernel"
+
+
+def run_one(spec: str, report_dir: Path, extra: list[str], log: Path | None = None) -> int:
+    """``mroute-conformance run --target linux-vm`` for one kernel (its exit code); output to ``log`` if given."""
+    cmd = [sys.executable, "-m", "conformance.cli", "run", "--target", "linux-vm", "--report-dir", str(report_dir), *extra]
+    env = {**os.environ, KERNEL_ENV: spec}
+    (report_dir / "results.json").unlink(missing_ok=True)  # never mistake an earlier run's for this one's
+    if log is None:
+        return subprocess.call(cmd, env=env)
+    report_dir.mkdir(parents=True, exist_ok=True)
+    with open(log, "wb") as out:
+        return subprocess.call(cmd, env=env, stdout=out, stderr=subprocess.STDOUT)
+
+
+def plan(n_kernels: int, workers: str | None) -> tuple[int, list[str]]:
+    """How ``-n`` spreads over kernels: (runs at once, each run's ``-n`` option).
+
+    ``-n N`` with N >= 2 and several kernels runs up to N kernels at once with N // runs workers
+    each (one VM per worker either way); otherwise kernels run one after the other with ``-n N``.
+    """
+    if workers is None:
+        return 1, []
+    if not workers.isdigit() or int(workers) < 2 or n_kernels < 2:
+        return 1, ["-n", workers]
+    at_once = min(int(workers), n_kernels)
+    each = int(workers) // at_once
+    return at_once, ["-n", "0" if each == 1 else str(each)]
+
+
+def run_all(specs: list[str], base: Path, workers: str | None, extra: list[str]) -> list[tuple[str, int]]:
+    """Run the suite on every kernel as ``plan`` says; (spec, exit code) in the order given."""
+    at_once, options = plan(len(specs), workers)
+    tail = ["--", *extra] if extra else []
+    if at_once == 1:
+        codes = []
+        for spec in specs:
+            print(f"== {spec} -> {base / slug(spec)}", flush=True)
+            codes.append((spec, run_one(spec, base / slug(spec), [*options, *tail])))
+        return codes
+
+    def one(spec: str) -> tuple[str, int]:
+        out = base / slug(spec)
+        print(f"== {spec} -> {out} (log: {out / 'run.log'})", flush=True)
+        rc = run_one(spec, out, [*options, *tail], log=out / "run.log")
+        print(f"== {spec}: exit {rc}", flush=True)
+        return spec, rc
+
+    with ThreadPoolExecutor(max_workers=at_once) as pool:
+        return list(pool.map(one, specs))
+
+
+def build(runs: list[tuple[str, dict]]) -> dict:
+    """The matrix of ``(spec, results.json)`` pairs: kernels, and rows of clause outcomes (differences first)."""
+    kernels = []
+    for spec, doc in runs:
+        details = doc.get("target", {}).get("details", {})
+        kernels.append({
+            "spec": spec,
+            "release": details.get("kernel"),
+            "source": details.get("kernel_source"),
+            "accel": details.get("accel"),
+            "boot_s": details.get("boot_s"),
+            "summary": doc.get("summary", {}),
+            "unavailable": details.get("unavailable"),
+        })
+    clause_ids = sorted({cid for _, doc in runs for cid in doc.get("clauses", {})})
+    rows = []
+    for cid in clause_ids:
+        outcomes = [doc.get("clauses", {}).get(cid, "absent") for _, doc in runs]
+        rows.append({"clause": cid, "outcomes": outcomes, "differs": len(set(outcomes)) > 1})
+    rows.sort(key=lambda r: (not r["differs"], min(_rank(o) for o in r["outcomes"]), r["clause"]))
+    return {"format": "mroute-conformance/kernel-matrix/1", "kernels": kernels, "rows": rows,
+            "differences": sum(r["differs"] for r in rows)}
+
+
+def _rank(outcome: str) -> int:
+    return ORDER.index(outcome) if outcome in ORDER else len(ORDER)
+
+
+def render(matrix: dict) -> str:
+    """``matrix`` as a self-contained HTML page (inline style, no script)."""
+    e = html.escape
+    head = "".join(
+        f"<th>{e(str(k['spec']))}<br><small>{e(str(k['release'] or 'unavailable'))}<br>{e(str(k['accel'] or ''))}"
+        f"{' boot ' + e(str(k['boot_s'])) + ' s' if k['boot_s'] is not None else ''}</small></th>"
+        for k in matrix["kernels"]
+    )
+    summaries = "".join(
+        "<td>" + (e(str(k["unavailable"])) if k["unavailable"] else
+                  e(", ".join(f"{n} {v}" for n, v in k["summary"].items() if v))) + "</td>"
+        for k in matrix["kernels"]
+    )
+    body = []
+    for row in matrix["rows"]:
+        cells = "".join(f'<td class="{e(o)}">{e(o)}</td>' for o in row["outcomes"])
+        mark = ' class="differs"' if row["differs"] else ""
+        body.append(f"<tr{mark}><th>{e(row['clause'])}</th>{cells}</tr>")
+    n = matrix["differences"]
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>Kernel matrix: multicast routing conformance</title>
+<style>
+body {{ font: 14px system-ui, sans-serif; margin: 2em; }}
+table {{ border-collapse: collapse; }} th, td {{ border: 1px solid #ccc; padding: 3px 8px; text-align: left; }}
+tr.differs th {{ background: #fff3c4; }}
+.pass {{ background: #d9f2d9; }} .fail, .error, .unexpected-pass {{ background: #f7c6c6; }}
+.expected-fail {{ background: #f3e0c0; }} .unsupported, .skip, .absent {{ background: #eee; color: #555; }}
+</style></head><body>
+<h1>Kernel matrix</h1>
+<p>{len(matrix['kernels'])} kernels, {len(matrix['rows'])} clauses, <strong>{n} clause{'s' if n != 1 else ''} differ</strong>
+(listed first).</p>
+<table><thead><tr><th>clause</th>{head}</tr><tr><th>summary</th>{summaries}</tr></thead>
+<tbody>{''.join(body)}</tbody></table>
+</body></html>
+"""
+
+
+def write(report_dir: Path, runs: list[tuple[str, dict]]) -> dict:
+    """Write ``matrix.json`` and ``matrix.html`` into ``report_dir``; returns the matrix."""
+    matrix = build(runs)
+    (report_dir / "matrix.json").write_text(json.dumps(matrix, indent=1) + "\n", encoding="utf-8")
+    (report_dir / "matrix.html").write_text(render(matrix), encoding="utf-8")
+    return matrix
