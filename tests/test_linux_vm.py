@@ -499,11 +499,14 @@ def test_matrix_lists_differences_first() -> None:
     assert [k["release"] for k in built["kernels"]] == ["6.1.0", "6.12.0"]
 
 
-def test_matrix_page_escapes_and_has_no_script() -> None:
+def test_matrix_page_escapes_and_has_no_script(tmp_path: Path) -> None:
     from conformance.targets.vm import matrix
 
-    page = matrix.render(matrix.build([("/home/<me>/bzImage", _results("<6.13-rc1>", {"x.y": "pass"}))]))
+    matrix.write(tmp_path, [("/home/<me>/bzImage", _results("<6.13-rc1>", {"x.y": "pass"})),
+                            ("debian:6.1", {"target": {"details": {"unavailable": "no <qemu>"}}})])
+    page = (tmp_path / "matrix.html").read_text(encoding="utf-8")
     assert "<script" not in page and "<me>" not in page and "&lt;6.13-rc1&gt;" in page
+    assert "unavailable: no &lt;qemu&gt;" in page  # a run that tested nothing says why, not "pass"
     assert matrix.slug("debian:6.12") == "debian-6.12" and matrix.slug("/a/b/bzImage") == "bzImage"
 
 
