@@ -1,9 +1,12 @@
 """The ``mroute-conformance`` command: run the suite, list the clause catalog with coverage.
 
-Exit codes: 0 when every result is pass/unsupported/expected-fail/skip (``clauses``: every
-clause covered), 1 otherwise, 2 on usage errors (always one line on stderr, never a traceback).
-Arguments after ``--`` go to pytest unchanged.
-"""
+Exit codes of ``run`` (its verdict, in results.json as ``verdict``; docs/results.md):
+  0    pass: tests passed on the target and none failed
+  1    fail: a test failed, errored or passed unexpectedly (or pytest itself broke)
+  2    usage error or bad input: one line on stderr, never a traceback, the previous report kept
+  3    untested: the target could not be reached, or no test passed (all skip/unsupported/none)
+  130  interrupted (SIGINT/SIGTERM): partial results.json with verdict "interrupted"
+``clauses``: 0 when every clause is covered, else 1. Arguments after ``--`` go to pytest unchanged."""
 
 from __future__ import annotations
 
@@ -20,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from conformance import outcomes
+from conformance import verdict
 from conformance.catalog import load_catalog
 from conformance.errors import PROG, report_error
 from conformance.report.commands import (
@@ -31,7 +34,7 @@ from conformance.report.commands import (
     finish_run,
 )
 from conformance.report.text import clause_table, run_summary
-from conformance.results import suite_version
+from conformance.results import set_verdict, suite_version
 from conformance.targets import registry
 
 SUITE = "conformance.suite"
@@ -171,28 +174,34 @@ def cmd_run(args: argparse.Namespace, extra: list[str]) -> int:
     if rc == pytest.ExitCode.USAGE_ERROR:
         raise UsageError(f"pytest rejected the arguments (exit {rc}); see its message above")
     if not results.exists():
-        print(f"{PROG}: pytest exited with {rc} and wrote no {results}", file=sys.stderr)
-        return 1
+        print(f"{PROG}: fail: pytest exited with {rc} and wrote no {results}", file=sys.stderr)
+        return verdict.EXIT_FAIL
     document = json.loads(results.read_text(encoding="utf-8"))
+    if rc not in FINISHED and verdict.of(document) != verdict.INTERRUPTED:  # pytest crashed: never a pass
+        document = set_verdict(document, verdict.FAIL)
+        document["verdict_reason"] = f"pytest ended abnormally (exit {rc}); results are incomplete"
+        results.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
     document = finish_run(
         args, document, results,
         lambda opts: subprocess.run(_pytest_command(args, *opts, *extra), capture_output=True, text=True, check=False),
     )
     print("\n".join(run_summary(document, str(results))))
-    return _run_verdict(document, rc)
+    return _run_verdict(document)
 
 
-def _run_verdict(document: dict, rc: int) -> int:
-    """0 when tests ran to the end and all are pass/unsupported/expected-fail/skip, else 1.
+# pytest exits that mean the session ran to its end (the verdict is then results.json's)
+FINISHED = (
+    pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED, pytest.ExitCode.NO_TESTS_COLLECTED, verdict.PYTEST_UNTESTED,
+)
 
-    pytest's own "tests failed" is not decisive: outcomes such as expected-fail are ours to judge.
-    """
-    if not document["tests"]:
-        print(f"{PROG}: no tests ran", file=sys.stderr)
-        return 1
-    acceptable = all(test["outcome"] in outcomes.ACCEPTABLE for test in document["tests"])
-    finished = rc in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED)  # not interrupted nor crashed
-    return 0 if acceptable and finished else 1
+
+def _run_verdict(document: dict) -> int:
+    """The exit code of the run's verdict; any verdict but pass also gets one line on stderr saying why."""
+    word = verdict.of(document)
+    if word != verdict.PASS:
+        why = document.get("verdict_reason") or verdict.reason(document)
+        print(f"{PROG}: {word}: {why}", file=sys.stderr)
+    return verdict.EXIT_CODES[word]
 
 
 def cmd_clauses(args: argparse.Namespace, extra: list[str]) -> int:

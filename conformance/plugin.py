@@ -59,6 +59,7 @@ class _State:
 
 
 STATE = pytest.StashKey[_State]()
+RESULTS_PLUGIN = "mroute-results"
 CLAUSES = pytest.StashKey[list[str]]()
 
 
@@ -126,9 +127,10 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(f"unknown deviation profile {deviation!r}; valid profiles: {', '.join(PROFILES)}")
     expectations = _install_expectations(config, deviation)  # in every process: reports are judged where made
     results = config.getoption("mroute_results")
-    if results and not _is_worker(config):  # results.json is the controller's: it sees every report
-        collector = ResultsCollector(Path(results).resolve(), state.fallback_info())
-        config.pluginmanager.register(collector, "mroute-results")
+    if (results or explicit) and not _is_worker(config):  # the controller's: it sees every report
+        path = Path(results).resolve() if results else None
+        collector = ResultsCollector(path, state.fallback_info(), gate=explicit)
+        config.pluginmanager.register(collector, RESULTS_PLUGIN)
         if expectations is not None:
             collector.extras.append(lambda: {"expectations": expectations.as_json()})
         if deviation is not None:
@@ -283,9 +285,16 @@ def pytest_report_header(config: pytest.Config) -> str | None:
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
-    """Say so, once, when the target could not be built here."""
+    """One line: the run's verdict and why (on the controller), or that the target was unavailable."""
+    collector = config.pluginmanager.get_plugin(RESULTS_PLUGIN)
+    document = getattr(collector, "document", None)
+    if document is not None:
+        word = document["verdict"]
+        colour = {"pass": "green", "fail": "red"}.get(word, "yellow")
+        terminalreporter.write_line(f"mroute verdict: {word}: {document['verdict_reason']}", **{colour: True})
+        return
     state = config.stash.get(STATE, None)
-    if state is not None and state.unavailable:
+    if state is not None and state.unavailable and not _is_worker(config):
         terminalreporter.write_line(
             f"mroute: target unavailable: {state.unavailable} (its tests were skipped)", yellow=True
         )

@@ -134,12 +134,13 @@ def test_extra_pytest_args_after_double_dash_pass_through(lab: Path) -> None:
     assert "vif.add" not in {c for t in results(lab)["tests"] for c in t["clauses"]}
 
 
-def test_keyword_selects_and_an_empty_selection_fails(lab: Path, capfd: pytest.CaptureFixture[str]) -> None:
+def test_keyword_selects_and_an_empty_selection_is_untested(lab: Path, capfd: pytest.CaptureFixture[str]) -> None:
     write_suite(lab, GOOD_SUITE + FAILING_TEST)
     assert run("-k", "threshold") == 0
     assert len(results(lab)["tests"]) == 3
-    assert run("-k", "nothing_matches_this") == 1
-    assert "no tests ran" in capfd.readouterr().err
+    assert run("-k", "nothing_matches_this") == 3
+    assert capfd.readouterr().err.splitlines()[-1] == "mroute-conformance: untested: no test ran (the selection is empty)"
+    assert results(lab)["verdict"] == "untested"
 
 
 def test_run_with_workers_writes_the_same_results(lab: Path) -> None:
@@ -182,3 +183,78 @@ def test_clauses_reports_a_broken_suite(lab: Path, capfd: pytest.CaptureFixture[
     assert main(["clauses", "--target=faketarget:FakeTarget", "--suite=fsuite"]) == 1
     err = capfd.readouterr().err
     assert "no @pytest.mark.clause" in err and "collecting the suite failed" in err
+
+
+ABSENT_TARGET = """
+
+class AbsentTarget(FakeTarget):
+    def __init__(self, profile):
+        from conformance.targets.base import TargetUnavailable
+        raise TargetUnavailable("no lab device attached")
+"""
+SKIPPING_SUITE = """
+import pytest
+from conformance.outcomes import unsupported
+
+
+@pytest.mark.clause("bw.tmin")
+def test_meters(target):
+    unsupported("no advanced API")
+
+
+@pytest.mark.clause("init.done")
+def test_needs_root(target):
+    pytest.skip("not root")
+"""
+
+
+def test_an_unavailable_target_is_untested_with_exit_3_and_one_line(
+    lab: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    (lab / "faketarget.py").write_text(FAKE_TARGET + ABSENT_TARGET)
+    write_suite(lab, GOOD_SUITE)
+    assert main(["run", "--target=faketarget:AbsentTarget", "--suite=fsuite", "--report-dir=out"]) == 3
+    out, err = capfd.readouterr()
+    assert err.splitlines()[-1] == "mroute-conformance: untested: fake target unavailable: no lab device attached"
+    assert [line for line in out.splitlines() if line.startswith("verdict:")] == [
+        "verdict: UNTESTED: fake target unavailable: no lab device attached"
+    ]
+    assert results(lab)["verdict"] == "untested"
+    assert 'id="verdict">untested<' in (lab / "out" / "report.html").read_text()
+
+
+def test_a_run_in_which_nothing_passed_is_untested(lab: Path, capfd: pytest.CaptureFixture[str]) -> None:
+    write_suite(lab, SKIPPING_SUITE)
+    assert run() == 3
+    assert capfd.readouterr().err.splitlines()[-1] == (
+        "mroute-conformance: untested: nothing was tested: no test passed (1 unsupported, 1 skip)"
+    )
+    assert results(lab)["verdict"] == "untested"
+
+
+def test_a_passing_run_says_pass_first(lab: Path, capfd: pytest.CaptureFixture[str]) -> None:
+    write_suite(lab, GOOD_SUITE)
+    assert run() == 0
+    out = capfd.readouterr().out
+    assert [line for line in out.splitlines() if line.startswith("verdict:")] == [
+        "verdict: PASS: 5 tests, none failed (3 pass, 1 unsupported, 1 skip)"
+    ]
+    assert results(lab)["verdict"] == "pass"
+
+
+def test_the_linux_target_without_kernel_multicast_routing_is_untested(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """On a host lacking ipmr: exit 3 and the kernel's own reason (skips where the host has it)."""
+    from conformance.targets.base import TargetUnavailable
+    from conformance.targets.linux.target import check_available
+
+    try:
+        check_available()
+    except TargetUnavailable as e:
+        reason = e.reason
+    else:
+        pytest.skip("this host can run the linux target")
+    assert main(["run", "--target=linux", f"--report-dir={tmp_path}", "-k", "test_mfc"]) == 3
+    assert capfd.readouterr().err.splitlines()[-1] == f"mroute-conformance: untested: linux target unavailable: {reason}"
+    assert json.loads((tmp_path / "results.json").read_text())["verdict"] == "untested"

@@ -10,6 +10,7 @@ import pytest
 
 from conformance.catalog import load_catalog
 from conformance.results import SCHEMA
+from conformance.verdict import PYTEST_UNTESTED
 
 pytest_plugins = ["pytester"]
 
@@ -164,7 +165,10 @@ def comparable(document: dict) -> dict:
 
 def test_results_json_has_the_contract_shape(fake: pytest.Pytester) -> None:
     _, doc = run_suite(fake, MIXED_SUITE)
-    assert list(doc) == ["schema", "suite", "target", "started", "finished", "summary", "tests", "clauses"]
+    assert list(doc) == [
+        "schema", "verdict", "verdict_reason", "suite", "target", "started", "finished", "summary", "tests", "clauses"
+    ]
+    assert doc["verdict"] == "fail" and doc["verdict_reason"].startswith("3 of 10 tests did not pass")
     assert doc["schema"] == SCHEMA
     assert set(doc["suite"]) == {"version", "fixtures_sha256"} and doc["suite"]["version"]
     assert doc["suite"]["fixtures_sha256"] is None or re.fullmatch(
@@ -292,6 +296,28 @@ def test_unavailable_target_skips_every_test_visibly(fake: pytest.Pytester) -> N
     assert {t["outcome"] for t in doc["tests"]} == {"skip"}
     assert {t["message"] for t in doc["tests"]} == {"target unavailable: no lab device attached"}
     assert doc["target"]["details"] == {"unavailable": "no lab device attached"}
+    assert result.ret == PYTEST_UNTESTED  # not 0: nothing was tested
+    assert doc["verdict"] == "untested"
+    result.stdout.fnmatch_lines(["mroute verdict: untested: fake target unavailable: no lab device attached"])
+
+
+def test_unavailable_target_under_xdist_is_untested_too(fake: pytest.Pytester) -> None:
+    result, doc = run_suite(fake, CLEAN_SUITE, "-n", "2", target="faketarget:AbsentTarget", subprocess=True)
+    assert result.ret == PYTEST_UNTESTED and doc["verdict"] == "untested"
+    result.stdout.fnmatch_lines(["mroute verdict: untested: fake target unavailable: no lab device attached"])
+
+
+def test_a_run_where_nothing_passed_is_untested(fake: pytest.Pytester) -> None:
+    suite = CLEAN_SUITE.replace("assert n < 5", "pytest.skip('no wires')").replace("assert profile is None", "pytest.skip('x')")
+    result, doc = run_suite(fake, suite)
+    assert result.ret == PYTEST_UNTESTED and doc["verdict"] == "untested"
+    assert doc["verdict_reason"] == "nothing was tested: no test passed (1 unsupported, 7 skip)"
+
+
+def test_a_clean_run_passes_with_exit_0(fake: pytest.Pytester) -> None:
+    result, doc = run_suite(fake, CLEAN_SUITE.replace("assert n < 5", "pass"))
+    assert result.ret == 0 and doc["verdict"] == "pass"
+    result.stdout.fnmatch_lines(["mroute verdict: pass: 8 tests, none failed (7 pass, 1 unsupported)"])
 
 
 def test_bad_target_option_is_a_usage_error(fake: pytest.Pytester) -> None:
