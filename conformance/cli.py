@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -26,13 +25,17 @@ import pytest
 from conformance import verdict
 from conformance.catalog import load_catalog
 from conformance.errors import PROG, report_error
+from conformance.interrupts import Interrupts, child_env
 from conformance.report.commands import (
+    REPORT_NAME,
     add_expectations,
     add_profile_match,
     add_report,
     expectation_options,
     finish_run,
 )
+from conformance.report.html import write_report
+from conformance.report.staging import Stage, StageError
 from conformance.report.text import clause_table, run_summary
 from conformance.results import set_verdict, suite_version
 from conformance.targets import registry
@@ -154,39 +157,76 @@ def _check_target(args: argparse.Namespace) -> None:
 
 
 def cmd_run(args: argparse.Namespace, extra: list[str]) -> int:
-    """Run the suite; write DIR/results.json, DIR/report.html, DIR/junit.xml and DIR/allure-results."""
+    """Run the suite; write DIR/results.json, DIR/report.html, DIR/junit.xml and DIR/allure-results.
+
+    Everything is checked first and written into a staging sibling of DIR, moved into place at the
+    end: bad input, or a second Ctrl-C, leaves the previous report as it was.
+    """
     _check_target(args)
+    expectations = expectation_options(args.expectations)
+    try:
+        stage = Stage(Path(args.report_dir))
+    except StageError as exc:
+        raise UsageError(str(exc)) from None
+    interrupted_line = f"{PROG}: interrupted: stopped at once; the previous report in {args.report_dir} is unchanged"
+    with Interrupts(on_abort=stage.abandon, abort_line=interrupted_line) as interrupts:
+        try:
+            document = _run_staged(args, extra, stage.path, expectations, interrupts)
+        except BaseException:
+            stage.discard()
+            raise
+        if document is None:
+            stage.discard()
+            return verdict.EXIT_INTERRUPTED if interrupts.interrupted else verdict.EXIT_FAIL
+        stage.publish()
     report_dir = Path(args.report_dir)
-    report_dir.mkdir(parents=True, exist_ok=True)
-    results, junit, allure = (report_dir / name for name in ("results.json", "junit.xml", "allure-results"))
-    shutil.rmtree(allure, ignore_errors=True)
-    results.unlink(missing_ok=True)
-    junit.unlink(missing_ok=True)
-    options = [f"--mroute-results={results}", f"--junitxml={junit}"]
+    print("\n".join(run_summary(document, str(report_dir / "results.json"))))
+    print(f"report: {report_dir / REPORT_NAME}")
+    return _run_verdict(document)
+
+
+def _run_staged(
+    args: argparse.Namespace, extra: list[str], stage: Path, expectations: list[str], interrupts: Interrupts
+) -> dict | None:
+    """Run pytest (and the deviation passes) into ``stage``; the final results, or None if none."""
+    results, junit, allure = (stage / name for name in ("results.json", "junit.xml", "allure-results"))
+    options = [f"--mroute-results={results}", f"--junitxml={junit}", *expectations]
     if find_spec("allure_pytest") is not None:
         options.append(f"--alluredir={allure}")
     if args.keyword:
         options += ["-k", args.keyword]
     if args.workers is not None:
         options += ["-n", args.workers]
-    options += expectation_options(args.expectations)
-    rc = subprocess.call(_pytest_command(args, *options, *extra))
-    if rc == pytest.ExitCode.USAGE_ERROR:
+    env = child_env(str(stage))
+    rc = interrupts.run(_pytest_command(args, *options, *extra), env=env).returncode
+    if rc == pytest.ExitCode.USAGE_ERROR and not interrupts.interrupted:
         raise UsageError(f"pytest rejected the arguments (exit {rc}); see its message above")
     if not results.exists():
-        print(f"{PROG}: fail: pytest exited with {rc} and wrote no {results}", file=sys.stderr)
-        return verdict.EXIT_FAIL
-    document = json.loads(results.read_text(encoding="utf-8"))
-    if rc not in FINISHED and verdict.of(document) != verdict.INTERRUPTED:  # pytest crashed: never a pass
-        document = set_verdict(document, verdict.FAIL)
-        document["verdict_reason"] = f"pytest ended abnormally (exit {rc}); results are incomplete"
-        results.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+        word = "interrupted" if interrupts.interrupted else "fail"
+        print(f"{PROG}: {word}: pytest exited with {rc} and wrote no results.json", file=sys.stderr)
+        return None
+    document = _final_verdict(json.loads(results.read_text(encoding="utf-8")), rc, interrupts)
+    results.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
     document = finish_run(
-        args, document, results,
-        lambda opts: subprocess.run(_pytest_command(args, *opts, *extra), capture_output=True, text=True, check=False),
+        args, document, results, lambda opts: interrupts.run(_pytest_command(args, *opts, *extra), True, env)
     )
-    print("\n".join(run_summary(document, str(results))))
-    return _run_verdict(document)
+    before = verdict.of(document)
+    if verdict.of(_final_verdict(document, rc, interrupts)) != before:  # interrupted meanwhile
+        results.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+        write_report(document, stage / REPORT_NAME, results)
+    return document
+
+
+def _final_verdict(document: dict, rc: int, interrupts: Interrupts) -> dict:
+    """results.json's verdict, made ``interrupted`` after a signal and ``fail`` if pytest crashed."""
+    if verdict.of(document) == verdict.INTERRUPTED:
+        return document
+    if interrupts.interrupted:
+        return set_verdict(document, verdict.INTERRUPTED)
+    if rc not in FINISHED:  # pytest crashed: never a pass
+        set_verdict(document, verdict.FAIL)
+        document["verdict_reason"] = f"pytest ended abnormally (exit {rc}); results are incomplete"
+    return document
 
 
 # pytest exits that mean the session ran to its end (the verdict is then results.json's)

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from conformance import interrupts
 from conformance.catalog import load_catalog
 from conformance.results import CLAUSE_PROPERTY, TARGET_PROPERTY, ResultsCollector
 from conformance.targets import registry
@@ -298,6 +299,19 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
         terminalreporter.write_line(
             f"mroute: target unavailable: {state.unavailable} (its tests were skipped)", yellow=True
         )
+
+
+def pytest_keyboard_interrupt(excinfo: pytest.ExceptionInfo[BaseException]) -> None:
+    """Under ``run``: once interrupted, a further SIGINT waits for the cleanup (``run`` decides)."""
+    if not isinstance(excinfo.value, pytest.Session.Interrupted):
+        interrupts.shield_cleanup()
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Under ``run``: remove its staging directory if ``run`` gave up on it (a second Ctrl-C, killed)."""
+    if not _is_worker(config):
+        interrupts.remove_abandoned_stage()
 
 
 def _info_json(info: object) -> dict[str, Any]:

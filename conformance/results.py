@@ -127,6 +127,8 @@ class ResultsCollector:
 
     def pytest_sessionstart(self) -> None:
         self.started = utc_now()
+        if self.path is not None:  # made now: a directory removed during the run is not re-created
+            self.path.parent.mkdir(parents=True, exist_ok=True)
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         if session.items:
@@ -184,6 +186,5 @@ class ResultsCollector:
         gate = self.gate and not session.config.option.collectonly
         if gate and document["verdict"] == verdict.UNTESTED and exitstatus == pytest.ExitCode.OK:
             session.exitstatus = verdict.PYTEST_UNTESTED
-        if self.path is not None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+        if self.path is not None and self.path.parent.is_dir():  # gone: the run's report was abandoned
             self.path.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")

@@ -258,3 +258,146 @@ def test_the_linux_target_without_kernel_multicast_routing_is_untested(
     assert main(["run", "--target=linux", f"--report-dir={tmp_path}", "-k", "test_mfc"]) == 3
     assert capfd.readouterr().err.splitlines()[-1] == f"mroute-conformance: untested: linux target unavailable: {reason}"
     assert json.loads((tmp_path / "results.json").read_text())["verdict"] == "untested"
+
+
+# A test-only slow target: its slow test signals through a FIFO that it is running, and its
+# shutdown (the target's cleanup) leaves a marker, optionally after waiting for a go-ahead.
+SLOW_TARGET = """
+import os, threading
+
+class SlowTarget(FakeTarget):
+    def shutdown(self):
+        if os.path.exists("hold"):
+            with open("in-cleanup", "w") as f:  # FIFO: tells the test cleanup began
+                f.write(str(os.getpid()))
+            with open("hold") as f:  # FIFO: blocks until the test lets cleanup finish
+                f.read()
+        open("cleaned-" + os.environ.get("PYTEST_XDIST_WORKER", "main"), "w").close()
+"""
+SLOW_SUITE = """
+import threading
+import pytest
+
+
+@pytest.mark.clause("mfc.ttl-threshold")
+def test_quick(target):
+    pass
+
+
+@pytest.mark.clause("mfc.update")
+def test_slow(target):
+    with open("running", "w") as f:  # FIFO: tells the test this one is running
+        f.write("x")
+    threading.Event().wait(120)  # a long test; the run is interrupted long before this ends
+"""
+
+
+def _slow_run(lab: Path, *extra: str) -> subprocess.Popen[str]:
+    """Start ``run`` on the slow target in ``lab`` and return once its slow test is running."""
+    import os
+
+    (lab / "faketarget.py").write_text(FAKE_TARGET + SLOW_TARGET)
+    write_suite(lab, SLOW_SUITE)
+    os.mkfifo(lab / "running")
+    with open(lab / "cli.out", "w") as out, open(lab / "cli.err", "w") as err:  # the child inherits them
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "conformance.cli", "run", "--target=faketarget:SlowTarget", "--suite=fsuite",
+             "--report-dir=out", *extra],
+            cwd=lab, stdout=out, stderr=err, text=True,
+            env={**os.environ, "PYTHONPATH": os.pathsep.join([str(lab), *sys.path])},
+        )
+    with open(lab / "running") as f:  # blocks until the slow test opened it
+        assert f.read() == "x"
+    return proc
+
+
+def _previous_report(lab: Path) -> dict[str, str]:
+    """Write a previous report into lab/out (and an unrelated file), return their contents."""
+    out = lab / "out"
+    out.mkdir()
+    files = {"results.json": '{"old": true}', "report.html": "old report", "junit.xml": "<old/>", "notes.txt": "mine"}
+    for name, text in files.items():
+        (out / name).write_text(text)
+    return files
+
+
+@pytest.mark.parametrize("signum", ["SIGINT", "SIGTERM"])
+@pytest.mark.parametrize("workers", [[], ["-n", "2"]], ids=["serial", "xdist"])
+def test_an_interrupted_run_cleans_up_and_writes_partial_results(lab: Path, signum: str, workers: list[str]) -> None:
+    import signal
+
+    proc = _slow_run(lab, *workers)
+    proc.send_signal(getattr(signal, signum))
+    proc.wait(60)
+    out, err = (lab / "cli.out").read_text(), (lab / "cli.err").read_text()
+    assert proc.returncode == 130, out + err
+    assert "Traceback" not in out + err
+    assert err.splitlines()[-1].startswith("mroute-conformance: interrupted: run interrupted; results are partial")
+    doc = results(lab)
+    assert doc["verdict"] == "interrupted"
+    if not workers:  # (under xdist the quick test may run alongside the slow one and be interrupted too)
+        assert {t["id"].split("::")[-1]: t["outcome"] for t in doc["tests"]} == {"test_quick": "pass"}
+    assert list(lab.glob("cleaned-*")), "the target's cleanup did not run"
+    assert 'id="verdict">interrupted<' in (lab / "out" / "report.html").read_text()
+    assert not list(lab.glob(".out.staging-*")), "staging directory left behind"
+
+
+def test_a_second_interrupt_exits_at_once_and_cleanup_still_happens(lab: Path) -> None:
+    import os
+    import select
+    import signal
+
+    previous = _previous_report(lab)
+    os.mkfifo(lab / "hold")
+    os.mkfifo(lab / "in-cleanup")
+    proc = _slow_run(lab)
+    proc.send_signal(signal.SIGINT)
+    with open(lab / "in-cleanup") as f:  # the target's shutdown has begun and is held
+        child = int(f.read())
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(10) == 130  # at once, although the child is still cleaning up
+    assert (lab / "cli.err").read_text().splitlines()[-1] == (
+        "mroute-conformance: interrupted: stopped at once; the previous report in out is unchanged"
+    )
+    pidfd = os.pidfd_open(child)
+    try:
+        with open(lab / "hold", "w") as f:  # let the cleanup finish
+            f.write("go")
+        assert select.select([pidfd], [], [], 30)[0], "the pytest child did not finish"
+    finally:
+        os.close(pidfd)
+    assert "Traceback" not in (lab / "cli.out").read_text() + (lab / "cli.err").read_text()
+    assert list(lab.glob("cleaned-*")), "the target's cleanup did not finish"
+    assert {p.name: p.read_text() for p in (lab / "out").iterdir()} == previous
+    assert not list(lab.glob(".out.staging-*")), "staging directory left behind"
+
+
+@pytest.mark.parametrize(
+    ("args", "problem"),
+    [
+        (["--expectations=missing.toml"], "missing.toml"),
+        (["--target=nosuch"], "unknown target 'nosuch'"),
+        (["--profile=bsd"], "'bsd'"),
+        (["-n", "many"], "'many'"),
+    ],
+)
+def test_bad_input_leaves_the_previous_report_intact(
+    lab: Path, args: list[str], problem: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    previous = _previous_report(lab)
+    write_suite(lab, GOOD_SUITE)
+    assert main(["run", "--target=faketarget:FakeTarget", "--suite=fsuite", "--report-dir=out", *args]) == 2
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 1 and problem in err
+    assert {p.name: p.read_text() for p in (lab / "out").iterdir()} == previous
+    assert not list(lab.glob(".out.staging-*"))
+
+
+def test_a_new_run_replaces_only_its_own_files(lab: Path) -> None:
+    _previous_report(lab)
+    (lab / "out" / "deviations").mkdir()
+    write_suite(lab, GOOD_SUITE)
+    assert run() == 0
+    names = {p.name for p in (lab / "out").iterdir()}
+    assert {"results.json", "report.html", "junit.xml", "notes.txt"} <= names and "deviations" not in names
+    assert (lab / "out" / "notes.txt").read_text() == "mine" and results(lab)["verdict"] == "pass"

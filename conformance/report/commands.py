@@ -54,16 +54,16 @@ def expectation_options(value: str | None) -> list[str]:
 
 
 def finish_run(args: argparse.Namespace, document: dict[str, Any], results: Path, run_pytest: RunPytest) -> dict:
-    """After the suite ran: the deviation pass when asked (into results.json), then report.html."""
+    """After the suite ran: the deviation pass when asked (into results.json), then report.html
+    (both beside ``results``, in the run's staging directory)."""
     workdir = results.parent / DEVIATIONS_DIR
     shutil.rmtree(workdir, ignore_errors=True)
     if args.deviations:
         document = _record_deviations(args, document, workdir, run_pytest)
         results.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
-    report = write_report(document, results.parent / REPORT_NAME, results)
+    write_report(document, results.parent / REPORT_NAME, results)
     if document.get("expectations"):
         print(expectations_line(document["expectations"]))
-    print(f"report: {report}")
     return document
 
 
