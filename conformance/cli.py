@@ -23,6 +23,7 @@ from pathlib import Path
 import pytest
 
 from conformance import verdict
+from conformance.adapters import check_adapter
 from conformance.catalog import load_catalog
 from conformance.errors import PROG, report_error
 from conformance.interrupts import Interrupts, child_env
@@ -151,6 +152,7 @@ def _check_target(args: argparse.Namespace) -> None:
     if os.getcwd() not in sys.path:  # MODULE:CLASS resolves like it will in the pytest process
         sys.path.insert(0, os.getcwd())
     try:
+        check_adapter(args.target)
         registry.resolve_profile(args.target, args.profile)
     except registry.UsageError as exc:
         raise UsageError(str(exc)) from None

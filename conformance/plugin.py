@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from conformance import interrupts
+from conformance.adapters import check_adapter
 from conformance.catalog import load_catalog
 from conformance.results import CLAUSE_PROPERTY, TARGET_PROPERTY, ResultsCollector
 from conformance.targets import registry
@@ -118,6 +119,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[STATE] = state
     if explicit or state.profile or config.getoption("mroute_results"):
         try:
+            check_adapter(state.spec)
             registry.resolve_profile(state.spec, state.profile)
         except registry.UsageError as exc:
             raise pytest.UsageError(str(exc)) from None

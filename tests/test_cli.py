@@ -401,3 +401,47 @@ def test_a_new_run_replaces_only_its_own_files(lab: Path) -> None:
     names = {p.name for p in (lab / "out").iterdir()}
     assert {"results.json", "report.html", "junit.xml", "notes.txt"} <= names and "deviations" not in names
     assert (lab / "out" / "notes.txt").read_text() == "mine" and results(lab)["verdict"] == "pass"
+
+
+NOT_A_TARGET = """
+class Plain:
+    def __init__(self, profile):
+        pass
+"""
+
+
+@pytest.mark.parametrize(
+    ("args", "problem"),
+    [
+        (["--report-dir=afile"], "--report-dir 'afile': exists and is not a directory"),
+        (["--report-dir=afile/out"], "--report-dir 'afile/out': 'afile' is not a directory"),
+        (["--report-dir=/proc/mroute-conformance/out"], "--report-dir '/proc/mroute-conformance/out': cannot write there"),
+        (["--expectations=latin1.toml"], "expectations file 'latin1.toml' is not UTF-8 text (byte 0xe9 at offset 13)"),
+        (["--expectations=."], "expectations file '.': Is a directory"),
+        (["--target=faketarget:Plain"], "target 'faketarget:Plain': <class 'faketarget.Plain'> is not a subclass of conformance.targets.base.Target"),
+        (["--target=faketarget:Partial"], "target 'faketarget:Partial': class Partial cannot be built: it does not implement advance, collect"),
+        (["--target=os:getcwd"], "target 'os:getcwd': <built-in function getcwd> is not a subclass of conformance.targets.base.Target"),
+        (["--target=brokenmod:X"], "target 'brokenmod:X': importing it failed: RuntimeError: half-installed"),
+    ],
+)
+def test_bad_input_is_one_line_exit_2_and_keeps_the_previous_report(
+    lab: Path, args: list[str], problem: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    previous = _previous_report(lab)
+    (lab / "faketarget.py").write_text(
+        FAKE_TARGET + NOT_A_TARGET + "\n\nclass Partial(Target):\n    def reset(self):\n        pass\n"
+        "    def info(self):\n        pass\n" + "".join(
+            f"    def {m}(self, *a):\n        pass\n"
+            for m in ("open_socket", "setsockopt", "getsockopt", "ioctl", "close", "recv_all", "send")
+        )
+    )
+    (lab / "brokenmod.py").write_text("raise RuntimeError('half-installed')\n")
+    (lab / "afile").write_text("not a directory")
+    (lab / "latin1.toml").write_bytes('format = "caf\xe9"\n'.encode("latin-1"))
+    write_suite(lab, GOOD_SUITE)
+    assert main(["run", "--target=faketarget:FakeTarget", "--suite=fsuite", "--report-dir=out", *args]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and len(err.splitlines()) == 1 and "Traceback" not in err
+    assert err.startswith(f"mroute-conformance: error: {problem}")
+    assert {p.name: p.read_text() for p in (lab / "out").iterdir()} == previous
+    assert not list(lab.glob(".*.staging-*"))

@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 import pytest
+from fakes import NO_BYTES
 
 from conformance.catalog import load_catalog
 from conformance.results import SCHEMA
@@ -15,10 +16,10 @@ from conformance.verdict import PYTEST_UNTESTED
 pytest_plugins = ["pytester"]
 
 FAKE_TARGET = """
-from conformance.targets.base import TargetInfo
+from conformance.targets.base import Target, TargetInfo
+""" + NO_BYTES + """
 
-
-class FakeTarget:
+class FakeTarget(NoBytes):
     name = "fake"
 
     def __init__(self, profile):
@@ -326,6 +327,13 @@ def test_bad_target_option_is_a_usage_error(fake: pytest.Pytester) -> None:
     result.stderr.fnmatch_lines(
         ["*unknown target 'nosuch'; valid targets: reference, linux, or MODULE:CLASS*"]
     )
+
+
+def test_a_target_class_that_is_not_a_target_is_a_usage_error(fake: pytest.Pytester) -> None:
+    result, doc = run_suite(fake, CLEAN_SUITE, target="faketarget:TargetInfo")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR and doc is None
+    result.stderr.fnmatch_lines(["*target 'faketarget:TargetInfo': * is not a subclass of conformance.targets.base.Target"])
+    assert "Traceback" not in result.stderr.str()
 
 
 def test_plugin_is_inert_without_target_option(pytester: pytest.Pytester) -> None:

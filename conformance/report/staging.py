@@ -30,6 +30,9 @@ class Stage:
         self.report_dir = report_dir
         if report_dir.exists() and not report_dir.is_dir():
             raise StageError(f"--report-dir {str(report_dir)!r}: exists and is not a directory")
+        blocker = next((p for p in report_dir.parents if p.exists() and not p.is_dir()), None)
+        if blocker is not None:
+            raise StageError(f"--report-dir {str(report_dir)!r}: {str(blocker)!r} is not a directory")
         try:
             report_dir.parent.mkdir(parents=True, exist_ok=True)
             if report_dir.is_dir() and not os.access(report_dir, os.W_OK | os.X_OK):
