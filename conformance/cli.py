@@ -25,7 +25,7 @@ import pytest
 from conformance import verdict
 from conformance.adapters import check_adapter
 from conformance.catalog import load_catalog
-from conformance.errors import PROG, report_error
+from conformance.errors import PROG, UsageError, report_error
 from conformance.interrupts import Interrupts, child_env
 from conformance.report.commands import (
     REPORT_NAME,
@@ -45,10 +45,6 @@ SUITE = "conformance.suite"
 Command = Callable[
     [argparse.Namespace, list[str]], int
 ]  # a subcommand handler: (args, pytest extras) -> exit
-
-
-class UsageError(Exception):
-    """A bad command line; its message is the one line shown to the user."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -294,9 +290,18 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _add_bench(commands: argparse._SubParsersAction) -> None:
-    from benchmarks.cli import add_bench
+    """``bench [--quick] [--linux]``: declared here so other commands never import ``benchmarks``."""
+    bench = commands.add_parser("bench", allow_abbrev=False, help="measure the model (and the linux target)")
+    bench.add_argument("--quick", action="store_true", help="skip the 10^6-entry table (about 30 s)")
+    bench.add_argument("--linux", action="store_true", help="also measure the linux target (needs root)")
+    bench.set_defaults(func=_cmd_bench, valid_options=_visible_options(bench))
 
-    add_bench(commands)
+
+def _cmd_bench(args: argparse.Namespace, extra: list[str]) -> int:
+    """Run the benchmarks (benchmarks/cli.py)."""
+    from benchmarks.cli import cmd_bench
+
+    return cmd_bench(args, extra)
 
 
 def _add_fixtures(commands: argparse._SubParsersAction) -> None:

@@ -445,3 +445,15 @@ def test_bad_input_is_one_line_exit_2_and_keeps_the_previous_report(
     assert err.startswith(f"mroute-conformance: error: {problem}")
     assert {p.name: p.read_text() for p in (lab / "out").iterdir()} == previous
     assert not list(lab.glob(".*.staging-*"))
+
+
+def test_commands_other_than_bench_never_import_the_benchmarks(capsys: pytest.CaptureFixture[str]) -> None:
+    code = (
+        "import sys\nfrom conformance.cli import main\n"
+        "assert main(['report', 'missing.json']) == 2\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'benchmarks'))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
+    assert main(["bench", "--bogus"]) == 2  # bench is still a command, with its own options
+    assert "valid options: -h, --help, --quick, --linux" in capsys.readouterr().err

@@ -2,7 +2,7 @@
 
 ``run`` uses :func:`expectation_options` and :func:`finish_run` (the deviation pass, report.html);
 the ``report``, ``profile-match`` and ``expectations`` subcommands are registered in
-``conformance.cli.SUBCOMMANDS``. Handlers raise ``conformance.cli.UsageError`` (exit 2).
+``conformance.cli.SUBCOMMANDS``. Handlers raise ``conformance.errors.UsageError`` (exit 2).
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from conformance.errors import UsageError
 from conformance.expectations import ExpectationsError, load
 from conformance.expectations.update import file_from_results
 from conformance.expectations.wiring import NONE
@@ -31,8 +32,6 @@ DEVIATIONS_DIR = "deviations"
 
 
 def _usage(message: str) -> Exception:
-    from conformance.cli import UsageError
-
     return UsageError(message)
 
 
