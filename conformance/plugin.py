@@ -226,8 +226,22 @@ def pytest_make_collect_report(
     return report
 
 
+def stable_nodeid(item: pytest.Item) -> str:
+    """The node ID of a test of the shipped suite as ``conformance/suite/<file>::<name>``, whatever the
+    rootdir and working directory (they decide pytest's own); any other test's is left as it is."""
+    path = Path(item.path).resolve()
+    if not path.is_relative_to(SUITE_DIR):
+        return item.nodeid
+    _, sep, rest = item.nodeid.partition("::")
+    return path.relative_to(SUITE_DIR.parent.parent).as_posix() + sep + rest
+
+
+@pytest.hookimpl(tryfirst=True)  # before --deselect and other plugins see the IDs
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Record each suite test's clause IDs (stash, user properties) and its Allure labels."""
+    """Give suite tests stable IDs; record their clause IDs (stash, user properties) and Allure labels."""
+    for item in items:
+        if _is_suite_item(item):
+            item._nodeid = stable_nodeid(item)
     catalog = load_catalog()
     if config.getoption("mroute_deviation_profile"):
         _keep_deviation_tests(config, items, catalog)

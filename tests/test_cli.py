@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -457,3 +458,46 @@ def test_commands_other_than_bench_never_import_the_benchmarks(capsys: pytest.Ca
     assert done.stdout.strip() == "[]"
     assert main(["bench", "--bogus"]) == 2  # bench is still a command, with its own options
     assert "valid options: -h, --help, --quick, --linux" in capsys.readouterr().err
+
+
+def _inventory(cwd: Path) -> list[str]:
+    """The suite's test IDs as plain pytest collects them from ``cwd``."""
+    path = cwd / "inventory.json"
+    subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--pyargs", "conformance.suite",
+         "--mroute-target=reference", "--collect-only", "-q", f"--mroute-inventory={path}"],
+        cwd=cwd, capture_output=True, check=False,
+    )
+    return [test["id"] for test in json.loads(path.read_text())["tests"]]
+
+
+def test_suite_test_ids_do_not_depend_on_the_working_directory(tmp_path: Path) -> None:
+    import conformance
+
+    inside = Path(conformance.__file__).parent  # pytest's rootdir would otherwise differ
+    ids = _inventory(tmp_path)
+    assert ids and all(i.startswith("conformance/suite/test_") for i in ids)
+    (inside / "inventory.json").unlink(missing_ok=True)
+    try:
+        assert _inventory(inside) == ids
+    finally:
+        (inside / "inventory.json").unlink(missing_ok=True)
+
+
+def test_an_updated_expectations_file_matches_runs_with_other_workers_selections_and_cwds(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    broken = ["run", "--target=conformance.selfcheck.variants:ttl_ge", "--report-dir=out"]
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    monkeypatch.chdir(tmp_path / "a")
+    assert main([*broken, "-n", "2", "-k", "ttl_exceeds"]) == 1
+    assert main(["expectations", "--update", "out/results.json", "-o", "../ttl_ge.toml"]) == 0
+    text = (tmp_path / "ttl_ge.toml").read_text()
+    assert "reason_regex" in text and "#\\\\d+" in text and not re.search(r"'#\d", text)
+    monkeypatch.chdir(tmp_path / "b")
+    for selection in (["-k", "ttl_exceeds"], ["-k", "ttl_exceeds and t-1"]):
+        capsys.readouterr()
+        assert main([*broken, "-n", "0", *selection, "--expectations=../ttl_ge.toml"]) == 0, capsys.readouterr().err
+        doc = json.loads(Path("out/results.json").read_text())
+        assert doc["summary"]["fail"] == 0 and doc["summary"]["expected-fail"] > 0
