@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import secrets
 import subprocess
 import sys
 import tempfile
@@ -42,6 +43,7 @@ from conformance.results import set_verdict, suite_version
 from conformance.targets import registry
 
 SUITE = "conformance.suite"
+DEFAULT_SEED = 0  # hypothesis seed of a default run: reproducible unless --randomize
 Command = Callable[
     [argparse.Namespace, list[str]], int
 ]  # a subcommand handler: (args, pytest extras) -> exit
@@ -99,7 +101,26 @@ def _add_run(commands: argparse._SubParsersAction) -> None:
         help="also re-run the implementation-defined/conflict clause tests under every known "
         "profile (the deviation register in results.json and report.html)",
     )
+    seeds = run.add_mutually_exclusive_group()
+    seeds.add_argument(
+        "--hypothesis-seed",
+        type=_seed,
+        default=DEFAULT_SEED,
+        metavar="N",
+        help=f"seed of the hypothesis-drawn examples (default {DEFAULT_SEED}: every run draws the same)",
+    )
+    seeds.add_argument(
+        "--randomize",
+        action="store_true",
+        help="draw fresh hypothesis examples (a random seed, printed and recorded so it can be repeated)",
+    )
     run.set_defaults(func=cmd_run, valid_options=_visible_options(run))
+
+
+def _seed(value: str) -> int:
+    if value.isdigit():
+        return int(value)
+    raise argparse.ArgumentTypeError(f"invalid seed {value!r}; valid: a whole number, 0 or more")
 
 
 def _add_clauses(commands: argparse._SubParsersAction) -> None:
@@ -135,7 +156,7 @@ def _suite_args(suite: str) -> list[str]:
 
 
 def _pytest_command(args: argparse.Namespace, *options: str) -> list[str]:
-    cmd = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider"]
+    cmd = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-p", "no:benchmark"]  # nothing in cwd
     if os.environ.get("PYTEST_DISABLE_PLUGIN_AUTOLOAD"):  # the pytest11 entry point will not load it
         cmd += ["-p", "conformance.plugin"]
     cmd += [*_suite_args(args.suite), f"--mroute-target={args.target}"]
@@ -195,6 +216,9 @@ def _run_staged(
         options += ["-k", args.keyword]
     if args.workers is not None:
         options += ["-n", args.workers]
+    seed = args.hypothesis_seed = secrets.randbelow(2**32) if args.randomize else args.hypothesis_seed
+    options.append(f"--hypothesis-seed={seed}")
+    print(f"hypothesis seed: {seed} (repeat with --hypothesis-seed {seed})", flush=True)
     env = child_env(str(stage))
     rc = interrupts.run(_pytest_command(args, *options, *extra), env=env).returncode
     if rc == pytest.ExitCode.USAGE_ERROR and not interrupts.interrupted:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Generator, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import asdict, dataclass, is_dataclass
 from functools import cached_property
 from pathlib import Path
@@ -36,7 +36,8 @@ if TYPE_CHECKING:
     from reference_impl.profiles import Profile
 
 SUITE_DIR = Path(__file__).resolve().parent / "suite"
-HYPOTHESIS_PROFILE = "mroute-ci"
+HYPOTHESIS_PROFILE = "mroute-ci"  # derandomized (examples from each test's name), no database
+RUN_PROFILE = "mroute-run"  # examples from --hypothesis-seed, no database
 
 
 @dataclass
@@ -50,6 +51,8 @@ class _State:
     info_sent: bool = False
     unavailable: str | None = None
     hypothesis_ready: bool = False
+    restore_hypothesis: Callable[[], None] | None = None  # undo our hypothesis settings at unconfigure
+    restore_home: Callable[[], None] | None = None
 
     @cached_property
     def target_name(self) -> str:
@@ -138,6 +141,8 @@ def pytest_configure(config: pytest.Config) -> None:
             collector.extras.append(lambda: {"expectations": expectations.as_json()})
         if deviation is not None:
             collector.extras.append(lambda: {"checked_profile": deviation})
+        if config.pluginmanager.hasplugin("hypothesispytest"):
+            collector.extras.append(lambda: {"hypothesis": hypothesis_record(config)})
 
 
 def _install_expectations(config: pytest.Config, deviation: str | None) -> Expectations | None:
@@ -156,23 +161,57 @@ def _install_expectations(config: pytest.Config, deviation: str | None) -> Expec
 
 
 def _use_hypothesis_profile(config: pytest.Config) -> None:
-    """Register the ``mroute-ci`` settings profile; load it when env CI is set (once per process)."""
+    """Register the suite's settings profiles and load one (once per process): ``mroute-ci`` under
+    env CI, else ``mroute-run`` for a run naming a target; a ``--hypothesis-profile`` given wins.
+
+    Neither writes an example database (no .hypothesis/ in the user's directory, no replay of an
+    earlier run's failures): ``mroute-ci`` draws examples from each test's name, ``mroute-run``
+    from ``--hypothesis-seed`` (which ``run`` always passes, 0 unless told otherwise).
+    """
     state = config.stash[STATE]
     if state.hypothesis_ready:
         return
     state.hypothesis_ready = True
     from hypothesis import HealthCheck, settings
 
-    settings.register_profile(
-        HYPOTHESIS_PROFILE,
-        derandomize=True,
-        database=None,
-        deadline=None,
-        print_blob=True,
-        suppress_health_check=[HealthCheck.too_slow],
-    )
-    if os.environ.get("CI") and not config.getoption("hypothesis_profile", None):
+    _hypothesis_home(state)
+    common = {"database": None, "deadline": None, "print_blob": True, "suppress_health_check": [HealthCheck.too_slow]}
+    settings.register_profile(HYPOTHESIS_PROFILE, derandomize=True, **common)  # type: ignore[arg-type]
+    settings.register_profile(RUN_PROFILE, derandomize=False, **common)  # type: ignore[arg-type]
+    if config.getoption("hypothesis_profile", None):
+        return
+    previous = settings.get_current_profile_name()
+    if os.environ.get("CI"):
         settings.load_profile(HYPOTHESIS_PROFILE)
+    elif state.explicit:
+        settings.load_profile(RUN_PROFILE)
+    state.restore_hypothesis = lambda: settings.load_profile(previous)  # an in-process run (pytester) ends
+
+
+def _hypothesis_home(state: _State) -> None:
+    """For a run naming a target: hypothesis's own files (its constants cache) go to the staging
+    directory of ``run`` (removed with it), else to the user's cache directory, never to the cwd."""
+    if not state.explicit:
+        return
+    from hypothesis.configuration import set_hypothesis_home_dir
+
+    stage = os.environ.get(interrupts.STAGE_ENV)
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "mroute-conformance" / "hypothesis"
+    set_hypothesis_home_dir(Path(stage) / ".hypothesis" if stage else cache)
+    state.restore_home = lambda: set_hypothesis_home_dir(None)
+
+
+def hypothesis_record(config: pytest.Config) -> dict[str, Any]:
+    """How this run's hypothesis examples were drawn, for results.json."""
+    from hypothesis import settings
+
+    seed = config.getoption("hypothesis_seed", None)
+    return {
+        "seed": int(seed) if seed is not None and str(seed).isdigit() else seed,
+        "profile": settings.get_current_profile_name(),
+        "derandomize": bool(settings().derandomize),  # settings(): the loaded profile's values
+        "database": settings().database is not None,
+    }
 
 
 def _in_suite(path: Path) -> bool:
@@ -325,7 +364,12 @@ def pytest_keyboard_interrupt(excinfo: pytest.ExceptionInfo[BaseException]) -> N
 
 @pytest.hookimpl(trylast=True)
 def pytest_unconfigure(config: pytest.Config) -> None:
-    """Under ``run``: remove its staging directory if ``run`` gave up on it (a second Ctrl-C, killed)."""
+    """Undo this run's hypothesis settings (for in-process runs); under ``run``, remove its staging
+    directory if ``run`` gave up on it (a second Ctrl-C, killed)."""
+    state = config.stash.get(STATE, None)
+    for undo in (state.restore_hypothesis, state.restore_home) if state is not None else ():
+        if undo is not None:
+            undo()
     if not _is_worker(config):
         interrupts.remove_abandoned_stage()
 

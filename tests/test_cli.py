@@ -501,3 +501,53 @@ def test_an_updated_expectations_file_matches_runs_with_other_workers_selections
         assert main([*broken, "-n", "0", *selection, "--expectations=../ttl_ge.toml"]) == 0, capsys.readouterr().err
         doc = json.loads(Path("out/results.json").read_text())
         assert doc["summary"]["fail"] == 0 and doc["summary"]["expected-fail"] > 0
+
+
+HYPOTHESIS_SUITE = """
+import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+
+@pytest.mark.clause("input.malformed-packet")
+@settings(max_examples=10, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(n=st.integers(10**6, 10**9))
+def test_drawn(target, n):
+    with open("drawn.txt", "a") as f:
+        f.write(f"{n}\\n")
+"""
+
+
+def _drawn(lab: Path, *args: str) -> list[str]:
+    (lab / "drawn.txt").unlink(missing_ok=True)
+    assert run(*args) == 0
+    return (lab / "drawn.txt").read_text().split()
+
+
+def test_a_default_run_draws_the_same_examples_and_records_its_seed(
+    lab: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    write_suite(lab, HYPOTHESIS_SUITE)
+    first = _drawn(lab)
+    assert "hypothesis seed: 0 (repeat with --hypothesis-seed 0)" in capfd.readouterr().out
+    assert results(lab)["hypothesis"] == {"seed": 0, "profile": "mroute-run", "derandomize": False, "database": False}
+    assert _drawn(lab) == first  # reproducible by default
+    assert _drawn(lab, "--hypothesis-seed", "7") != first
+    assert results(lab)["hypothesis"]["seed"] == 7
+    fresh = _drawn(lab, "--randomize")
+    seed = results(lab)["hypothesis"]["seed"]
+    assert f"hypothesis seed: {seed} (repeat with --hypothesis-seed {seed})" in capfd.readouterr().out
+    assert _drawn(lab, "--hypothesis-seed", str(seed)) == fresh  # a randomized run can be repeated
+    assert not (lab / ".hypothesis").exists() and not list(lab.glob(".*.staging-*"))
+
+
+@pytest.mark.parametrize(
+    ("args", "problem"),
+    [
+        (["--hypothesis-seed", "x"], "invalid seed 'x'"),
+        (["--hypothesis-seed", "3", "--randomize"], "not allowed with argument"),
+    ],
+)
+def test_bad_seed_options_are_usage_errors(args: list[str], problem: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["run", *args]) == 2
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 1 and problem in err

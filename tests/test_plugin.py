@@ -167,8 +167,10 @@ def comparable(document: dict) -> dict:
 def test_results_json_has_the_contract_shape(fake: pytest.Pytester) -> None:
     _, doc = run_suite(fake, MIXED_SUITE)
     assert list(doc) == [
-        "schema", "verdict", "verdict_reason", "suite", "target", "started", "finished", "summary", "tests", "clauses"
+        "schema", "verdict", "verdict_reason", "suite", "target", "started", "finished", "summary", "tests", "clauses",
+        "hypothesis",
     ]
+    assert doc["hypothesis"] == {"seed": None, "profile": "mroute-run", "derandomize": False, "database": False}
     assert doc["verdict"] == "fail" and doc["verdict_reason"].startswith("3 of 10 tests did not pass")
     assert doc["schema"] == SCHEMA
     assert set(doc["suite"]) == {"version", "fixtures_sha256"} and doc["suite"]["version"]

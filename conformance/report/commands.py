@@ -77,7 +77,7 @@ def _record_deviations(
     args: argparse.Namespace, document: dict[str, Any], workdir: Path, run_pytest: RunPytest
 ) -> dict[str, Any]:
     workdir.mkdir(parents=True)
-    common = ["-q", "--mroute-expectations=none"]
+    common = ["-q", "--mroute-expectations=none", f"--hypothesis-seed={args.hypothesis_seed}"]  # as the main run
     if args.keyword:
         common += ["-k", args.keyword]
     if args.workers is not None:
