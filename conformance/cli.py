@@ -245,7 +245,8 @@ def _final_verdict(document: dict, rc: int, interrupts: Interrupts) -> dict:
         return document
     if interrupts.interrupted:
         return set_verdict(document, verdict.INTERRUPTED)
-    if rc not in FINISHED:  # pytest crashed: never a pass
+    stopped_early = rc == pytest.ExitCode.INTERRUPTED and verdict.of(document) != verdict.PASS  # -x, collection
+    if rc not in FINISHED and not stopped_early:  # pytest crashed: never a pass
         set_verdict(document, verdict.FAIL)
         document["verdict_reason"] = f"pytest ended abnormally (exit {rc}); results are incomplete"
     return document

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import traceback
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import asdict, dataclass, is_dataclass
 from functools import cached_property
@@ -22,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from conformance import interrupts
+from conformance import interrupts, outcomes
 from conformance.adapters import check_adapter
 from conformance.catalog import load_catalog
 from conformance.results import CLAUSE_PROPERTY, TARGET_PROPERTY, ResultsCollector
@@ -358,7 +359,7 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
 
 def pytest_keyboard_interrupt(excinfo: pytest.ExceptionInfo[BaseException]) -> None:
     """Under ``run``: once interrupted, a further SIGINT waits for the cleanup (``run`` decides)."""
-    if not isinstance(excinfo.value, pytest.Session.Interrupted):
+    if type(excinfo.value) is KeyboardInterrupt:  # not pytest's or xdist's early-stop subclasses
         interrupts.shield_cleanup()
 
 
@@ -387,8 +388,16 @@ def mroute_target(request: pytest.FixtureRequest) -> Iterator[Target]:
         built = registry.build_target(state.spec, state.profile)
     except Exception as exc:
         reason = registry.unavailable_reason(exc)
-        if reason is None:
-            raise
+        if reason is None:  # a broken adapter: one line per test, and the run stops
+            where = traceback.extract_tb(exc.__traceback__)[-1]
+            request.session.shouldstop = f"target {state.spec!r} could not be built"
+            pytest.fail(
+                outcomes.one_line(
+                    f"target {state.spec!r} could not be built: {type(exc).__name__}: {exc} "
+                    f"(at {where.filename}:{where.lineno})"
+                ),
+                pytrace=False,
+            )
         state.unavailable = reason
         state.info = {**state.fallback_info(), "details": {"unavailable": reason}}
         pytest.skip(f"target unavailable: {reason}")

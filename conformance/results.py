@@ -172,9 +172,9 @@ class ResultsCollector:
         return [record.as_json() for record in records]
 
     def pytest_keyboard_interrupt(self, excinfo: pytest.ExceptionInfo[BaseException]) -> None:
-        # pytest also reports collection errors and -x stops as a KeyboardInterrupt (Session.Interrupted):
-        # only a real interrupt (Ctrl-C, SIGTERM, pytest.exit) makes the run "interrupted".
-        self.interrupted = not isinstance(excinfo.value, pytest.Session.Interrupted)
+        # pytest and xdist also report collection errors and early stops (-x, a broken target) as
+        # subclasses of KeyboardInterrupt: only a real one (SIGINT; run turns SIGTERM into it) counts.
+        self.interrupted = type(excinfo.value) is KeyboardInterrupt
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:

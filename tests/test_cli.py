@@ -551,3 +551,28 @@ def test_bad_seed_options_are_usage_errors(args: list[str], problem: str, capsys
     assert main(["run", *args]) == 2
     err = capsys.readouterr().err
     assert len(err.splitlines()) == 1 and problem in err
+
+
+BROKEN_TARGET = """
+
+class BrokenTarget(FakeTarget):
+    def __init__(self, profile):
+        raise RuntimeError("lab cable unplugged")
+"""
+
+
+@pytest.mark.parametrize("workers", [[], ["-n", "2"]], ids=["serial", "xdist"])
+def test_a_target_that_cannot_be_built_fails_in_one_line_per_test(
+    lab: Path, workers: list[str], capfd: pytest.CaptureFixture[str]
+) -> None:
+    (lab / "faketarget.py").write_text(FAKE_TARGET + BROKEN_TARGET)
+    write_suite(lab, GOOD_SUITE)
+    assert main(["run", "--target=faketarget:BrokenTarget", "--suite=fsuite", "--report-dir=out", *workers]) == 1
+    out, err = capfd.readouterr()
+    assert "Traceback" not in out + err and out.count("lab cable unplugged") < 12
+    doc = results(lab)
+    assert doc["verdict"] == "fail" and {t["outcome"] for t in doc["tests"]} == {"error"}
+    assert all(t["message"].startswith(
+        "Failed: target 'faketarget:BrokenTarget' could not be built: RuntimeError: lab cable unplugged (at ")
+        for t in doc["tests"])
+    assert doc["verdict_reason"].startswith(f"{len(doc['tests'])} of {len(doc['tests'])} tests did not pass")
