@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -267,6 +269,11 @@ SLOW_TARGET = """
 import os, threading
 
 class SlowTarget(FakeTarget):
+    def __init__(self, profile):
+        super().__init__(profile)
+        with open("pids", "a") as f:  # for the test's reaper, should the test fail midway
+            f.write(f"{os.getpid()}\\n")
+
     def shutdown(self):
         if os.path.exists("hold"):
             with open("in-cleanup", "w") as f:  # FIFO: tells the test cleanup began
@@ -293,6 +300,42 @@ def test_slow(target):
 """
 
 
+def _read_fifo(path: Path, timeout: float = 30.0) -> str:
+    """What the other side writes into the FIFO ``path``; fails (instead of hanging) if it never does."""
+    import threading
+
+    got: list[str] = []
+
+    def read() -> None:
+        with open(path) as f:
+            got.append(f.read())
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    reader.join(timeout)
+    assert got, f"nothing arrived on {path.name} within {timeout} s"
+    return got[0]
+
+
+@pytest.fixture
+def reaper(lab: Path) -> Iterator[list[subprocess.Popen[str]]]:
+    """The `run` processes a test starts; whatever of them and their pytest children is still alive
+    at the end (a failed test) is killed, so no test leaves processes behind."""
+    import os
+    import signal
+
+    procs: list[subprocess.Popen[str]] = []
+    yield procs
+    for proc in procs:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    pids = (lab / "pids").read_text().split() if (lab / "pids").exists() else []
+    for pid in map(int, pids):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(os.getpgid(pid), signal.SIGKILL)
+
+
 def _slow_run(lab: Path, *extra: str) -> subprocess.Popen[str]:
     """Start ``run`` on the slow target in ``lab`` and return once its slow test is running."""
     import os
@@ -307,8 +350,7 @@ def _slow_run(lab: Path, *extra: str) -> subprocess.Popen[str]:
             cwd=lab, stdout=out, stderr=err, text=True,
             env={**os.environ, "PYTHONPATH": os.pathsep.join([str(lab), *sys.path])},
         )
-    with open(lab / "running") as f:  # blocks until the slow test opened it
-        assert f.read() == "x"
+    assert _read_fifo(lab / "running") == "x"  # the slow test is running
     return proc
 
 
@@ -324,10 +366,13 @@ def _previous_report(lab: Path) -> dict[str, str]:
 
 @pytest.mark.parametrize("signum", ["SIGINT", "SIGTERM"])
 @pytest.mark.parametrize("workers", [[], ["-n", "2"]], ids=["serial", "xdist"])
-def test_an_interrupted_run_cleans_up_and_writes_partial_results(lab: Path, signum: str, workers: list[str]) -> None:
+def test_an_interrupted_run_cleans_up_and_writes_partial_results(
+    lab: Path, signum: str, workers: list[str], reaper: list[subprocess.Popen[str]]
+) -> None:
     import signal
 
     proc = _slow_run(lab, *workers)
+    reaper.append(proc)
     proc.send_signal(getattr(signal, signum))
     proc.wait(60)
     out, err = (lab / "cli.out").read_text(), (lab / "cli.err").read_text()
@@ -343,7 +388,9 @@ def test_an_interrupted_run_cleans_up_and_writes_partial_results(lab: Path, sign
     assert not list(lab.glob(".out.staging-*")), "staging directory left behind"
 
 
-def test_a_second_interrupt_exits_at_once_and_cleanup_still_happens(lab: Path) -> None:
+def test_a_second_interrupt_exits_at_once_and_cleanup_still_happens(
+    lab: Path, reaper: list[subprocess.Popen[str]]
+) -> None:
     import os
     import select
     import signal
@@ -352,9 +399,9 @@ def test_a_second_interrupt_exits_at_once_and_cleanup_still_happens(lab: Path) -
     os.mkfifo(lab / "hold")
     os.mkfifo(lab / "in-cleanup")
     proc = _slow_run(lab)
+    reaper.append(proc)
     proc.send_signal(signal.SIGINT)
-    with open(lab / "in-cleanup") as f:  # the target's shutdown has begun and is held
-        child = int(f.read())
+    child = int(_read_fifo(lab / "in-cleanup"))  # the target's shutdown has begun and is held
     proc.send_signal(signal.SIGINT)
     assert proc.wait(10) == 130  # at once, although the child is still cleaning up
     assert (lab / "cli.err").read_text().splitlines()[-1] == (
@@ -576,3 +623,32 @@ def test_a_target_that_cannot_be_built_fails_in_one_line_per_test(
         "Failed: target 'faketarget:BrokenTarget' could not be built: RuntimeError: lab cable unplugged (at ")
         for t in doc["tests"])
     assert doc["verdict_reason"].startswith(f"{len(doc['tests'])} of {len(doc['tests'])} tests did not pass")
+
+
+def test_a_killed_run_still_cleans_up_and_leaves_no_staging_directory(
+    lab: Path, reaper: list[subprocess.Popen[str]]
+) -> None:
+    """SIGKILL of `run`: its pytest child is interrupted (PR_SET_PDEATHSIG), cleans up, and
+    removes the staging directory nobody will publish; the previous report stays."""
+    import os
+    import select
+    import signal
+
+    previous = _previous_report(lab)
+    os.mkfifo(lab / "hold")
+    os.mkfifo(lab / "in-cleanup")
+    proc = _slow_run(lab)
+    reaper.append(proc)
+    proc.send_signal(signal.SIGKILL)
+    assert proc.wait(10) == -signal.SIGKILL
+    child = int(_read_fifo(lab / "in-cleanup"))  # the orphaned child was interrupted and is cleaning up
+    pidfd = os.pidfd_open(child)
+    try:
+        with open(lab / "hold", "w") as f:
+            f.write("go")
+        assert select.select([pidfd], [], [], 30)[0], "the pytest child did not finish"
+    finally:
+        os.close(pidfd)
+    assert list(lab.glob("cleaned-*")), "the target's cleanup did not run"
+    assert {p.name: p.read_text() for p in (lab / "out").iterdir()} == previous
+    assert not list(lab.glob(".out.staging-*")), "staging directory left behind"
