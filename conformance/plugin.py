@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import os
 import traceback
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import asdict, dataclass, is_dataclass
 from functools import cached_property
 from pathlib import Path
@@ -67,7 +67,7 @@ class _State:
 
 STATE = pytest.StashKey[_State]()
 RESULTS_PLUGIN = "mroute-results"
-CLAUSES = pytest.StashKey[list[str]]()
+CLAUSES = pytest.StashKey[Sequence[str]]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -377,7 +377,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 
 def _info_json(info: object) -> dict[str, Any]:
-    data = asdict(info) if is_dataclass(info) else dict(info)  # type: ignore[arg-type]
+    data: dict[str, Any] = asdict(info) if is_dataclass(info) and not isinstance(info, type) else dict(info)  # type: ignore[call-overload]
     return {"name": data.get("name"), "profile": data.get("profile"), "details": data.get("details", {})}
 
 

@@ -153,9 +153,9 @@ class ResultsCollector:
         record.duration_s += report.duration
         for name, value in report.user_properties:
             if name == CLAUSE_PROPERTY and value not in record.clauses:
-                record.clauses.append(value)
+                record.clauses.append(str(value))
             elif name == TARGET_PROPERTY and not self._target_reported:
-                self.target, self._target_reported = json.loads(value), True
+                self.target, self._target_reported = json.loads(str(value)), True
         result = outcomes.classify(report)
         if result is not None and (
             record.outcome is None or outcomes.worst(result[0], record.outcome) != record.outcome
