@@ -6,7 +6,7 @@ Otherwise every test of the run would error with the same long traceback; here i
 
 from __future__ import annotations
 
-from conformance.targets import registry
+from conformance.targets import registry, remote
 from conformance.targets.base import Target
 
 BASE = "conformance.targets.base.Target"
@@ -14,8 +14,8 @@ BASE = "conformance.targets.base.Target"
 
 def check_adapter(spec: str) -> None:
     """Raise ``registry.UsageError`` unless ``spec`` is builtin or names a class that can be built."""
-    if spec in registry.BUILTIN:
-        return
+    if spec in registry.BUILTIN or remote.is_remote(spec):
+        return  # agents are checked by the registry (command found, port valid) and at hello
     try:
         cls = registry._import_class(spec)  # the registry's own lookup, so both agree
     except registry.UsageError:

@@ -102,6 +102,19 @@ def _add_run(commands: argparse._SubParsersAction) -> None:
         help="also re-run the implementation-defined/conflict clause tests under every known "
         "profile (the deviation register in results.json and report.html)",
     )
+    run.add_argument(
+        "--kernel",
+        action="append",
+        metavar="SPEC",
+        help="linux-vm: the kernel to boot (debian:X.Y, host, or a bzImage/vmlinux path; default debian:6.12); "
+        "repeat for a matrix: one run per kernel in DIR/<kernel>/, then DIR/matrix.html",
+    )
+    run.add_argument("--vm-accel", choices=("auto", "kvm", "tcg"), help="linux-vm: qemu accelerator (default auto)")
+    run.add_argument(
+        "--allure-html",
+        action="store_true",
+        help="also render Allure 3's single-file report into DIR/allure-report (needs the npm package allure@3)",
+    )
     seeds = run.add_mutually_exclusive_group()
     seeds.add_argument(
         "--hypothesis-seed",
@@ -183,6 +196,12 @@ def cmd_run(args: argparse.Namespace, extra: list[str]) -> int:
     end: bad input, or a second Ctrl-C, leaves the previous report as it was.
     """
     _check_target(args)
+    if (args.kernel or args.vm_accel) and args.target != "linux-vm":
+        raise UsageError(f"--kernel and --vm-accel apply to --target linux-vm, not {args.target!r}")
+    if args.kernel and len(set(args.kernel)) > 1:
+        return _run_kernel_matrix(args, extra)
+    if args.allure_html:
+        _allure_available()
     expectations = expectation_options(args.expectations)
     try:
         stage = Stage(Path(args.report_dir))
@@ -217,6 +236,10 @@ def _run_staged(
         options += ["-k", args.keyword]
     if args.workers is not None:
         options += ["-n", args.workers]
+    if args.kernel:
+        options.append(f"--mroute-kernel={args.kernel[0]}")
+    if args.vm_accel:
+        options.append(f"--mroute-vm-accel={args.vm_accel}")
     seed = args.hypothesis_seed = secrets.randbelow(2**32) if args.randomize else args.hypothesis_seed
     options.append(f"--hypothesis-seed={seed}")
     print(f"hypothesis seed: {seed} (repeat with --hypothesis-seed {seed})", flush=True)
@@ -237,7 +260,48 @@ def _run_staged(
     if verdict.of(_final_verdict(document, rc, interrupts)) != before:  # interrupted meanwhile
         results.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
         write_report(document, stage / REPORT_NAME, results)
+    if args.allure_html and not interrupts.interrupted:
+        _render_allure(args, stage, document)
     return document
+
+
+def _allure_available() -> None:
+    """--allure-html needs Allure 3: checked before anything runs (a usage error, one line)."""
+    from conformance.report.allure_html import AllureError, find_allure
+
+    try:
+        find_allure()
+    except AllureError as exc:
+        raise UsageError(f"--allure-html: {exc}") from None
+
+
+def _render_allure(args: argparse.Namespace, stage: Path, document: dict) -> None:
+    """DIR/allure-report/index.html from the run's allure-results, with history kept beside DIR."""
+    from conformance.report.allure_html import AllureError, render
+
+    target = document.get("target") or {}
+    history = Path(args.report_dir).resolve().parent / f".{Path(args.report_dir).name}.allure-history.jsonl"
+    try:
+        index = render(stage / "allure-results", stage / "allure-report", history=history,
+                       name=f"mroute-conformance: {target.get('name')} ({target.get('profile')})")
+    except AllureError as exc:  # the run's verdict stands; the extra page is only missing
+        print(f"{PROG}: warning: --allure-html: {exc}", file=sys.stderr)
+        return
+    print(f"allure report: {Path(args.report_dir) / index.relative_to(stage)}")
+
+
+def _run_kernel_matrix(args: argparse.Namespace, extra: list[str]) -> int:
+    """``run --target linux-vm --kernel A --kernel B``: one full run per kernel, then matrix.html."""
+    from conformance.targets.vm import matrix
+
+    options = ["--hypothesis-seed", str(args.hypothesis_seed)] if not args.randomize else ["--randomize"]
+    for flag, value in (("-k", args.keyword), ("--expectations", args.expectations),
+                        ("--vm-accel", args.vm_accel), ("--profile", args.profile)):
+        if value:
+            options += [flag, value]
+    options += ["--deviations"] * args.deviations + ["--allure-html"] * args.allure_html
+    specs = list(dict.fromkeys(args.kernel))
+    return matrix.run_matrix(specs, Path(args.report_dir), args.workers, extra, options)
 
 
 def _final_verdict(document: dict, rc: int, interrupts: Interrupts) -> dict:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import re
 import subprocess
 import sys
@@ -534,7 +535,10 @@ def test_suite_test_ids_do_not_depend_on_the_working_directory(tmp_path: Path) -
 def test_an_updated_expectations_file_matches_runs_with_other_workers_selections_and_cwds(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    broken = ["run", "--target=conformance.selfcheck.variants:ttl_ge", "--report-dir=out"]
+    tests_dir = str(Path(__file__).resolve().parent)  # broken_variants lives beside this file
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(p for p in (tests_dir, os.environ.get("PYTHONPATH")) if p))
+    monkeypatch.syspath_prepend(tests_dir)
+    broken = ["run", "--target=broken_variants:ttl_ge", "--report-dir=out"]
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
     monkeypatch.chdir(tmp_path / "a")

@@ -12,10 +12,9 @@ A bad spec or a kernel that cannot be had is one line on stderr and exit 2.
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
-from conformance.errors import PROG, report_error
+from conformance.errors import report_error
 from conformance.targets.vm import kernels
 
 
@@ -71,15 +70,4 @@ def cmd_kernels(args: argparse.Namespace, extra: list[str]) -> int:
 def _run_matrix(args: argparse.Namespace, extra: list[str]) -> int:
     from conformance.targets.vm import matrix
 
-    base = Path(args.report_dir)
-    base.mkdir(parents=True, exist_ok=True)
-    runs, worst = [], 0
-    for spec, rc in matrix.run_all(list(dict.fromkeys(args.specs)), base, args.workers, extra):
-        worst = max(worst, 1 if rc else 0)
-        results = base / matrix.slug(spec) / "results.json"
-        doc = json.loads(results.read_text(encoding="utf-8")) if results.is_file() else {
-            "target": {"details": {"unavailable": f"the run wrote no results.json (exit {rc})"}}}
-        runs.append((spec, doc))
-    built = matrix.write(base, runs)
-    print(f"{PROG}: {len(runs)} kernels, {built['differences']} clauses differ: {base / 'matrix.html'}")
-    return worst
+    return matrix.run_matrix(list(dict.fromkeys(args.specs)), Path(args.report_dir), args.workers, extra)

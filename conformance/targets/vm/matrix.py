@@ -13,6 +13,7 @@ import os
 import re
 import subprocess
 import sys
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -29,15 +30,27 @@ def slug(spec: str) -> str:
 
 
 def run_one(spec: str, report_dir: Path, extra: list[str], log: Path | None = None) -> int:
-    """``mroute-conformance run --target linux-vm`` for one kernel (its exit code); output to ``log`` if given."""
+    """``mroute-conformance run --target linux-vm`` for one kernel (its exit code); output to ``log`` if given.
+
+    The child shares our terminal's process group, so Ctrl-C reaches it directly; we keep waiting
+    while it writes its partial results and removes its VM, and only a second Ctrl-C stops waiting.
+    """
     cmd = [sys.executable, "-m", "conformance.cli", "run", "--target", "linux-vm", "--report-dir", str(report_dir), *extra]
     env = {**os.environ, KERNEL_ENV: spec}
     (report_dir / "results.json").unlink(missing_ok=True)  # never mistake an earlier run's for this one's
     if log is None:
-        return subprocess.call(cmd, env=env)
+        return _wait(subprocess.Popen(cmd, env=env))
     report_dir.mkdir(parents=True, exist_ok=True)
     with open(log, "wb") as out:
-        return subprocess.call(cmd, env=env, stdout=out, stderr=subprocess.STDOUT)
+        return _wait(subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT))
+
+
+def _wait(child: subprocess.Popen[bytes]) -> int:
+    try:
+        return child.wait()
+    except KeyboardInterrupt:  # the child got the same SIGINT and is cleaning up: give it that time
+        child.wait()
+        raise
 
 
 def plan(n_kernels: int, workers: str | None) -> tuple[int, list[str]]:
@@ -55,9 +68,13 @@ def plan(n_kernels: int, workers: str | None) -> tuple[int, list[str]]:
     return at_once, ["-n", "0" if each == 1 else str(each)]
 
 
-def run_all(specs: list[str], base: Path, workers: str | None, extra: list[str]) -> list[tuple[str, int]]:
-    """Run the suite on every kernel as ``plan`` says; (spec, exit code) in the order given."""
+def run_all(
+    specs: list[str], base: Path, workers: str | None, extra: list[str], run_options: Sequence[str] = ()
+) -> list[tuple[str, int]]:
+    """Run the suite on every kernel as ``plan`` says (each ``run`` also gets ``run_options``);
+    (spec, exit code) in the order given."""
     at_once, options = plan(len(specs), workers)
+    options = [*run_options, *options]
     tail = ["--", *extra] if extra else []
     if at_once == 1:
         codes = []
@@ -113,3 +130,32 @@ def write(report_dir: Path, runs: list[tuple[str, dict]]) -> dict:
                       else spec, doc) for spec, doc in runs]
     (report_dir / "matrix.html").write_text(render(columns), encoding="utf-8")
     return matrix
+
+
+# Exit codes of the runs, most telling first: interrupted, fail, usage, untested, pass.
+EXIT_PRECEDENCE = (130, 1, 2, 3, 0)
+
+
+def combined_exit(codes: Sequence[int]) -> int:
+    """One exit code for the matrix: the most telling of the runs' (an unknown code counts as fail)."""
+    known = [c if c in EXIT_PRECEDENCE else 1 for c in codes] or [3]
+    return min(known, key=EXIT_PRECEDENCE.index)
+
+
+def run_matrix(specs: list[str], base: Path, workers: str | None, extra: list[str], run_options: Sequence[str] = ()) -> int:
+    """Every kernel's run, then ``matrix.json``/``matrix.html`` in ``base``; the combined exit code."""
+    base.mkdir(parents=True, exist_ok=True)
+    try:
+        codes = run_all(specs, base, workers, extra, run_options)
+    except KeyboardInterrupt:
+        print(f"mroute-conformance: interrupted: the kernel matrix in {base} is incomplete", file=sys.stderr)
+        return 130
+    runs = []
+    for spec, rc in codes:
+        results = base / slug(spec) / "results.json"
+        doc = json.loads(results.read_text(encoding="utf-8")) if results.is_file() else {
+            "target": {"details": {"unavailable": f"the run wrote no results.json (exit {rc})"}}}
+        runs.append((spec, doc))
+    built = write(base, runs)
+    print(f"mroute-conformance: {len(runs)} kernels, {built['differences']} clauses differ: {base / 'matrix.html'}")
+    return combined_exit([rc for _, rc in codes])
