@@ -163,8 +163,9 @@ def _install_expectations(config: pytest.Config, deviation: str | None) -> Expec
 
 
 def _use_hypothesis_profile(config: pytest.Config) -> None:
-    """Register the suite's settings profiles and load one (once per process): ``mroute-ci`` under
-    env CI, else ``mroute-run`` for a run naming a target; a ``--hypothesis-profile`` given wins.
+    """Register the suite's settings profiles and load one (once per process): ``mroute-run`` for a
+    run naming a target and a seed (``run`` always passes one), else ``mroute-ci`` under env CI,
+    else ``mroute-run`` for a run naming a target; a ``--hypothesis-profile`` given wins.
 
     Neither writes an example database (no .hypothesis/ in the user's directory, no replay of an
     earlier run's failures): ``mroute-ci`` draws examples from each test's name, ``mroute-run``
@@ -183,7 +184,10 @@ def _use_hypothesis_profile(config: pytest.Config) -> None:
     if config.getoption("hypothesis_profile", None):
         return
     previous = settings.get_current_profile_name()
-    if os.environ.get("CI"):
+    seeded = config.getoption("hypothesis_seed", None) is not None
+    if state.explicit and seeded:  # run always passes a seed: reproducible, in CI or not
+        settings.load_profile(RUN_PROFILE)
+    elif os.environ.get("CI"):
         settings.load_profile(HYPOTHESIS_PROFILE)
     elif state.explicit:
         settings.load_profile(RUN_PROFILE)

@@ -164,7 +164,8 @@ def comparable(document: dict) -> dict:
     return stripped
 
 
-def test_results_json_has_the_contract_shape(fake: pytest.Pytester) -> None:
+def test_results_json_has_the_contract_shape(fake: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("CI", raising=False)  # under CI an unseeded run derandomizes (mroute-ci): checked below
     _, doc = run_suite(fake, MIXED_SUITE)
     assert list(doc) == [
         "schema", "verdict", "verdict_reason", "suite", "target", "started", "finished", "summary", "tests", "clauses",
@@ -173,6 +174,9 @@ def test_results_json_has_the_contract_shape(fake: pytest.Pytester) -> None:
     assert doc["hypothesis"] == {"seed": None, "profile": "mroute-run", "derandomize": False, "database": False}
     assert doc["verdict"] == "fail" and doc["verdict_reason"].startswith("3 of 10 tests did not pass")
     assert doc["schema"] == SCHEMA
+    monkeypatch.setenv("CI", "true")
+    _, ci_doc = run_suite(fake, MIXED_SUITE)
+    assert ci_doc["hypothesis"] == {"seed": None, "profile": "mroute-ci", "derandomize": True, "database": False}
     assert set(doc["suite"]) == {"version", "fixtures_sha256"} and doc["suite"]["version"]
     assert doc["suite"]["fixtures_sha256"] is None or re.fullmatch(
         r"[0-9a-f]{64}", doc["suite"]["fixtures_sha256"]

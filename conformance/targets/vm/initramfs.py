@@ -26,7 +26,7 @@ SHARE_TAG = "hostroot"  # the 9p mount tag of the host's /
 ENV_FILE = "etc/mroute-vm.env"
 MARKER = "mroute-vm:"  # prefix of every line /init prints on the console
 
-INIT = r"""#!/bin/busybox sh
+INIT_SCRIPT = r"""#!/bin/busybox sh
 # mroute-conformance guest init: modules, the host's / over 9p (read-only), then the agent.
 /bin/busybox --install -s /bin
 export PATH=/bin
@@ -120,7 +120,7 @@ def base_archive(kernel: Kernel, busybox: Path) -> bytes:
         cpio.dir(d)
     cpio.chardev("dev/console", 5, 1)
     cpio.file("bin/busybox", busybox.read_bytes(), 0o755)
-    cpio.file("init", INIT.encode(), 0o755)
+    cpio.file("init", INIT_SCRIPT.encode(), 0o755)
     names = []
     for module in kernel.modules:
         cpio.file(f"modules/{module.name}", module.read_bytes())
@@ -132,7 +132,7 @@ def base_archive(kernel: Kernel, busybox: Path) -> bytes:
 def cached_base(kernel: Kernel) -> Path:
     """The kernel's base archive, built once and kept next to it (keyed by busybox and /init)."""
     busybox = find_busybox()
-    digest = hashlib.sha256(busybox.read_bytes() + INIT.encode() + repr(kernel.manifest.get("modules")).encode())
+    digest = hashlib.sha256(busybox.read_bytes() + INIT_SCRIPT.encode() + repr(kernel.manifest.get("modules")).encode())
     path = kernel.dir / f"initrd-{digest.hexdigest()[:12]}.cpio.gz"
     if not path.is_file():
         tmp = path.with_name(f".{path.name}.{os.getpid()}")
