@@ -88,10 +88,22 @@ def run_all(
         print(f"== {spec} -> {out} (log: {out / 'run.log'})", flush=True)
         rc = run_one(spec, out, [*options, *tail], log=out / "run.log")
         print(f"== {spec}: exit {rc}", flush=True)
+        _show_log(out / "run.log", full=rc != 0)
         return spec, rc
 
     with ThreadPoolExecutor(max_workers=at_once) as pool:
         return list(pool.map(one, specs))
+
+
+def _show_log(log: Path, *, full: bool) -> None:
+    """A side-by-side run's verdict line from its log; the log's tail too when it did not pass."""
+    try:
+        lines = log.read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError:
+        return
+    shown = lines[-25:] if full else [line for line in lines if line.startswith("verdict:")]
+    for line in shown:
+        print(f"   {line}", flush=True)
 
 
 def build(runs: list[tuple[str, dict]]) -> dict:
