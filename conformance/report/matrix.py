@@ -28,7 +28,7 @@ MATRIX_CSS = """
 tr.diff td.cid { font-weight: 600; } svg.chart text { font: 12px system-ui, sans-serif; }
 .legend span { display: inline-block; margin-right: 12px; } .legend i { display: inline-block;
  width: 10px; height: 10px; margin-right: 4px; vertical-align: middle; }
-.wrap { overflow-x: auto; }
+.wrap { overflow-x: auto; } svg.chart { max-width: 100%; height: auto; }
 """
 
 
@@ -42,6 +42,7 @@ class Column:
 
     label: str
     document: dict[str, Any]
+    href: str | None = None  # the run's own report.html, relative to the matrix page
 
     @property
     def clauses(self) -> dict[str, str]:
@@ -112,7 +113,7 @@ def counts(column: Column) -> dict[str, int]:
 
 def chart(columns: Sequence[Column]) -> str:
     """A horizontal stacked bar per run: clause outcomes, as inline SVG."""
-    width, bar, gap, left = 900, 22, 10, 220
+    width, bar, gap, left = 1000, 22, 10, 330
     height = len(columns) * (bar + gap) + gap
     parts = [f'<svg class="chart" role="img" aria-label="clause outcomes per run" width="{width}" '
              f'height="{height}" viewBox="0 0 {width} {height}">']
@@ -120,7 +121,7 @@ def chart(columns: Sequence[Column]) -> str:
         tally = counts(column)
         total = sum(tally.values()) or 1
         y = gap + i * (bar + gap)
-        parts.append(f'<text x="0" y="{y + 15}">{escape(column.label[:32])}</text>')
+        parts.append(f'<text x="0" y="{y + 15}">{escape(column.label[:48])}</text>')
         x = float(left)
         for outcome in CHART_OUTCOMES:
             if not tally[outcome]:
@@ -148,6 +149,11 @@ def _table(title: str, body: list[tuple[str, list[str]]], columns: Sequence[Colu
             f"<th>clause</th><th>title</th>{head}</tr></thead><tbody>{''.join(lines) or empty}</tbody></table></div>")
 
 
+def _run_cell(column: Column) -> str:
+    label = escape(column.label)
+    return f'<a href="{escape(column.href)}">{label}</a>' if column.href else label
+
+
 def _why(column: Column) -> str:
     """What a reader should know about a run beside its counts: why it tested nothing, how it ran."""
     details = (column.document.get("target") or {}).get("details") or {}
@@ -163,7 +169,7 @@ def render(columns: Sequence[Column]) -> str:
     """The whole matrix page."""
     differing, same = rows(columns)
     verdicts = "".join(
-        f"<tr><td>{escape(c.label)}</td><td><span class=\"badge o-{escape(c.verdict)}\">{escape(c.verdict)}"
+        f"<tr><td>{_run_cell(c)}</td><td><span class=\"badge o-{escape(c.verdict)}\">{escape(c.verdict)}"
         f"</span></td><td>{escape(str((c.document.get('target') or {}).get('name', '?')))}</td>"
         f"<td>{sum(1 for o in c.clauses.values() if o == outcomes.PASS)}</td>"
         f"<td>{escape(_why(c))}</td></tr>"

@@ -139,7 +139,8 @@ def write(report_dir: Path, runs: list[tuple[str, dict]]) -> dict:
     matrix = build(runs)
     (report_dir / "matrix.json").write_text(json.dumps(matrix, indent=1) + "\n", encoding="utf-8")
     columns = [Column(f"{spec} ({release})" if (release := doc.get("target", {}).get("details", {}).get("kernel"))
-                      else spec, doc) for spec, doc in runs]
+                      else spec, doc, f"{slug(spec)}/report.html" if "clauses" in doc else None)
+               for spec, doc in runs]
     (report_dir / "matrix.html").write_text(render(columns), encoding="utf-8")
     return matrix
 
