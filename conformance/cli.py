@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from conformance import outcomes
+from conformance.agent.script import add_agent_script
 from conformance.catalog import load_catalog
 from conformance.errors import PROG, report_error
 from conformance.report.commands import (
@@ -33,6 +34,7 @@ from conformance.report.commands import (
 from conformance.report.text import clause_table, run_summary
 from conformance.results import suite_version
 from conformance.targets import registry
+from conformance.targets.listing import add_targets
 
 SUITE = "conformance.suite"
 Command = Callable[
@@ -96,6 +98,7 @@ def _add_run(commands: argparse._SubParsersAction) -> None:
         help="also re-run the implementation-defined/conflict clause tests under every known "
         "profile (the deviation register in results.json and report.html)",
     )
+    run.add_argument("--target-opt", action="append", default=[], metavar="KEY=VALUE", help="a per-target setting (repeatable)")
     run.set_defaults(func=cmd_run, valid_options=_visible_options(run))
 
 
@@ -104,6 +107,7 @@ def _add_clauses(commands: argparse._SubParsersAction) -> None:
         "clauses", allow_abbrev=False, help="list the clause catalog with test coverage"
     )
     _add_target_options(clauses)
+    clauses.add_argument("--target-opt", action="append", default=[], metavar="KEY=VALUE", help="a per-target setting (repeatable)")
     clauses.set_defaults(func=cmd_clauses, valid_options=_visible_options(clauses))
 
 
@@ -138,6 +142,7 @@ def _pytest_command(args: argparse.Namespace, *options: str) -> list[str]:
     cmd += [*_suite_args(args.suite), f"--mroute-target={args.target}"]
     if args.profile:
         cmd.append(f"--mroute-profile={args.profile}")
+    cmd += [f"--mroute-target-opt={item}" for item in args.target_opt]
     return [*cmd, *options]
 
 
@@ -145,7 +150,7 @@ def _check_target(args: argparse.Namespace) -> None:
     if os.getcwd() not in sys.path:  # MODULE:CLASS resolves like it will in the pytest process
         sys.path.insert(0, os.getcwd())
     try:
-        registry.resolve_profile(args.target, args.profile)
+        registry.resolve_profile(args.target, args.profile, registry.parse_target_options(args.target_opt))
     except registry.UsageError as exc:
         raise UsageError(str(exc)) from None
 
@@ -257,6 +262,7 @@ def _add_fixtures(commands: argparse._SubParsersAction) -> None:
 
 SUBCOMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (
     _add_run, _add_clauses, _add_bench, add_report, add_profile_match, add_expectations, _add_fixtures,
+    add_targets, add_agent_script,
 )
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 import pytest
+from fakes import TARGET_STUBS
 
 from conformance.catalog import load_catalog
 from conformance.results import SCHEMA
@@ -14,12 +15,12 @@ from conformance.results import SCHEMA
 pytest_plugins = ["pytester"]
 
 FAKE_TARGET = """
-from conformance.targets.base import TargetInfo
+from conformance.targets.base import Target, TargetInfo
 
 
-class FakeTarget:
+class FakeTarget(Target):
     name = "fake"
-
+""" + TARGET_STUBS + """
     def __init__(self, profile):
         self.profile = profile
         self.resets = 0
