@@ -6,8 +6,10 @@ as sshd would, so the bootstrap (the standalone agent inside the command line) r
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
+import shutil
 import subprocess
 import sys
 import threading
@@ -93,7 +95,7 @@ def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
         ("serial:/etc/hostname", [], "neither a character device nor a unix socket"),
         ("reference", ["--target-opt", "ports=2"], "target 'reference' has no option 'ports'; valid: none"),
         ("reference", ["--target-opt", "novalue"], "--target-opt 'novalue': expected KEY=VALUE"),
-        ("ssh:localhost", ["--target-opt", "colour=red"], "valid: backend, identity, ports, python, ssh_option"),
+        ("ssh:localhost", ["--target-opt", "colour=red"], "valid: backend, identity, ports, python, ssh_config, ssh_option"),
         ("ssh:localhost", ["--target-opt", "backend=solaris"], "valid backends: linux, freebsd"),
         ("serial:/dev/null", ["--target-opt", "baud=fast"], "--target-opt baud=fast: expected a number"),
     ],
@@ -130,3 +132,42 @@ def test_a_serial_line_carries_the_protocol_in_raw_mode() -> None:
     finally:
         reader.close()
         writer.close()
+
+
+SSHD = "/usr/sbin/sshd"
+
+
+@pytest.fixture
+def real_ssh(tmp_path: Path) -> Path:
+    """An ssh client config whose ProxyCommand is a real ``sshd -i`` session: real ssh, no network."""
+    if not (os.access(SSHD, os.X_OK) and shutil.which("ssh") and shutil.which("ssh-keygen")) or os.geteuid() != 0:
+        pytest.skip("needs root, ssh, ssh-keygen and sshd (apt-get install openssh-server)")
+    os.makedirs("/run/sshd", mode=0o755, exist_ok=True)  # sshd's privilege-separation directory
+    for key in ("hostkey", "id"):
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(tmp_path / key)], check=True)
+    (tmp_path / "authorized_keys").write_text((tmp_path / "id.pub").read_text())
+    (tmp_path / "sshd_config").write_text(
+        f"HostKey {tmp_path / 'hostkey'}\nAuthorizedKeysFile {tmp_path / 'authorized_keys'}\nStrictModes no\n"
+        "UsePAM no\nPermitRootLogin prohibit-password\nPidFile none\nLogLevel ERROR\n"
+    )
+    config = tmp_path / "ssh_config"
+    config.write_text(
+        f"Host *\n  ProxyCommand {SSHD} -i -f {tmp_path / 'sshd_config'}\n  StrictHostKeyChecking no\n"
+        f"  UserKnownHostsFile /dev/null\n  IdentityFile {tmp_path / 'id'}\n  LogLevel ERROR\n"
+    )
+    return config
+
+
+def test_real_ssh_and_sshd_carry_the_standalone_agent(real_ssh: Path, tmp_path: Path) -> None:
+    """ssh -> sshd -> login shell -> python3 -c <bootstrap> -> the agent's hello, end to end."""
+    with pytest.raises(TargetUnavailable, match=r"kernel without IPv4 multicast routing") as info:
+        registry.build_target("ssh:root@127.0.0.1", None, {"ssh_config": str(real_ssh), "backend": "linux"})
+    assert "\n" not in str(info.value)
+    done = subprocess.run(
+        [sys.executable, "-m", "conformance.cli", "run", "--target", "ssh:root@127.0.0.1", "--target-opt",
+         f"ssh_config={real_ssh}", "-k", "second_init", f"--report-dir={tmp_path / 'out'}"],
+        capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)}, check=False,
+    )
+    document = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert "CONFIG_IP_MROUTE" in document["target"]["details"]["unavailable"], done.stderr[-2000:]
+    assert document["tests"] and all(t["outcome"] == "skip" for t in document["tests"])

@@ -220,3 +220,57 @@ def test_freebsd_routing_socket_gets_the_profiles_set_up(monkeypatch: pytest.Mon
         assert s.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF) > default_rcvbuf
     with backend.make_socket(socket.AF_INET, socket.SOCK_DGRAM, 17) as plain:
         assert plain.getsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_LOOP) == 1  # only the routing socket
+
+
+LISTEN_CHECK = """
+import subprocess, sys
+from conformance.agent.client import AgentTarget
+from conformance.agent.transport import connect_tcp
+from conformance.targets.base import TargetUnavailable
+subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
+proc = subprocess.Popen([sys.executable, "-I", sys.argv[1], "--backend", "linux", "--listen", "127.0.0.1:4711"],
+                        stderr=subprocess.PIPE, text=True)
+try:
+    assert "listening on 127.0.0.1:4711" in proc.stderr.readline()  # the agent says when it accepts
+    for _ in range(2):  # one session per connection, then the next one
+        try:
+            AgentTarget(connect_tcp("127.0.0.1", 4711, timeout=10))
+        except TargetUnavailable as exc:
+            assert "CONFIG_IP_MROUTE" in str(exc), exc
+        else:
+            raise AssertionError("the linux backend cannot run here")
+finally:
+    proc.terminate()
+    assert proc.wait(10) == 128 + 15
+print("ok")
+"""
+
+
+def test_listen_serves_one_session_per_connection_inside_a_private_namespace(agent_py: Path) -> None:
+    if subprocess.run(["unshare", "--net", "true"], capture_output=True, check=False).returncode != 0:
+        pytest.skip("cannot create a network namespace here (needs root and unshare)")
+    done = subprocess.run(["unshare", "--net", sys.executable, "-c", LISTEN_CHECK, str(agent_py)], capture_output=True,
+                          text=True, env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=120, check=False)
+    assert done.stdout.strip() == "ok", done.stderr[-2000:]
+
+
+def test_device_mode_speaks_on_a_pty(agent_py: Path) -> None:
+    import pty
+    import tty
+
+    from conformance.agent.client import AgentConnection
+
+    master, slave = pty.openpty()
+    tty.setraw(slave)
+    proc = subprocess.Popen([sys.executable, "-I", str(agent_py), "--backend", "linux", "--device", os.ttyname(slave)],
+                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+    try:
+        stream = os.fdopen(master, "r+b", buffering=0)
+        with pytest.raises(TargetUnavailable, match="CONFIG_IP_MROUTE"):
+            AgentTarget(AgentConnection(stream, stream, timeout=20))
+        assert stream.closed  # the client hung up after the unavailable hello...
+        assert proc.wait(20) == 0  # ...and the agent, seeing the line go, shut down cleanly
+    finally:
+        os.close(slave)
+        if proc.poll() is None:
+            proc.kill()

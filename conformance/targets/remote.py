@@ -35,6 +35,7 @@ SSH_OPTIONS = {
     "ports": "router ports the agent wires up (default: 4)",
     "identity": "ssh private key file (ssh -i)",
     "ssh_option": "one extra ssh -o option, e.g. StrictHostKeyChecking=accept-new",
+    "ssh_config": "an ssh client configuration file (ssh -F) for everything else",
 }
 SERIAL_OPTIONS = {"baud": "line speed of a serial port (default: 115200; ignored for non-tty devices)"}
 TRANSPORT_OPTIONS: dict[str, dict[str, str]] = {"ssh": SSH_OPTIONS, "serial": SERIAL_OPTIONS, "device": SERIAL_OPTIONS}
@@ -164,6 +165,8 @@ def ssh_argv(parsed: RemoteSpec, options: Mapping[str, str]) -> list[str]:
     argv = ["ssh", "-T", "-o", "BatchMode=yes", "-o", "ConnectTimeout=10", "-o", "ServerAliveInterval=15"]
     if parsed.port:
         argv += ["-p", str(parsed.port)]
+    if options.get("ssh_config"):
+        argv += ["-F", options["ssh_config"]]
     if options.get("identity"):
         argv += ["-i", options["identity"]]
     if options.get("ssh_option"):
