@@ -17,6 +17,7 @@ import socket
 import struct
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -274,3 +275,69 @@ def test_device_mode_speaks_on_a_pty(agent_py: Path) -> None:
         os.close(slave)
         if proc.poll() is None:
             proc.kill()
+
+
+class FakeFreeBSD:
+    """Records the FreeBSD backend's commands and answers like the tools would (epairNa, jids, ifindexes)."""
+
+    def __init__(self, fail_on: str = "") -> None:
+        self.commands: list[list[str]] = []
+        self.pairs = 0
+        self.fail_on = fail_on
+
+    def run(self, argv: list[str], stdin: str | None = None, check: bool = True) -> str:
+        self.commands.append(list(argv))
+        line = " ".join(argv)
+        if self.fail_on and self.fail_on in line and check:
+            raise RuntimeError(f"{line} failed (1): ifconfig: SIOCIFCREATE2: Operation not permitted")
+        if argv[:2] == ["ifconfig", "epair"]:
+            self.pairs += 1
+            return f"epair{self.pairs + 6}a\n"
+        if argv[0] == "jexec" and "-c" in argv:  # the if_nametoindex probe
+            return " ".join(str(20 + i) for i in range(self.pairs)) + "\n"
+        return ""
+
+
+@pytest.fixture
+def fake_freebsd(monkeypatch: pytest.MonkeyPatch) -> Callable[[str], FakeFreeBSD]:
+    def install(fail_on: str = "") -> FakeFreeBSD:
+        fake = FakeFreeBSD(fail_on)
+        monkeypatch.setattr(S, "run", fake.run)
+        monkeypatch.setattr(S.FreeBSDBackend, "check", staticmethod(lambda: None))
+        monkeypatch.setattr(S.FreeBSDBackend, "_spawn_helper", lambda self, jail: (0, socket.socket()))
+        monkeypatch.setattr(S.FreeBSDBackend, "_open_bpf", lambda self, ifname: os.open(os.devnull, os.O_RDONLY))
+        monkeypatch.setattr(S.fcntl, "ioctl", lambda fd, request, arg: struct.pack("I", 65536))
+        monkeypatch.setattr(S.os, "waitpid", lambda pid, flags: (pid, 0))
+        return fake
+    return install
+
+
+def test_freebsd_lab_commands_stay_inside_the_jails_it_creates(fake_freebsd: Callable[[str], FakeFreeBSD]) -> None:
+    fake = fake_freebsd("")
+    backend = S.FreeBSDBackend(2)
+    jails = backend.jails
+    assert [c for c in fake.commands if c[:2] == ["jail", "-c"]] == [
+        ["jail", "-c", f"name={j}", "path=/", "vnet", "persist", "children.max=0", "allow.raw_sockets"] for j in jails
+    ]
+    assert [p["name"] for p in backend.ports] == ["epair7a", "epair8a"] and [p["ifindex"] for p in backend.ports] == [20, 21]
+    ours = {"epair", "epair7a", "epair7b", "epair8a", "epair8b"}
+    host = [c for c in fake.commands if c[0] == "ifconfig"]
+    assert host and all(c[1] in ours for c in host), host  # the host's own interfaces are never named
+    inside = {" ".join(c[2:]) for c in fake.commands if c[0] == "jexec" and c[1] == jails[0]}
+    assert {"ifconfig epair7a inet 198.18.0.1/24 up", "ifconfig epair8a inet6 2001:db8:1::1/64",
+            "arp -s 198.18.1.10 02:6d:72:00:01:10", "ndp -s 2001:db8::10 02:6d:72:00:00:10"} <= inside
+    assert "ifconfig epair7b inet6 ifdisabled" in {" ".join(c[2:]) for c in fake.commands if c[:2] == ["jexec", jails[1]]}
+    fake.commands.clear()
+    backend.shutdown()
+    assert fake.commands == [["jail", "-r", jails[0]], ["jail", "-r", jails[1]],
+                             ["ifconfig", "epair7a", "destroy"], ["ifconfig", "epair8a", "destroy"]]
+
+
+def test_a_freebsd_set_up_failure_is_one_line_and_leaves_nothing(fake_freebsd: Callable[[str], FakeFreeBSD]) -> None:
+    fake = fake_freebsd("ifconfig epair7b vnet")  # the first tester end cannot move into its jail
+    with pytest.raises(S.Unavailable, match=r"^cannot build the jails: ifconfig epair7b vnet .*Operation not permitted$"):
+        S.FreeBSDBackend(2)
+    created = [c for c in fake.commands if c[:2] == ["jail", "-c"]]
+    assert len(created) == 2 and fake.commands[-3:] == [
+        ["jail", "-r", created[0][2][5:]], ["jail", "-r", created[1][2][5:]], ["ifconfig", "epair7a", "destroy"]
+    ]

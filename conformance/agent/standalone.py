@@ -677,15 +677,19 @@ class FreeBSDBackend(KernelBackend):
         self._set_plan(port_plan(n_ports))
         base = "mrc-%d" % os.getpid()
         self.jails = [base + "-r", base + "-t"]
+        self.made_jails = []  # type: List[str]
+        self.epairs = []  # type: List[str]  # the "a" ends; "b" is the tester's
         self.helpers = []  # type: List[Tuple[int, socket.socket]]
         self.bpf = []  # type: List[int]
         try:
             for jail in self.jails:
-                run(["jail", "-c", "name=" + jail, "vnet", "persist", "children.max=0"])
+                # path=/ lets jexec run this Python inside; raw sockets are what the router needs
+                run(["jail", "-c", "name=" + jail, "path=/", "vnet", "persist", "children.max=0", "allow.raw_sockets"])
+                self.made_jails.append(jail)
             self._wire_up()
             self.helpers = [self._spawn_helper(j) for j in self.jails]
             for i in range(n_ports):
-                self.bpf.append(self._open_bpf("t%d" % i))
+                self.bpf.append(self._open_bpf(self.epairs[i][:-1] + "b"))
             self.port_of_fd = {fd: i for i, fd in enumerate(self.bpf)}
             self.blen = struct.unpack("I", fcntl.ioctl(self.bpf[0], BIOCGBLEN, bytes(4)))[0] if self.bpf else 4096
         except BaseException as exc:
@@ -698,31 +702,35 @@ class FreeBSDBackend(KernelBackend):
         return run(["jexec", self.jails[which], *argv])
 
     def _wire_up(self) -> None:
+        """epair i: ``epairNa`` (router port i) in the router jail, ``epairNb`` (tester end) in the tester's.
+
+        The ends keep their unique epair names: when the jails go, the interfaces return to the
+        host under those names and are destroyed there (an epair is destroyed from its home vnet).
+        """
         router, tester = self.jails
         for jail in self.jails:
             run(["jexec", jail, "ifconfig", "lo0", "up"])
-        for i, p in enumerate(self.plan):
+        for p in self.plan:
             a = run(["ifconfig", "epair", "create"]).strip()  # e.g. epair3a; its peer is epair3b
             b = a[:-1] + "b"
+            self.epairs.append(a)
             run(["ifconfig", a, "vnet", router])
             run(["ifconfig", b, "vnet", tester])
-            self._jexec(0, "ifconfig", a, "name", "r%d" % i)
-            self._jexec(1, "ifconfig", b, "name", "t%d" % i)
-            self._jexec(0, "ifconfig", "r%d" % i, "ether", p["mac"])
-            self._jexec(1, "ifconfig", "t%d" % i, "ether", p["peer_mac"])
-            self._jexec(0, "ifconfig", "r%d" % i, "inet6", "-ifdisabled", "no_dad", "-accept_rtadv")
-            self._jexec(0, "ifconfig", "r%d" % i, "inet", "%s/24" % p["ipv4"], "up")
-            self._jexec(0, "ifconfig", "r%d" % i, "inet6", "%s/64" % p["ipv6"])
-            self._jexec(1, "ifconfig", "t%d" % i, "inet6", "ifdisabled")
-            self._jexec(1, "ifconfig", "t%d" % i, "up")
+            self._jexec(0, "ifconfig", a, "ether", p["mac"])
+            self._jexec(1, "ifconfig", b, "ether", p["peer_mac"])
+            self._jexec(0, "ifconfig", a, "inet6", "-ifdisabled", "no_dad", "-accept_rtadv")
+            self._jexec(0, "ifconfig", a, "inet", "%s/24" % p["ipv4"], "up")
+            self._jexec(0, "ifconfig", a, "inet6", "%s/64" % p["ipv6"])
+            self._jexec(1, "ifconfig", b, "inet6", "ifdisabled")
+            self._jexec(1, "ifconfig", b, "up")
             self._jexec(0, "arp", "-s", p["peer_ipv4"], p["peer_mac"])
             self._jexec(0, "ndp", "-s", p["peer_ipv6"], p["peer_mac"])
-        out = self._jexec(0, "sh", "-c", "for i in $(jot %d 0); do ifconfig r$i | sed -n 's/.*index \\([0-9]*\\).*/\\1/p'; done"
-                          % len(self.plan))
-        indexes = [int(x) for x in out.split()] if out.split() else []
-        self.ports = [{"index": i, "name": "r%d" % i, "ifindex": indexes[i] if i < len(indexes) else 0,
-                       "mac": p["mac"], "ipv4": p["ipv4"], "ipv6": p["ipv6"], "peer_ipv4": p["peer_ipv4"],
-                       "peer_ipv6": p["peer_ipv6"], "peer_mac": p["peer_mac"]} for i, p in enumerate(self.plan)]
+        names = ",".join(repr(a) for a in self.epairs)
+        out = self._jexec(0, sys.executable, "-c", "import socket;print(*[socket.if_nametoindex(n) for n in (%s,)])" % names)
+        indexes = [int(x) for x in out.split()]
+        self.ports = [{"index": i, "name": self.epairs[i], "ifindex": indexes[i], "mac": p["mac"], "ipv4": p["ipv4"],
+                       "ipv6": p["ipv6"], "peer_ipv4": p["peer_ipv4"], "peer_ipv6": p["peer_ipv6"],
+                       "peer_mac": p["peer_mac"]} for i, p in enumerate(self.plan)]
 
     def _spawn_helper(self, jail: str) -> Tuple[int, socket.socket]:
         """A child attached to ``jail`` that creates sockets / bpf descriptors on request."""
@@ -810,13 +818,15 @@ class FreeBSDBackend(KernelBackend):
             os.close(fd)
         self.bpf = []
         for pid, sock in self.helpers:
-            sock.close()
+            sock.close()  # the helper reads end of input and exits
             os.waitpid(pid, 0)
         self.helpers = []
-        for i in range(len(self.plan)):  # destroying one end of an epair destroys both
-            run(["jexec", self.jails[0], "ifconfig", "r%d" % i, "destroy"], check=False)
-        for jail in getattr(self, "jails", []):
+        for jail in self.made_jails:  # removing a vnet jail returns its interfaces to the host
             run(["jail", "-r", jail], check=False)
+        self.made_jails = []
+        for a in self.epairs:  # destroying one end of an epair destroys both
+            run(["ifconfig", a, "destroy"], check=False)
+        self.epairs = []
 
     def details(self) -> Dict[str, Any]:
         return {"jails": self.jails, "untested_backend": "written against the FreeBSD headers, not run by the project"}
