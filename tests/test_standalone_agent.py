@@ -341,3 +341,40 @@ def test_a_freebsd_set_up_failure_is_one_line_and_leaves_nothing(fake_freebsd: C
     assert len(created) == 2 and fake.commands[-3:] == [
         ["jail", "-r", created[0][2][5:]], ["jail", "-r", created[1][2][5:]], ["ifconfig", "epair7a", "destroy"]
     ]
+
+
+def test_linux_lab_injects_captures_and_cleans_up_without_mroute(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The linux backend's lab minus multicast routing (this kernel has none): namespaces, veths,
+    static neighbours, AF_PACKET injection and capture, sockets in the router, reset and teardown."""
+    from scapy.layers.inet import ICMP, IP, UDP
+    from scapy.layers.l2 import Ether
+
+    if os.geteuid() != 0 or shutil.which("ip") is None:
+        pytest.skip("needs root and iproute2")
+    monkeypatch.setattr(S.LinuxBackend, "check", staticmethod(lambda: None))
+    backend = S.LinuxBackend(2)
+    names = list(backend.names)
+    try:
+        port = backend.ports[1]
+        assert (port["name"], port["ipv4"], port["peer_ipv6"]) == ("r1", "198.18.1.1", "2001:db8:1::10")
+        ping = Ether(src=port["peer_mac"], dst=port["mac"]) / IP(src=port["peer_ipv4"], dst=port["ipv4"]) / ICMP(id=7)
+        backend.send(1, bytes(ping))
+        frames = backend.collect()
+        assert frames["0"] == [] and len(frames["1"]) == 1  # the reply: unicast to a peer, no ARP needed
+        reply = Ether(S.base64.b64decode(frames["1"][0]))
+        assert reply[IP].dst == port["peer_ipv4"] and reply[ICMP].type == 0 and reply[ICMP].id == 7
+        sock = backend.open_socket(socket.AF_INET, socket.SOCK_DGRAM, 17)
+        backend.setsockopt(sock, socket.SOL_SOCKET, socket.SO_REUSEADDR, struct.pack("i", 1))
+        assert struct.unpack("i", backend.getsockopt(sock, socket.SOL_SOCKET, socket.SO_REUSEADDR, 4)) == (1,)
+        backend.socks[sock].bind((port["ipv4"], 5000))
+        datagram = Ether(src=port["peer_mac"], dst=port["mac"]) / IP(src=port["peer_ipv4"], dst=port["ipv4"]) / UDP(sport=9, dport=5000) / b"hi"
+        backend.send(1, bytes(datagram))
+        assert backend.recv_all(sock) == [b"hi"]
+        backend.reset()
+        assert backend.socks == {}
+        with pytest.raises(OSError) as info:
+            backend.close(sock)
+        assert info.value.errno == errno.EBADF
+    finally:
+        backend.shutdown()
+    assert not any(os.path.exists(f"/run/netns/{n}") for n in names)
