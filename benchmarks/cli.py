@@ -1,4 +1,8 @@
-"""``mroute-conformance bench``: print the performance figures the issues ask for."""
+"""``mroute-conformance bench``: print the performance figures the issues ask for.
+
+The subcommand and its options are declared in ``conformance.cli``, which imports this module only
+when ``bench`` runs.
+"""
 
 from __future__ import annotations
 
@@ -14,13 +18,6 @@ GOALS = {
     "table_bytes_1e6": 1 << 30,
     "quiet_advance_ms": 5.0,
 }
-
-
-def add_bench(commands: argparse._SubParsersAction) -> None:
-    bench = commands.add_parser("bench", allow_abbrev=False, help="measure the model (and the linux target)")
-    bench.add_argument("--quick", action="store_true", help="skip the 10^6-entry table (about 30 s)")
-    bench.add_argument("--linux", action="store_true", help="also measure the linux target (needs root)")
-    bench.set_defaults(func=cmd_bench, valid_options="--quick, --linux")
 
 
 def cmd_bench(args: argparse.Namespace, extra: list[str]) -> int:

@@ -1,16 +1,19 @@
 """The ``mroute-conformance`` command: run the suite, list the clause catalog with coverage.
 
-Exit codes: 0 when every result is pass/unsupported/expected-fail/skip (``clauses``: every
-clause covered), 1 otherwise, 2 on usage errors (always one line on stderr, never a traceback).
-Arguments after ``--`` go to pytest unchanged.
-"""
+Exit codes of ``run`` (its verdict, in results.json as ``verdict``; docs/results.md):
+  0    pass: tests passed on the target and none failed
+  1    fail: a test failed, errored or passed unexpectedly (or pytest itself broke)
+  2    usage error or bad input: one line on stderr, never a traceback, the previous report kept
+  3    untested: the target could not be reached, or no test passed (all skip/unsupported/none)
+  130  interrupted (SIGINT/SIGTERM): partial results.json with verdict "interrupted"
+``clauses``: 0 when every clause is covered, else 1. Arguments after ``--`` go to pytest unchanged."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import os
-import shutil
+import secrets
 import subprocess
 import sys
 import tempfile
@@ -20,30 +23,33 @@ from pathlib import Path
 
 import pytest
 
-from conformance import outcomes
+from conformance import verdict
+from conformance.adapters import check_adapter
 from conformance.agent.script import add_agent_script
 from conformance.catalog import load_catalog
-from conformance.errors import PROG, report_error
+from conformance.errors import PROG, UsageError, report_error
+from conformance.interrupts import Interrupts, child_env
 from conformance.report.commands import (
+    REPORT_NAME,
     add_expectations,
     add_profile_match,
     add_report,
     expectation_options,
     finish_run,
 )
+from conformance.report.html import write_report
+from conformance.report.staging import Stage, StageError
 from conformance.report.text import clause_table, run_summary
-from conformance.results import suite_version
+from conformance.results import set_verdict, suite_version
 from conformance.targets import registry
 from conformance.targets.listing import add_targets
+from conformance.targets.vm.cli import add_kernels
 
 SUITE = "conformance.suite"
+DEFAULT_SEED = 0  # hypothesis seed of a default run: reproducible unless --randomize
 Command = Callable[
     [argparse.Namespace, list[str]], int
 ]  # a subcommand handler: (args, pytest extras) -> exit
-
-
-class UsageError(Exception):
-    """A bad command line; its message is the one line shown to the user."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -98,8 +104,40 @@ def _add_run(commands: argparse._SubParsersAction) -> None:
         help="also re-run the implementation-defined/conflict clause tests under every known "
         "profile (the deviation register in results.json and report.html)",
     )
+    run.add_argument(
+        "--kernel",
+        action="append",
+        metavar="SPEC",
+        help="linux-vm: the kernel to boot (debian:X.Y, host, or a bzImage/vmlinux path; default debian:6.12); "
+        "repeat for a matrix: one run per kernel in DIR/<kernel>/, then DIR/matrix.html",
+    )
+    run.add_argument("--vm-accel", choices=("auto", "kvm", "tcg"), help="linux-vm: qemu accelerator (default auto)")
+    run.add_argument(
+        "--allure-html",
+        action="store_true",
+        help="also render Allure 3's single-file report into DIR/allure-report (needs the npm package allure@3)",
+    )
+    seeds = run.add_mutually_exclusive_group()
+    seeds.add_argument(
+        "--hypothesis-seed",
+        type=_seed,
+        default=DEFAULT_SEED,
+        metavar="N",
+        help=f"seed of the hypothesis-drawn examples (default {DEFAULT_SEED}: every run draws the same)",
+    )
+    seeds.add_argument(
+        "--randomize",
+        action="store_true",
+        help="draw fresh hypothesis examples (a random seed, printed and recorded so it can be repeated)",
+    )
     run.add_argument("--target-opt", action="append", default=[], metavar="KEY=VALUE", help="a per-target setting (repeatable)")
     run.set_defaults(func=cmd_run, valid_options=_visible_options(run))
+
+
+def _seed(value: str) -> int:
+    if value.isdigit():
+        return int(value)
+    raise argparse.ArgumentTypeError(f"invalid seed {value!r}; valid: a whole number, 0 or more")
 
 
 def _add_clauses(commands: argparse._SubParsersAction) -> None:
@@ -136,7 +174,7 @@ def _suite_args(suite: str) -> list[str]:
 
 
 def _pytest_command(args: argparse.Namespace, *options: str) -> list[str]:
-    cmd = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider"]
+    cmd = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-p", "no:benchmark"]  # nothing in cwd
     if os.environ.get("PYTEST_DISABLE_PLUGIN_AUTOLOAD"):  # the pytest11 entry point will not load it
         cmd += ["-p", "conformance.plugin"]
     cmd += [*_suite_args(args.suite), f"--mroute-target={args.target}"]
@@ -150,54 +188,153 @@ def _check_target(args: argparse.Namespace) -> None:
     if os.getcwd() not in sys.path:  # MODULE:CLASS resolves like it will in the pytest process
         sys.path.insert(0, os.getcwd())
     try:
+        check_adapter(args.target)
         registry.resolve_profile(args.target, args.profile, registry.parse_target_options(args.target_opt))
     except registry.UsageError as exc:
         raise UsageError(str(exc)) from None
 
 
 def cmd_run(args: argparse.Namespace, extra: list[str]) -> int:
-    """Run the suite; write DIR/results.json, DIR/report.html, DIR/junit.xml and DIR/allure-results."""
+    """Run the suite; write DIR/results.json, DIR/report.html, DIR/junit.xml and DIR/allure-results.
+
+    Everything is checked first and written into a staging sibling of DIR, moved into place at the
+    end: bad input, or a second Ctrl-C, leaves the previous report as it was.
+    """
     _check_target(args)
+    if (args.kernel or args.vm_accel) and args.target != "linux-vm":
+        raise UsageError(f"--kernel and --vm-accel apply to --target linux-vm, not {args.target!r}")
+    if args.kernel and len(set(args.kernel)) > 1:
+        return _run_kernel_matrix(args, extra)
+    if args.allure_html:
+        _allure_available()
+    expectations = expectation_options(args.expectations)
+    try:
+        stage = Stage(Path(args.report_dir))
+    except StageError as exc:
+        raise UsageError(str(exc)) from None
+    interrupted_line = f"{PROG}: interrupted: stopped at once; the previous report in {args.report_dir} is unchanged"
+    with Interrupts(on_abort=stage.abandon, abort_line=interrupted_line) as interrupts:
+        try:
+            document = _run_staged(args, extra, stage.path, expectations, interrupts)
+        except BaseException:
+            stage.discard()
+            raise
+        if document is None:
+            stage.discard()
+            return verdict.EXIT_INTERRUPTED if interrupts.interrupted else verdict.EXIT_FAIL
+        stage.publish()
     report_dir = Path(args.report_dir)
-    report_dir.mkdir(parents=True, exist_ok=True)
-    results, junit, allure = (report_dir / name for name in ("results.json", "junit.xml", "allure-results"))
-    shutil.rmtree(allure, ignore_errors=True)
-    results.unlink(missing_ok=True)
-    junit.unlink(missing_ok=True)
-    options = [f"--mroute-results={results}", f"--junitxml={junit}"]
+    print("\n".join(run_summary(document, str(report_dir / "results.json"))))
+    print(f"report: {report_dir / REPORT_NAME}")
+    return _run_verdict(document)
+
+
+def _run_staged(
+    args: argparse.Namespace, extra: list[str], stage: Path, expectations: list[str], interrupts: Interrupts
+) -> dict | None:
+    """Run pytest (and the deviation passes) into ``stage``; the final results, or None if none."""
+    results, junit, allure = (stage / name for name in ("results.json", "junit.xml", "allure-results"))
+    options = [f"--mroute-results={results}", f"--junitxml={junit}", *expectations]
     if find_spec("allure_pytest") is not None:
         options.append(f"--alluredir={allure}")
     if args.keyword:
         options += ["-k", args.keyword]
     if args.workers is not None:
         options += ["-n", args.workers]
-    options += expectation_options(args.expectations)
-    rc = subprocess.call(_pytest_command(args, *options, *extra))
-    if rc == pytest.ExitCode.USAGE_ERROR:
+    if args.kernel:
+        options.append(f"--mroute-kernel={args.kernel[0]}")
+    if args.vm_accel:
+        options.append(f"--mroute-vm-accel={args.vm_accel}")
+    seed = args.hypothesis_seed = secrets.randbelow(2**32) if args.randomize else args.hypothesis_seed
+    options.append(f"--hypothesis-seed={seed}")
+    print(f"hypothesis seed: {seed} (repeat with --hypothesis-seed {seed})", flush=True)
+    env = child_env(str(stage))
+    rc = interrupts.run(_pytest_command(args, *options, *extra), env=env).returncode
+    if rc == pytest.ExitCode.USAGE_ERROR and not interrupts.interrupted:
         raise UsageError(f"pytest rejected the arguments (exit {rc}); see its message above")
     if not results.exists():
-        print(f"{PROG}: pytest exited with {rc} and wrote no {results}", file=sys.stderr)
-        return 1
-    document = json.loads(results.read_text(encoding="utf-8"))
+        word = "interrupted" if interrupts.interrupted else "fail"
+        print(f"{PROG}: {word}: pytest exited with {rc} and wrote no results.json", file=sys.stderr)
+        return None
+    document = _final_verdict(json.loads(results.read_text(encoding="utf-8")), rc, interrupts)
+    results.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
     document = finish_run(
-        args, document, results,
-        lambda opts: subprocess.run(_pytest_command(args, *opts, *extra), capture_output=True, text=True, check=False),
+        args, document, results, lambda opts: interrupts.run(_pytest_command(args, *opts, *extra), True, env)
     )
-    print("\n".join(run_summary(document, str(results))))
-    return _run_verdict(document, rc)
+    before = verdict.of(document)
+    if verdict.of(_final_verdict(document, rc, interrupts)) != before:  # interrupted meanwhile
+        results.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+        write_report(document, stage / REPORT_NAME, results)
+    if args.allure_html and not interrupts.interrupted:
+        _render_allure(args, stage, document)
+    return document
 
 
-def _run_verdict(document: dict, rc: int) -> int:
-    """0 when tests ran to the end and all are pass/unsupported/expected-fail/skip, else 1.
+def _allure_available() -> None:
+    """--allure-html needs Allure 3: checked before anything runs (a usage error, one line)."""
+    from conformance.report.allure_html import AllureError, find_allure
 
-    pytest's own "tests failed" is not decisive: outcomes such as expected-fail are ours to judge.
-    """
-    if not document["tests"]:
-        print(f"{PROG}: no tests ran", file=sys.stderr)
-        return 1
-    acceptable = all(test["outcome"] in outcomes.ACCEPTABLE for test in document["tests"])
-    finished = rc in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED)  # not interrupted nor crashed
-    return 0 if acceptable and finished else 1
+    try:
+        find_allure()
+    except AllureError as exc:
+        raise UsageError(f"--allure-html: {exc}") from None
+
+
+def _render_allure(args: argparse.Namespace, stage: Path, document: dict) -> None:
+    """DIR/allure-report/index.html from the run's allure-results, with history kept beside DIR."""
+    from conformance.report.allure_html import AllureError, render
+
+    target = document.get("target") or {}
+    history = Path(args.report_dir).resolve().parent / f".{Path(args.report_dir).name}.allure-history.jsonl"
+    try:
+        index = render(stage / "allure-results", stage / "allure-report", history=history,
+                       name=f"mroute-conformance: {target.get('name')} ({target.get('profile')})")
+    except AllureError as exc:  # the run's verdict stands; the extra page is only missing
+        print(f"{PROG}: warning: --allure-html: {exc}", file=sys.stderr)
+        return
+    print(f"allure report: {Path(args.report_dir) / index.relative_to(stage)}")
+
+
+def _run_kernel_matrix(args: argparse.Namespace, extra: list[str]) -> int:
+    """``run --target linux-vm --kernel A --kernel B``: one full run per kernel, then matrix.html."""
+    from conformance.targets.vm import matrix
+
+    options = ["--hypothesis-seed", str(args.hypothesis_seed)] if not args.randomize else ["--randomize"]
+    for flag, value in (("-k", args.keyword), ("--expectations", args.expectations),
+                        ("--vm-accel", args.vm_accel), ("--profile", args.profile)):
+        if value:
+            options += [flag, value]
+    options += ["--deviations"] * args.deviations + ["--allure-html"] * args.allure_html
+    specs = list(dict.fromkeys(args.kernel))
+    return matrix.run_matrix(specs, Path(args.report_dir), args.workers, extra, options)
+
+
+def _final_verdict(document: dict, rc: int, interrupts: Interrupts) -> dict:
+    """results.json's verdict, made ``interrupted`` after a signal and ``fail`` if pytest crashed."""
+    if verdict.of(document) == verdict.INTERRUPTED:
+        return document
+    if interrupts.interrupted:
+        return set_verdict(document, verdict.INTERRUPTED)
+    stopped_early = rc == pytest.ExitCode.INTERRUPTED and verdict.of(document) != verdict.PASS  # -x, collection
+    if rc not in FINISHED and not stopped_early:  # pytest crashed: never a pass
+        set_verdict(document, verdict.FAIL)
+        document["verdict_reason"] = f"pytest ended abnormally (exit {rc}); results are incomplete"
+    return document
+
+
+# pytest exits that mean the session ran to its end (the verdict is then results.json's)
+FINISHED = (
+    pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED, pytest.ExitCode.NO_TESTS_COLLECTED, verdict.PYTEST_UNTESTED,
+)
+
+
+def _run_verdict(document: dict) -> int:
+    """The exit code of the run's verdict; any verdict but pass also gets one line on stderr saying why."""
+    word = verdict.of(document)
+    if word != verdict.PASS:
+        why = document.get("verdict_reason") or verdict.reason(document)
+        print(f"{PROG}: {word}: {why}", file=sys.stderr)
+    return verdict.EXIT_CODES[word]
 
 
 def cmd_clauses(args: argparse.Namespace, extra: list[str]) -> int:
@@ -248,9 +385,18 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _add_bench(commands: argparse._SubParsersAction) -> None:
-    from benchmarks.cli import add_bench
+    """``bench [--quick] [--linux]``: declared here so other commands never import ``benchmarks``."""
+    bench = commands.add_parser("bench", allow_abbrev=False, help="measure the model (and the linux target)")
+    bench.add_argument("--quick", action="store_true", help="skip the 10^6-entry table (about 30 s)")
+    bench.add_argument("--linux", action="store_true", help="also measure the linux target (needs root)")
+    bench.set_defaults(func=_cmd_bench, valid_options=_visible_options(bench))
 
-    add_bench(commands)
+
+def _cmd_bench(args: argparse.Namespace, extra: list[str]) -> int:
+    """Run the benchmarks (benchmarks/cli.py)."""
+    from benchmarks.cli import cmd_bench
+
+    return cmd_bench(args, extra)
 
 
 def _add_fixtures(commands: argparse._SubParsersAction) -> None:
@@ -262,7 +408,7 @@ def _add_fixtures(commands: argparse._SubParsersAction) -> None:
 
 SUBCOMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (
     _add_run, _add_clauses, _add_bench, add_report, add_profile_match, add_expectations, _add_fixtures,
-    add_targets, add_agent_script,
+    add_kernels, add_targets, add_agent_script,
 )
 
 if __name__ == "__main__":

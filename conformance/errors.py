@@ -7,6 +7,10 @@ import sys
 PROG = "mroute-conformance"
 
 
+class UsageError(Exception):
+    """A bad command line or bad input; its message is the one line shown to the user (exit 2)."""
+
+
 def escape_controls(text: str) -> str:
     """``text`` with every control character escaped, so a message from hostile input stays one line."""
     return "".join(c if c.isprintable() or c == " " else repr(c)[1:-1] for c in text)

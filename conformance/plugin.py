@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Generator, Iterator
+import traceback
+from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import asdict, dataclass, is_dataclass
 from functools import cached_property
 from pathlib import Path
@@ -22,6 +23,8 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from conformance import interrupts, outcomes
+from conformance.adapters import check_adapter
 from conformance.catalog import load_catalog
 from conformance.results import CLAUSE_PROPERTY, TARGET_PROPERTY, ResultsCollector
 from conformance.targets import registry
@@ -34,7 +37,9 @@ if TYPE_CHECKING:
     from reference_impl.profiles import Profile
 
 SUITE_DIR = Path(__file__).resolve().parent / "suite"
-HYPOTHESIS_PROFILE = "mroute-ci"
+HYPOTHESIS_PROFILE = "mroute-ci"  # derandomized (examples from each test's name), no database
+RUN_PROFILE = "mroute-run"  # examples from --hypothesis-seed, no database
+pytest_plugins = ["conformance.targets.vm.pytest_options"]  # --mroute-kernel, --mroute-vm-accel
 
 
 @dataclass
@@ -48,6 +53,8 @@ class _State:
     info_sent: bool = False
     unavailable: str | None = None
     hypothesis_ready: bool = False
+    restore_hypothesis: Callable[[], None] | None = None  # undo our hypothesis settings at unconfigure
+    restore_home: Callable[[], None] | None = None
 
     @cached_property
     def target_name(self) -> str:
@@ -59,7 +66,8 @@ class _State:
 
 
 STATE = pytest.StashKey[_State]()
-CLAUSES = pytest.StashKey[list[str]]()
+RESULTS_PLUGIN = "mroute-results"
+CLAUSES = pytest.StashKey[Sequence[str]]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -119,6 +127,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[STATE] = state
     if explicit or state.profile or config.getoption("mroute_results"):
         try:
+            check_adapter(state.spec)
             registry.resolve_profile(
                 state.spec, state.profile, registry.parse_target_options(config.getoption("mroute_target_opt"))
             )
@@ -131,13 +140,16 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(f"unknown deviation profile {deviation!r}; valid profiles: {', '.join(PROFILES)}")
     expectations = _install_expectations(config, deviation)  # in every process: reports are judged where made
     results = config.getoption("mroute_results")
-    if results and not _is_worker(config):  # results.json is the controller's: it sees every report
-        collector = ResultsCollector(Path(results).resolve(), state.fallback_info())
-        config.pluginmanager.register(collector, "mroute-results")
+    if (results or explicit) and not _is_worker(config):  # the controller's: it sees every report
+        path = Path(results).resolve() if results else None
+        collector = ResultsCollector(path, state.fallback_info(), gate=explicit)
+        config.pluginmanager.register(collector, RESULTS_PLUGIN)
         if expectations is not None:
             collector.extras.append(lambda: {"expectations": expectations.as_json()})
         if deviation is not None:
             collector.extras.append(lambda: {"checked_profile": deviation})
+        if config.pluginmanager.hasplugin("hypothesispytest"):
+            collector.extras.append(lambda: {"hypothesis": hypothesis_record(config)})
 
 
 def _install_expectations(config: pytest.Config, deviation: str | None) -> Expectations | None:
@@ -156,23 +168,57 @@ def _install_expectations(config: pytest.Config, deviation: str | None) -> Expec
 
 
 def _use_hypothesis_profile(config: pytest.Config) -> None:
-    """Register the ``mroute-ci`` settings profile; load it when env CI is set (once per process)."""
+    """Register the suite's settings profiles and load one (once per process): ``mroute-ci`` under
+    env CI, else ``mroute-run`` for a run naming a target; a ``--hypothesis-profile`` given wins.
+
+    Neither writes an example database (no .hypothesis/ in the user's directory, no replay of an
+    earlier run's failures): ``mroute-ci`` draws examples from each test's name, ``mroute-run``
+    from ``--hypothesis-seed`` (which ``run`` always passes, 0 unless told otherwise).
+    """
     state = config.stash[STATE]
     if state.hypothesis_ready:
         return
     state.hypothesis_ready = True
     from hypothesis import HealthCheck, settings
 
-    settings.register_profile(
-        HYPOTHESIS_PROFILE,
-        derandomize=True,
-        database=None,
-        deadline=None,
-        print_blob=True,
-        suppress_health_check=[HealthCheck.too_slow],
-    )
-    if os.environ.get("CI") and not config.getoption("hypothesis_profile", None):
+    _hypothesis_home(state)
+    common = {"database": None, "deadline": None, "print_blob": True, "suppress_health_check": [HealthCheck.too_slow]}
+    settings.register_profile(HYPOTHESIS_PROFILE, derandomize=True, **common)  # type: ignore[arg-type]
+    settings.register_profile(RUN_PROFILE, derandomize=False, **common)  # type: ignore[arg-type]
+    if config.getoption("hypothesis_profile", None):
+        return
+    previous = settings.get_current_profile_name()
+    if os.environ.get("CI"):
         settings.load_profile(HYPOTHESIS_PROFILE)
+    elif state.explicit:
+        settings.load_profile(RUN_PROFILE)
+    state.restore_hypothesis = lambda: settings.load_profile(previous)  # an in-process run (pytester) ends
+
+
+def _hypothesis_home(state: _State) -> None:
+    """For a run naming a target: hypothesis's own files (its constants cache) go to the staging
+    directory of ``run`` (removed with it), else to the user's cache directory, never to the cwd."""
+    if not state.explicit:
+        return
+    from hypothesis.configuration import set_hypothesis_home_dir
+
+    stage = os.environ.get(interrupts.STAGE_ENV)
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "mroute-conformance" / "hypothesis"
+    set_hypothesis_home_dir(Path(stage) / ".hypothesis" if stage else cache)
+    state.restore_home = lambda: set_hypothesis_home_dir(None)
+
+
+def hypothesis_record(config: pytest.Config) -> dict[str, Any]:
+    """How this run's hypothesis examples were drawn, for results.json."""
+    from hypothesis import settings
+
+    seed = config.getoption("hypothesis_seed", None)
+    return {
+        "seed": int(seed) if seed is not None and str(seed).isdigit() else seed,
+        "profile": settings.get_current_profile_name(),
+        "derandomize": bool(settings().derandomize),  # settings(): the loaded profile's values
+        "database": settings().database is not None,
+    }
 
 
 def _in_suite(path: Path) -> bool:
@@ -226,8 +272,22 @@ def pytest_make_collect_report(
     return report
 
 
+def stable_nodeid(item: pytest.Item) -> str:
+    """The node ID of a test of the shipped suite as ``conformance/suite/<file>::<name>``, whatever the
+    rootdir and working directory (they decide pytest's own); any other test's is left as it is."""
+    path = Path(item.path).resolve()
+    if not path.is_relative_to(SUITE_DIR):
+        return item.nodeid
+    _, sep, rest = item.nodeid.partition("::")
+    return path.relative_to(SUITE_DIR.parent.parent).as_posix() + sep + rest
+
+
+@pytest.hookimpl(tryfirst=True)  # before --deselect and other plugins see the IDs
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Record each suite test's clause IDs (stash, user properties) and its Allure labels."""
+    """Give suite tests stable IDs; record their clause IDs (stash, user properties) and Allure labels."""
+    for item in items:
+        if _is_suite_item(item):
+            item._nodeid = stable_nodeid(item)
     catalog = load_catalog()
     if config.getoption("mroute_deviation_profile"):
         _keep_deviation_tests(config, items, catalog)
@@ -288,16 +348,41 @@ def pytest_report_header(config: pytest.Config) -> str | None:
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
-    """Say so, once, when the target could not be built here."""
+    """One line: the run's verdict and why (on the controller), or that the target was unavailable."""
+    collector = config.pluginmanager.get_plugin(RESULTS_PLUGIN)
+    document = getattr(collector, "document", None)
+    if document is not None:
+        word = document["verdict"]
+        colour = {"pass": "green", "fail": "red"}.get(word, "yellow")
+        terminalreporter.write_line(f"mroute verdict: {word}: {document['verdict_reason']}", **{colour: True})
+        return
     state = config.stash.get(STATE, None)
-    if state is not None and state.unavailable:
+    if state is not None and state.unavailable and not _is_worker(config):
         terminalreporter.write_line(
             f"mroute: target unavailable: {state.unavailable} (its tests were skipped)", yellow=True
         )
 
 
+def pytest_keyboard_interrupt(excinfo: pytest.ExceptionInfo[BaseException]) -> None:
+    """Under ``run``: once interrupted, a further SIGINT waits for the cleanup (``run`` decides)."""
+    if type(excinfo.value) is KeyboardInterrupt:  # not pytest's or xdist's early-stop subclasses
+        interrupts.shield_cleanup()
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Undo this run's hypothesis settings (for in-process runs); under ``run``, remove its staging
+    directory if ``run`` gave up on it (a second Ctrl-C, killed)."""
+    state = config.stash.get(STATE, None)
+    for undo in (state.restore_hypothesis, state.restore_home) if state is not None else ():
+        if undo is not None:
+            undo()
+    if not _is_worker(config):
+        interrupts.remove_abandoned_stage()
+
+
 def _info_json(info: object) -> dict[str, Any]:
-    data = asdict(info) if is_dataclass(info) else dict(info)  # type: ignore[arg-type]
+    data: dict[str, Any] = asdict(info) if is_dataclass(info) and not isinstance(info, type) else dict(info)  # type: ignore[call-overload]
     return {"name": data.get("name"), "profile": data.get("profile"), "details": data.get("details", {})}
 
 
@@ -311,8 +396,16 @@ def mroute_target(request: pytest.FixtureRequest) -> Iterator[Target]:
         )
     except Exception as exc:
         reason = registry.unavailable_reason(exc)
-        if reason is None:
-            raise
+        if reason is None:  # a broken adapter: one line per test, and the run stops
+            where = traceback.extract_tb(exc.__traceback__)[-1]
+            request.session.shouldstop = f"target {state.spec!r} could not be built"
+            pytest.fail(
+                outcomes.one_line(
+                    f"target {state.spec!r} could not be built: {type(exc).__name__}: {exc} "
+                    f"(at {where.filename}:{where.lineno})"
+                ),
+                pytrace=False,
+            )
         state.unavailable = reason
         state.info = {**state.fallback_info(), "details": {"unavailable": reason}}
         pytest.skip(f"target unavailable: {reason}")

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from conformance import outcomes
+from conformance import outcomes, verdict
 from conformance.catalog import load_catalog
 
 SCHEMA = "mroute-conformance/results/1"
@@ -78,13 +78,17 @@ def clause_outcomes(tests: Iterable[dict[str, Any]], catalog_ids: Iterable[str])
     return {cid: outcomes.worst(*seen.get(cid, ())) for cid in catalog_ids}
 
 
-def build_document(target: dict[str, Any], started: str, finished: str, tests: list[dict[str, Any]]) -> dict:
-    """The results.json content for ``tests`` (already in report order)."""
+def build_document(
+    target: dict[str, Any], started: str, finished: str, tests: list[dict[str, Any]], interrupted: bool = False
+) -> dict:
+    """The results.json content for ``tests`` (already in report order), with its verdict."""
     summary = dict.fromkeys(outcomes.OUTCOMES, 0)
     for test in tests:
         summary[test["outcome"]] += 1
-    return {
+    document: dict[str, Any] = {
         "schema": SCHEMA,
+        "verdict": verdict.decide(tests, target, interrupted),
+        "verdict_reason": "",
         "suite": {"version": suite_version(), "fixtures_sha256": fixtures_sha256()},
         "target": target,
         "started": started,
@@ -93,13 +97,26 @@ def build_document(target: dict[str, Any], started: str, finished: str, tests: l
         "tests": tests,
         "clauses": clause_outcomes(tests, load_catalog()),
     }
+    return set_verdict(document, document["verdict"])
+
+
+def set_verdict(document: dict[str, Any], word: str) -> dict[str, Any]:
+    """``document`` with ``verdict`` set to ``word`` and ``verdict_reason`` saying why."""
+    document["verdict"] = word
+    document["verdict_reason"] = verdict.reason(document)
+    return document
 
 
 class ResultsCollector:
-    """A pytest plugin object, registered on the controller only, that writes results.json."""
+    """A pytest plugin object, registered on the controller only: the run's verdict, and results.json
+    when given a path. With ``gate`` (an explicit target), an untested run ends pytest with
+    :data:`conformance.verdict.PYTEST_UNTESTED` instead of 0."""
 
-    def __init__(self, path: Path, fallback_target: dict[str, Any]) -> None:
+    def __init__(self, path: Path | None, fallback_target: dict[str, Any], gate: bool = False) -> None:
         self.path = path
+        self.gate = gate
+        self.document: dict[str, Any] | None = None
+        self.interrupted = False
         self.target: dict[str, Any] = fallback_target
         self._target_reported = False
         self.started = utc_now()
@@ -110,6 +127,8 @@ class ResultsCollector:
 
     def pytest_sessionstart(self) -> None:
         self.started = utc_now()
+        if self.path is not None:  # made now: a directory removed during the run is not re-created
+            self.path.parent.mkdir(parents=True, exist_ok=True)
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         if session.items:
@@ -134,9 +153,9 @@ class ResultsCollector:
         record.duration_s += report.duration
         for name, value in report.user_properties:
             if name == CLAUSE_PROPERTY and value not in record.clauses:
-                record.clauses.append(value)
+                record.clauses.append(str(value))
             elif name == TARGET_PROPERTY and not self._target_reported:
-                self.target, self._target_reported = json.loads(value), True
+                self.target, self._target_reported = json.loads(str(value)), True
         result = outcomes.classify(report)
         if result is not None and (
             record.outcome is None or outcomes.worst(result[0], record.outcome) != record.outcome
@@ -152,10 +171,20 @@ class ResultsCollector:
         )
         return [record.as_json() for record in records]
 
+    def pytest_keyboard_interrupt(self, excinfo: pytest.ExceptionInfo[BaseException]) -> None:
+        # pytest and xdist also report collection errors and early stops (-x, a broken target) as
+        # subclasses of KeyboardInterrupt: only a real one (SIGINT; run turns SIGTERM into it) counts.
+        self.interrupted = type(excinfo.value) is KeyboardInterrupt
+
     @pytest.hookimpl(trylast=True)
-    def pytest_sessionfinish(self) -> None:
-        document = build_document(self.target, self.started, utc_now(), self.tests())
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        interrupted = self.interrupted and exitstatus == pytest.ExitCode.INTERRUPTED
+        document = build_document(self.target, self.started, utc_now(), self.tests(), interrupted)
         for extra in self.extras:
             document.update(extra())
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.path.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+        self.document = document
+        gate = self.gate and not session.config.option.collectonly
+        if gate and document["verdict"] == verdict.UNTESTED and exitstatus == pytest.ExitCode.OK:
+            session.exitstatus = verdict.PYTEST_UNTESTED
+        if self.path is not None and self.path.parent.is_dir():  # gone: the run's report was abandoned
+            self.path.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")

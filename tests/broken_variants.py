@@ -249,5 +249,5 @@ def _target_class(v: Variant) -> Callable[..., ReferenceTarget]:
     return type(v.name, (ReferenceTarget,), {"router_class": v.router_class(), "__doc__": v.doc})
 
 
-# Importable as MODULE:CLASS target specs, e.g. conformance.selfcheck.variants:ttl_ge
+# Importable as MODULE:CLASS target specs (with tests/ on the path), e.g. broken_variants:ttl_ge
 globals().update({v.name: _target_class(v) for v in VARIANTS})

@@ -2,17 +2,35 @@
 
 from __future__ import annotations
 
-# A registered target must be a ``Target`` subclass; fakes that move no bytes stub the rest.
-TARGET_STUBS = """
-    def open_socket(self, family, type_, proto): raise NotImplementedError
-    def setsockopt(self, sock, level, optname, value): raise NotImplementedError
-    def getsockopt(self, sock, level, optname, buflen): raise NotImplementedError
-    def ioctl(self, sock, request, arg): raise NotImplementedError
-    def close(self, sock): raise NotImplementedError
-    def recv_all(self, sock): raise NotImplementedError
-    def send(self, port, frame): raise NotImplementedError
-    def collect(self): raise NotImplementedError
-    def advance(self, seconds): raise NotImplementedError
+# The byte-moving half of the Target contract, which the fake suites never call.
+NO_BYTES = """
+class NoBytes(Target):
+    def open_socket(self, family, type_, proto):
+        raise NotImplementedError
+
+    def setsockopt(self, sock, level, optname, value):
+        raise NotImplementedError
+
+    def getsockopt(self, sock, level, optname, buflen):
+        raise NotImplementedError
+
+    def ioctl(self, sock, request, arg):
+        raise NotImplementedError
+
+    def close(self, sock):
+        raise NotImplementedError
+
+    def recv_all(self, sock):
+        raise NotImplementedError
+
+    def send(self, port, frame):
+        raise NotImplementedError
+
+    def collect(self):
+        raise NotImplementedError
+
+    def advance(self, seconds):
+        raise NotImplementedError
 """
 
 
@@ -20,11 +38,11 @@ def fake_target_source(details: dict | None = None, no_profile: str | None = "no
     """A module defining ``FakeTarget``: a target that moves no bytes, for runs of fake suites."""
     return f'''
 from conformance.targets.base import Target, TargetInfo
+{NO_BYTES}
 
-
-class FakeTarget(Target):
+class FakeTarget(NoBytes):
     name = "fake"
-{TARGET_STUBS}
+
     def __init__(self, profile):
         self.profile = profile
 

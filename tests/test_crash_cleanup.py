@@ -14,8 +14,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from conformance.targets.linux import LinuxTarget, TargetUnavailable, netns
-from conformance.targets.linux.target import check_available
+from conformance.targets.linux import LinuxTarget, netns
 
 CHILD = """
 import json, sys
@@ -54,17 +53,8 @@ class Child:
         self.proc.communicate()
 
 
-@pytest.fixture(scope="module")
-def can_run() -> None:
-    """Skip the module, with the reason, when this host cannot run the Linux target."""
-    try:
-        check_available()
-    except TargetUnavailable as e:
-        pytest.skip(f"linux target unavailable: {e.reason}")
-
-
 @pytest.fixture
-def children(can_run: None) -> Iterator[list[Child]]:
+def children(host_mroute: None) -> Iterator[list[Child]]:
     """Children started by a test; any still alive at the end are killed and reaped."""
     started: list[Child] = []
     yield started
@@ -105,6 +95,6 @@ def test_normal_exit_without_shutdown_removes_the_namespaces(children: list[Chil
     assert not set(child.namespaces) & set(netns.list_ours())
 
 
-def test_namespace_names_carry_pid_and_worker(can_run: None) -> None:
+def test_namespace_names_carry_pid_and_worker(host_mroute: None) -> None:
     run_id = netns.new_run_id()
     assert run_id.startswith(f"mrc-{os.getpid()}-{netns.worker_tag()}-")

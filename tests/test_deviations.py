@@ -215,18 +215,7 @@ def test_profile_match_needs_a_register(tmp_path: Path, capsys: pytest.CaptureFi
     assert main(["profile-match", str(tmp_path / "missing.json")]) == 2
 
 
-@pytest.fixture(scope="module")
-def linux_available() -> None:
-    from conformance.targets.linux.errors import TargetUnavailable
-    from conformance.targets.linux.target import check_available
-
-    try:
-        check_available()
-    except TargetUnavailable as exc:
-        pytest.skip(f"linux target unavailable: {exc}")
-
-
-def test_the_linux_run_matches_linux_first(tmp_path: Path, linux_available: None) -> None:
+def test_the_linux_run_matches_linux_first(tmp_path: Path, host_mroute: None) -> None:
     doc = deviation_run(tmp_path, "--target=linux", "-k", LINUX_SUBSET)
     register = doc["deviations"]
     assert register["from_main_run"] == "linux"

@@ -22,6 +22,7 @@ from scapy.packet import Packet, Raw
 
 from conformance.targets.base import port_plan
 from conformance.targets.linux import LinuxTarget, TargetUnavailable
+from conformance.targets.linux import target as target_module
 from conformance.targets.linux.wire import is_test_frame
 from reference_impl.profiles import LINUX
 
@@ -351,10 +352,29 @@ def test_not_root_is_reported_as_unavailable(monkeypatch: pytest.MonkeyPatch) ->
         LinuxTarget()
 
 
-def test_missing_ipmr_is_reported_as_unavailable(monkeypatch: pytest.MonkeyPatch) -> None:
-    real_exists = os.path.exists
+@pytest.mark.parametrize(
+    ("probe", "words"),
+    [
+        ("init:ENOPROTOOPT", ["no IPv4 multicast routing (MRT_INIT: ENOPROTOOPT)", "--target linux-vm"]),
+        ("init:EACCES", ["MRT_INIT fails in a fresh network namespace (EACCES)"]),
+        ("socket:EPROTONOSUPPORT", ["raw IGMP socket", "EPROTONOSUPPORT"]),
+        ("unshare:EPERM", ["unshare(CLONE_NEWNET): EPERM"]),
+    ],
+)
+def test_a_failed_mrt_init_probe_is_reported_with_its_errno(
+    monkeypatch: pytest.MonkeyPatch, probe: str, words: list[str]
+) -> None:
     monkeypatch.setattr(os, "geteuid", lambda: 0)
-    monkeypatch.setattr(os.path, "exists", lambda p: p != "/proc/net/ip_mr_vif" and real_exists(p))
-    with pytest.raises(TargetUnavailable, match="CONFIG_IP_MROUTE") as e:
+    monkeypatch.setattr(target_module, "probe_mrt_init", lambda: probe)
+    with pytest.raises(TargetUnavailable) as e:
         LinuxTarget()
-    assert "ip_mr_vif" in e.value.reason
+    for word in words:
+        assert word in e.value.reason
+    assert "\n" not in e.value.reason
+
+
+def test_the_probe_agrees_with_the_kernel(host_root: None) -> None:
+    """MRT_INIT succeeds in a fresh namespace exactly where the kernel has IPv4 multicast routing."""
+    result = target_module.probe_mrt_init.__wrapped__()  # uncached: really ask the kernel
+    has_ipmr = os.path.exists("/proc/net/ip_mr_vif")
+    assert result == ("ok" if has_ipmr else "init:ENOPROTOOPT")

@@ -7,20 +7,21 @@ import re
 from pathlib import Path
 
 import pytest
-from fakes import TARGET_STUBS
+from fakes import NO_BYTES
 
 from conformance.catalog import load_catalog
 from conformance.results import SCHEMA
+from conformance.verdict import PYTEST_UNTESTED
 
 pytest_plugins = ["pytester"]
 
 FAKE_TARGET = """
 from conformance.targets.base import Target, TargetInfo
+""" + NO_BYTES + """
 
-
-class FakeTarget(Target):
+class FakeTarget(NoBytes):
     name = "fake"
-""" + TARGET_STUBS + """
+
     def __init__(self, profile):
         self.profile = profile
         self.resets = 0
@@ -165,7 +166,12 @@ def comparable(document: dict) -> dict:
 
 def test_results_json_has_the_contract_shape(fake: pytest.Pytester) -> None:
     _, doc = run_suite(fake, MIXED_SUITE)
-    assert list(doc) == ["schema", "suite", "target", "started", "finished", "summary", "tests", "clauses"]
+    assert list(doc) == [
+        "schema", "verdict", "verdict_reason", "suite", "target", "started", "finished", "summary", "tests", "clauses",
+        "hypothesis",
+    ]
+    assert doc["hypothesis"] == {"seed": None, "profile": "mroute-run", "derandomize": False, "database": False}
+    assert doc["verdict"] == "fail" and doc["verdict_reason"].startswith("3 of 10 tests did not pass")
     assert doc["schema"] == SCHEMA
     assert set(doc["suite"]) == {"version", "fixtures_sha256"} and doc["suite"]["version"]
     assert doc["suite"]["fixtures_sha256"] is None or re.fullmatch(
@@ -293,6 +299,28 @@ def test_unavailable_target_skips_every_test_visibly(fake: pytest.Pytester) -> N
     assert {t["outcome"] for t in doc["tests"]} == {"skip"}
     assert {t["message"] for t in doc["tests"]} == {"target unavailable: no lab device attached"}
     assert doc["target"]["details"] == {"unavailable": "no lab device attached"}
+    assert result.ret == PYTEST_UNTESTED  # not 0: nothing was tested
+    assert doc["verdict"] == "untested"
+    result.stdout.fnmatch_lines(["mroute verdict: untested: fake target unavailable: no lab device attached"])
+
+
+def test_unavailable_target_under_xdist_is_untested_too(fake: pytest.Pytester) -> None:
+    result, doc = run_suite(fake, CLEAN_SUITE, "-n", "2", target="faketarget:AbsentTarget", subprocess=True)
+    assert result.ret == PYTEST_UNTESTED and doc["verdict"] == "untested"
+    result.stdout.fnmatch_lines(["mroute verdict: untested: fake target unavailable: no lab device attached"])
+
+
+def test_a_run_where_nothing_passed_is_untested(fake: pytest.Pytester) -> None:
+    suite = CLEAN_SUITE.replace("assert n < 5", "pytest.skip('no wires')").replace("assert profile is None", "pytest.skip('x')")
+    result, doc = run_suite(fake, suite)
+    assert result.ret == PYTEST_UNTESTED and doc["verdict"] == "untested"
+    assert doc["verdict_reason"] == "nothing was tested: no test passed (1 unsupported, 7 skip)"
+
+
+def test_a_clean_run_passes_with_exit_0(fake: pytest.Pytester) -> None:
+    result, doc = run_suite(fake, CLEAN_SUITE.replace("assert n < 5", "pass"))
+    assert result.ret == 0 and doc["verdict"] == "pass"
+    result.stdout.fnmatch_lines(["mroute verdict: pass: 8 tests, none failed (7 pass, 1 unsupported)"])
 
 
 def test_bad_target_option_is_a_usage_error(fake: pytest.Pytester) -> None:
@@ -301,6 +329,13 @@ def test_bad_target_option_is_a_usage_error(fake: pytest.Pytester) -> None:
     result.stderr.fnmatch_lines(
         ["*unknown target 'nosuch'; valid targets: reference, linux, or MODULE:CLASS*"]
     )
+
+
+def test_a_target_class_that_is_not_a_target_is_a_usage_error(fake: pytest.Pytester) -> None:
+    result, doc = run_suite(fake, CLEAN_SUITE, target="faketarget:TargetInfo")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR and doc is None
+    result.stderr.fnmatch_lines(["*target 'faketarget:TargetInfo': * is not a subclass of conformance.targets.base.Target"])
+    assert "Traceback" not in result.stderr.str()
 
 
 def test_plugin_is_inert_without_target_option(pytester: pytest.Pytester) -> None:

@@ -110,9 +110,8 @@ def test_bad_agent_specs_and_options_are_one_line_exit_2(tmp_path: Path, target:
 
 def test_a_serial_line_carries_the_protocol_in_raw_mode() -> None:
     """The agent on a pty's master end, the suite on its slave: the client must switch off echo/ICRNL."""
-    master, slave = os.openpty()
+    master, slave = os.openpty()  # slave stays open: a master with no slave open reads EIO (hang-up)
     slave_path = os.ttyname(slave)
-    os.close(slave)
     reader, writer = os.fdopen(master, "rb", buffering=0), os.fdopen(os.dup(master), "wb", buffering=0)
     agent = threading.Thread(target=serve, args=(ReferenceTarget(FREEBSD), reader, writer), daemon=True)
     agent.start()
@@ -130,6 +129,7 @@ def test_a_serial_line_carries_the_protocol_in_raw_mode() -> None:
         agent.join(10)
         assert not agent.is_alive()
     finally:
+        os.close(slave)
         reader.close()
         writer.close()
 

@@ -20,11 +20,12 @@ from pathlib import Path
 
 import pytest
 
-from conformance import outcomes
+from conformance import outcomes, verdict
 from conformance.catalog import groups, load_catalog
 from conformance.cli import main
 from conformance.report.deviations import deviation_clauses
 from conformance.report.html import render
+from conformance.results import set_verdict
 
 REPO = Path(__file__).resolve().parents[1]
 SUBSET = "vif_threshold or not_installed or queue_depth or test_support_read"
@@ -164,6 +165,7 @@ def test_failing_tests_are_linked_from_their_clause_with_their_message(run_dir: 
     doc["clauses"]["vif.threshold"] = "fail"
     doc["summary"]["pass"] -= 1
     doc["summary"]["fail"] += 1
+    del doc["verdict"], doc["verdict_reason"]  # as in a results.json written before the verdict field
     page = tmp_path / "failing.html"
     page.write_text(render(doc))
     dom = dom_of(page, tmp_path)
@@ -204,3 +206,18 @@ def test_screenshot_and_print(run_dir: Path, tmp_path: Path) -> None:
     browse(run_dir / "report.html", tmp_path / "profile-pdf", f"--print-to-pdf={pdf}", "--no-pdf-header-footer")
     data = pdf.read_bytes()
     assert data.startswith(b"%PDF") and len(re.findall(rb"/Type\s*/Page\b(?!s)", data)) >= 2
+
+
+def test_an_untested_run_is_headed_untested_with_its_reason(run_dir: Path, tmp_path: Path) -> None:
+    doc = copy.deepcopy(results_of(run_dir))
+    for test in doc["tests"]:
+        test.update(outcome="skip", message="target unavailable: no ipmr")
+    doc["target"]["details"] = {"unavailable": "this kernel has no IPv4 multicast routing (MRT_INIT: ENOPROTOOPT)"}
+    page = tmp_path / "untested.html"
+    page.write_text(render(set_verdict(doc, verdict.decide(doc["tests"], doc["target"]))))
+    dom = dom_of(page, tmp_path)
+    assert dom.by_id("verdict").all_text() == "untested"
+    assert dom.by_id("verdict-reason").all_text() == (
+        f"{doc['target']['name']} target unavailable: this kernel has no IPv4 multicast routing (MRT_INIT: ENOPROTOOPT)"
+    )
+    assert dom.find("title")[0].all_text().startswith("UNTESTED: ")

@@ -68,6 +68,10 @@ def load(path: str | Path) -> list[Entry]:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ExpectationsError(f"expectations file {str(path)!r}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise ExpectationsError(
+            f"expectations file {str(path)!r} is not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset {exc.start})"
+        ) from None
     try:
         data = json.loads(text) if path.suffix == ".json" else tomllib.loads(text)
     except (ValueError, tomllib.TOMLDecodeError) as exc:

@@ -1,13 +1,15 @@
 """Writing an expectations file from a run's results.json (``expectations --update``).
 
 Every ``fail``/``error`` test becomes a test entry whose reason is its failure message (the
-message before any expectation mismatch); ``expected-fail`` tests keep the entry that matched
+message before any expectation mismatch, as a ``reason_regex`` when it holds run-dependent parts
+such as packet marker numbers); ``expected-fail`` tests keep the entry that matched
 them; ``unexpected-pass`` tests are dropped. TOML is written by hand (the stdlib only reads it).
 """
 
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from conformance import outcomes
@@ -32,10 +34,27 @@ def entries_from_results(document: dict[str, Any]) -> list[tuple[Entry, list[str
     return out
 
 
+# Parts of a message that change from run to run (with -n, -k, or the process): a test packet's
+# marker number ("#933", numbered across the whole process) and a Python object's address.
+VOLATILE = re.compile(r"#\d+|\bat 0x[0-9a-fA-F]+")
+VOLATILE_REGEX = {"#": r"#\d+", "a": r"at 0x[0-9a-fA-F]+"}
+
+
 def _test_entry(nodeid: str, outcome: str, message: str) -> Entry:
-    if message:
+    if not message:
+        return Entry(nodeid, None, outcome, None, "^$")
+    if not VOLATILE.search(message):
         return Entry(nodeid, None, outcome, message, None)
-    return Entry(nodeid, None, outcome, None, "^$")
+    return Entry(nodeid, None, outcome, None, stable_regex(message))
+
+
+def stable_regex(message: str) -> str:
+    """A ``reason_regex`` matching ``message`` with any marker number or object address."""
+    parts, last = [], 0
+    for m in VOLATILE.finditer(message):
+        parts += [re.escape(message[last : m.start()]), VOLATILE_REGEX[m.group()[0]]]
+        last = m.end()
+    return "".join([*parts, re.escape(message[last:])])
 
 
 def toml_string(value: str) -> str:
@@ -72,9 +91,10 @@ def file_from_results(document: dict[str, Any], source: str, as_json: bool = Fal
     fingerprint = ", ".join(f"{k} {details[k]}" for k in ("kernel", "machine") if k in details)
     header = [
         f"Expected failures of target {target['name']} (profile {target['profile']}).",
-        f"Written by 'mroute-conformance expectations --update' from {source}",
-        f"(run {document['started']} to {document['finished']}{'; ' + fingerprint if fingerprint else ''}).",
-        "Each reason is the failure message (matched as a substring); shorten it, or use",
-        "reason_regex, so that it names the deviation and not incidental numbers. See docs/expectations.md.",
+        f"Written by 'mroute-conformance expectations --update' from {source}"
+        + (f" ({fingerprint})." if fingerprint else "."),
+        "Each reason is the failure message (matched as a substring; a message with packet marker numbers",
+        "or object addresses becomes a reason_regex that accepts any); shorten it, or use reason_regex,",
+        "so that it names the deviation and not incidental numbers. See docs/expectations.md.",
     ]
     return render_toml(target["name"], entries, header)

@@ -35,7 +35,8 @@ def resolve(option: str | None, builtin_target: str | None) -> Path | None:
         return None
     if option:
         return Path(option)
-    return default_path(builtin_target) if builtin_target else None
+    shipped_as = {"linux-vm": "linux"}.get(builtin_target or "", builtin_target)  # same kernel code, same file
+    return default_path(shipped_as) if shipped_as else None
 
 
 class ExpectationsJudge:

@@ -2,7 +2,7 @@
 
 ``run`` uses :func:`expectation_options` and :func:`finish_run` (the deviation pass, report.html);
 the ``report``, ``profile-match`` and ``expectations`` subcommands are registered in
-``conformance.cli.SUBCOMMANDS``. Handlers raise ``conformance.cli.UsageError`` (exit 2).
+``conformance.cli.SUBCOMMANDS``. Handlers raise ``conformance.errors.UsageError`` (exit 2).
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from conformance.errors import UsageError
 from conformance.expectations import ExpectationsError, load
 from conformance.expectations.update import file_from_results
 from conformance.expectations.wiring import NONE
@@ -31,8 +32,6 @@ DEVIATIONS_DIR = "deviations"
 
 
 def _usage(message: str) -> Exception:
-    from conformance.cli import UsageError
-
     return UsageError(message)
 
 
@@ -54,16 +53,16 @@ def expectation_options(value: str | None) -> list[str]:
 
 
 def finish_run(args: argparse.Namespace, document: dict[str, Any], results: Path, run_pytest: RunPytest) -> dict:
-    """After the suite ran: the deviation pass when asked (into results.json), then report.html."""
+    """After the suite ran: the deviation pass when asked (into results.json), then report.html
+    (both beside ``results``, in the run's staging directory)."""
     workdir = results.parent / DEVIATIONS_DIR
     shutil.rmtree(workdir, ignore_errors=True)
     if args.deviations:
         document = _record_deviations(args, document, workdir, run_pytest)
         results.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
-    report = write_report(document, results.parent / REPORT_NAME, results)
+    write_report(document, results.parent / REPORT_NAME, results)
     if document.get("expectations"):
         print(expectations_line(document["expectations"]))
-    print(f"report: {report}")
     return document
 
 
@@ -78,7 +77,7 @@ def _record_deviations(
     args: argparse.Namespace, document: dict[str, Any], workdir: Path, run_pytest: RunPytest
 ) -> dict[str, Any]:
     workdir.mkdir(parents=True)
-    common = ["-q", "--mroute-expectations=none"]
+    common = ["-q", "--mroute-expectations=none", f"--hypothesis-seed={args.hypothesis_seed}"]  # as the main run
     if args.keyword:
         common += ["-k", args.keyword]
     if args.workers is not None:

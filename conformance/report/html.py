@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from conformance import outcomes
+from conformance import verdict as run_verdict
 from conformance.catalog import Clause, load_catalog
 from conformance.report.deviations import declared, deviation_clauses
 from conformance.report.html_style import CSS
@@ -42,10 +43,8 @@ def _value(value: Any) -> str:
 
 
 def verdict(document: dict[str, Any]) -> str:
-    """``pass`` when tests ran and all are pass/unsupported/expected-fail/skip (the CLI's exit 0)."""
-    tests = document["tests"]
-    ok = bool(tests) and all(t["outcome"] in outcomes.ACCEPTABLE for t in tests)
-    return outcomes.PASS if ok else outcomes.FAIL
+    """The run's verdict: pass, fail, untested or interrupted (results.json ``verdict``)."""
+    return run_verdict.of(document)
 
 
 def _duration(document: dict[str, Any]) -> str:
@@ -59,13 +58,15 @@ def _duration(document: dict[str, Any]) -> str:
 def _header(document: dict[str, Any]) -> str:
     target = document["target"]
     v = verdict(document)
+    why = document.get("verdict_reason") or run_verdict.reason(document)
     checked = document.get("checked_profile")
     note = f" (deviation pass: checked against profile {escape(checked)})" if checked else ""
     return (
-        "<header><h1>Multicast routing API conformance report</h1>"
+        f'<header><p class="headline v-{v}"><span class="badge verdict o-{v}" id="verdict">{v}</span> '
+        f'<span id="verdict-reason">{escape(why)}</span></p>'
+        "<h1>Multicast routing API conformance report</h1>"
         f'<p class="sub">Target <b>{escape(str(target["name"]))}</b>, declared profile '
-        f"<b>{escape(str(target['profile']))}</b>{note} &middot; verdict "
-        f'<span class="badge verdict o-{v}" id="verdict">{v}</span></p></header>'
+        f"<b>{escape(str(target['profile']))}</b>{note}</p></header>"
     )
 
 
@@ -267,7 +268,7 @@ def _tests_section(document: dict[str, Any]) -> str:
 def render(document: dict[str, Any], results_sha256: str | None = None) -> str:
     """The complete report for a results.json ``document``."""
     catalog = load_catalog()
-    title = f"mroute-conformance report: {document['target']['name']} ({document['target']['profile']})"
+    title = f"{verdict(document).upper()}: mroute-conformance report: {document['target']['name']} ({document['target']['profile']})"
     body = "".join(
         (
             _header(document),

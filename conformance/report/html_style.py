@@ -21,7 +21,9 @@ dl.facts dt { color: var(--muted); } dl.facts dd { margin: 0; overflow-wrap: any
 .o-pass { background: var(--pass); } .o-fail, .o-error, .o-unexpected-pass { background: var(--fail); }
 .o-expected-fail { background: var(--warn); } .o-unsupported, .o-skip { background: var(--info); }
 .o-untested { background: var(--none); }
-.verdict { font-size: 16px; padding: 2px 10px; }
+.verdict { font-size: 22px; padding: 2px 14px; text-transform: uppercase; }
+.headline { font-size: 16px; margin: 0 0 10px; }
+.o-interrupted { background: var(--warn); }
 .totals td, .totals th { text-align: center; }
 .msg { font-family: ui-monospace, Menlo, Consolas, monospace; font-size: 12px; overflow-wrap: anywhere;
        white-space: pre-wrap; }

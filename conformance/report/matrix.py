@@ -44,6 +44,12 @@ class Column:
     document: dict[str, Any]
 
     @property
+    def clauses(self) -> dict[str, str]:
+        """Clause ID -> outcome; empty for a run that wrote no results (its target was unavailable)."""
+        clauses = self.document.get("clauses")
+        return clauses if isinstance(clauses, dict) else {}
+
+    @property
     def verdict(self) -> str:
         """The run's verdict: results.json's own, else derived from its tests."""
         given = self.document.get("verdict")
@@ -87,11 +93,11 @@ def rows(columns: Sequence[Column]) -> tuple[list[tuple[str, list[str]]], list[t
     """(clauses whose outcome differs between runs, all other clauses), each as (id, outcomes)."""
     ids = list(load_catalog())
     for column in columns:
-        ids += [cid for cid in column.document["clauses"] if cid not in ids]
+        ids += [cid for cid in column.clauses if cid not in ids]
     differing: list[tuple[str, list[str]]] = []
     same: list[tuple[str, list[str]]] = []
     for cid in ids:
-        cells = [str(c.document["clauses"].get(cid, outcomes.UNTESTED)) for c in columns]
+        cells = [str(c.clauses.get(cid, outcomes.UNTESTED)) for c in columns]
         (differing if len(set(cells)) > 1 else same).append((cid, cells))
     return differing, same
 
@@ -99,7 +105,7 @@ def rows(columns: Sequence[Column]) -> tuple[list[tuple[str, list[str]]], list[t
 def counts(column: Column) -> dict[str, int]:
     """How many clauses of ``column`` took each outcome."""
     tally = dict.fromkeys(CHART_OUTCOMES, 0)
-    for outcome in column.document["clauses"].values():
+    for outcome in column.clauses.values():
         tally[outcome if outcome in tally else outcomes.UNTESTED] += 1
     return tally
 
@@ -142,20 +148,32 @@ def _table(title: str, body: list[tuple[str, list[str]]], columns: Sequence[Colu
             f"<th>clause</th><th>title</th>{head}</tr></thead><tbody>{''.join(lines) or empty}</tbody></table></div>")
 
 
+def _why(column: Column) -> str:
+    """What a reader should know about a run beside its counts: why it tested nothing, how it ran."""
+    details = (column.document.get("target") or {}).get("details") or {}
+    if details.get("unavailable"):
+        return f"unavailable: {details['unavailable']}"
+    parts = [f"{k} {details[k]}" for k in ("kernel_source", "accel") if details.get(k)]
+    if details.get("boot_s") is not None:
+        parts.append(f"boot {details['boot_s']} s")
+    return ", ".join(parts)
+
+
 def render(columns: Sequence[Column]) -> str:
     """The whole matrix page."""
     differing, same = rows(columns)
     verdicts = "".join(
         f"<tr><td>{escape(c.label)}</td><td><span class=\"badge o-{escape(c.verdict)}\">{escape(c.verdict)}"
         f"</span></td><td>{escape(str((c.document.get('target') or {}).get('name', '?')))}</td>"
-        f"<td>{sum(1 for o in c.document['clauses'].values() if o == outcomes.PASS)}</td></tr>"
+        f"<td>{sum(1 for o in c.clauses.values() if o == outcomes.PASS)}</td>"
+        f"<td>{escape(_why(c))}</td></tr>"
         for c in columns
     )
     return (
         "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Kernel matrix</title>"
         f"<style>{CSS}{MATRIX_CSS}</style></head><body><header><h1>Kernel matrix</h1>"
         f'<p class="sub">{len(columns)} runs &middot; clauses that differ: {len(differing)}</p></header>'
-        f"<table><thead><tr><th>run</th><th>verdict</th><th>target</th><th>clauses passed</th></tr></thead>"
+        f"<table><thead><tr><th>run</th><th>verdict</th><th>target</th><th>clauses passed</th><th>notes</th></tr></thead>"
         f"<tbody>{verdicts}</tbody></table>{chart(columns)}"
         + _table("Clauses that differ", differing, columns, "diff")
         + _table("Clauses with the same outcome everywhere", same, columns, "same")

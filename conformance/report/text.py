@@ -4,15 +4,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from conformance import outcomes
+from conformance import outcomes, verdict
 from conformance.catalog import Clause
 
 
 def run_summary(results: dict[str, Any], path: str) -> list[str]:
-    """Counts per outcome and the clauses that did not pass, from a results.json document."""
+    """The verdict and why, counts per outcome and the clauses that did not pass, from a results.json document."""
     target = results["target"]
     counts = ", ".join(f"{name} {results['summary'].get(name, 0)}" for name in outcomes.OUTCOMES)
-    lines = [f"{len(results['tests'])} tests on {target['name']} (profile {target['profile']}): {counts}"]
+    why = results.get("verdict_reason") or verdict.reason(results)
+    lines = [
+        f"verdict: {verdict.of(results).upper()}: {why}",
+        f"{len(results['tests'])} tests on {target['name']} (profile {target['profile']}): {counts}",
+    ]
     by_outcome: dict[str, list[str]] = {}
     for cid, outcome in results["clauses"].items():
         if outcome != outcomes.PASS:

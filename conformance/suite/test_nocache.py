@@ -152,6 +152,7 @@ def test_pending_entry_lives_until_the_earliest_expiry_and_is_gone_after_the_lat
     h.expect_no_upcall(r, f"{earliest - MARGIN:.2f} s after the NOCACHE, before the earliest expiry "
                           f"({earliest} s per profile {h.profile.name!r}), both (S,G)s are still pending")
     r.add_mfc(s, a, 0, ttls={1: 1})
+    clock.check_before(earliest, f"installing (S,G) {a}")
     h.expect_copies(a_held, on={1}, context=f"(S,G) {a} installed just before the earliest expiry: "
                                              "its held packets are released")
 

@@ -19,7 +19,7 @@ GROUP = "mroute_conformance.targets"
 BUILTIN = {
     "reference": "conformance.targets.reference:ReferenceTarget",
     "linux": "conformance.targets.linux:LinuxTarget",
-    "linux-vm": "conformance.targets.vm:LinuxVmTarget",  # branch vm; reported, not crashed, while absent
+    "linux-vm": "conformance.targets.vm.target:LinuxVmTarget",
 }
 OWN_DIST = "mroute-conformance"
 
@@ -66,19 +66,15 @@ def load_class(spec: str, value: str) -> type[Target]:
     except ImportError as exc:
         raise TargetLoadError(f"target {spec!r}: cannot import module {module_name!r} ({exc})") from None
     except Exception as exc:  # a module that fails while importing: one line, not its traceback
-        raise TargetLoadError(
-            f"target {spec!r}: importing {module_name!r} failed: {type(exc).__name__}: {_first_line(exc)}"
-        ) from None
+        raise TargetLoadError(f"target {spec!r}: importing it failed: {type(exc).__name__}: {_first_line(exc)}") from None
     cls = getattr(module, class_name, None)
     if cls is None:
         raise TargetLoadError(f"target {spec!r}: module {module_name!r} has no class {class_name!r}")
     if not (inspect.isclass(cls) and issubclass(cls, Target)):
-        raise TargetLoadError(
-            f"target {spec!r}: {value} is not a subclass of conformance.targets.base.Target"
-        )
+        raise TargetLoadError(f"target {spec!r}: {cls!r} is not a subclass of conformance.targets.base.Target")
     if inspect.isabstract(cls):
         missing = ", ".join(sorted(getattr(cls, "__abstractmethods__", ())))
-        raise TargetLoadError(f"target {spec!r}: {value} does not implement {missing}")
+        raise TargetLoadError(f"target {spec!r}: class {cls.__name__} cannot be built: it does not implement {missing}")
     return cls
 
 

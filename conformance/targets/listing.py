@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from conformance.agent.protocol import one_line
 from conformance.errors import report_error
 from conformance.targets import entrypoints, registry, remote
 
@@ -56,11 +57,12 @@ def cmd_targets(args: argparse.Namespace, extra: list[str]) -> int:
 def _check(spec: str, profile: str | None, options: dict[str, str]) -> int:
     try:
         target = registry.build_target(spec, profile, options)
+    except registry.UsageError:
+        raise
     except Exception as exc:
         reason = registry.unavailable_reason(exc)
-        if reason is None:
-            raise
-        print(f"{spec}: unavailable: {reason}", file=sys.stderr)
+        text = f"unavailable: {reason}" if reason is not None else f"cannot be built: {type(exc).__name__}: {exc}"
+        print(one_line(f"{spec}: {text}"), file=sys.stderr)
         return 1
     try:
         info = target.info()

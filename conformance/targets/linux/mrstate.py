@@ -53,7 +53,7 @@ _V6 = _Family(
     LINUX.options6["MRT6_FLUSH"],
     (LINUX.options6["MRT6_PIM"], LINUX.options6["MRT6_ASSERT"]),
 )
-FAMILIES = {socket.AF_INET: _V4, socket.AF_INET6: _V6}
+FAMILIES: dict[int, _Family] = {int(socket.AF_INET): _V4, int(socket.AF_INET6): _V6}
 
 
 def table_option(family: int, level: int, optname: int) -> bool:

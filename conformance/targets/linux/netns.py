@@ -11,13 +11,14 @@ from __future__ import annotations
 import atexit
 import contextlib
 import ctypes
+import functools
 import os
 import re
 import signal
 import socket
 import subprocess
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 
 CLONE_NEWNET = 0x40000000
 NETNS_DIR = "/run/netns"
@@ -90,7 +91,7 @@ class NetNamespace:
         with self.entered(), open(path) as f:
             return f.read()
 
-    def sysctls(self, values: dict[str, object]) -> None:
+    def sysctls(self, values: Mapping[str, object]) -> None:
         """Write sysctls (dotted names) from inside the namespace, never the host's."""
         with self.entered():
             for key, value in values.items():
@@ -169,7 +170,7 @@ def cleanup_owned() -> None:
         delete(names)
 
 
-def _on_signal(signum: int, frame: object, previous: object) -> None:
+def _on_signal(signum: int, frame: object, *, previous: object) -> None:
     cleanup_owned()
     if callable(previous):
         previous(signum, frame)
@@ -191,4 +192,4 @@ def _install_exit_hooks() -> None:
         previous = signal.getsignal(sig)
         if previous in (signal.SIG_IGN, None):
             continue
-        signal.signal(sig, lambda s, f, p=previous: _on_signal(s, f, p))
+        signal.signal(sig, functools.partial(_on_signal, previous=previous))

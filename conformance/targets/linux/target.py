@@ -7,10 +7,13 @@ namespaces are reused across tests: ``reset()`` closes sockets and verifies the 
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import socket
 import struct
+import subprocess
+import sys
 import time
 
 from conformance.targets.base import Port, SocketHandle, Target, TargetInfo
@@ -36,18 +39,66 @@ RECV_FIRST = _env_seconds("MROUTE_LINUX_RECV_FIRST_S", 0.05)  # recv_all(): wait
 RECV_GAP = 0.005  # recv_all(): then stop after this long without another one
 
 
+# Run in a fresh interpreter that first unshares its network namespace, so MRT_INIT never touches
+# the host's multicast routing: prints "ok", "unshare:ERRNO", "socket:ERRNO" or "init:ERRNO".
+_PROBE = """
+import ctypes, errno, socket, sys
+def name(e): return errno.errorcode.get(e, str(e))
+if ctypes.CDLL(None, use_errno=True).unshare(0x40000000) != 0:  # CLONE_NEWNET
+    print("unshare:" + name(ctypes.get_errno())); sys.exit()
+try:
+    s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_IGMP)
+except OSError as e:
+    print("socket:" + name(e.errno)); sys.exit()
+try:
+    s.setsockopt(socket.IPPROTO_IP, int(sys.argv[1]), 1)
+except OSError as e:
+    print("init:" + name(e.errno)); sys.exit()
+print("ok")
+"""
+TRY_VM = "try --target linux-vm"
+
+
+@functools.cache
+def probe_mrt_init() -> str:
+    """MRT_INIT on a raw IGMP socket in a throwaway network namespace: ``ok`` or ``STEP:ERRNO``."""
+    done = subprocess.run(
+        [sys.executable, "-I", "-S", "-c", _PROBE, str(LINUX.options4["MRT_INIT"])],
+        capture_output=True, text=True, check=False, timeout=30,
+    )
+    return done.stdout.strip() or f"probe:exit {done.returncode}: {done.stderr.strip()[-200:]}"
+
+
+def _probe_problem(result: str) -> str | None:
+    """The user-facing reason for a failed MRT_INIT probe, or None when it succeeded."""
+    step, _, err = result.partition(":")
+    if step == "ok":
+        return None
+    if step == "init" and err == "ENOPROTOOPT":
+        return f"this kernel has no IPv4 multicast routing (MRT_INIT: ENOPROTOOPT); {TRY_VM}"
+    if step == "init":
+        return f"MRT_INIT fails in a fresh network namespace ({err}); {TRY_VM}"
+    if step == "socket":
+        return f"cannot open a raw IGMP socket in a fresh network namespace ({err}); {TRY_VM}"
+    if step == "unshare":
+        return f"cannot create a network namespace (unshare(CLONE_NEWNET): {err}); {TRY_VM}"
+    return f"the MRT_INIT probe failed ({err}); {TRY_VM}"
+
+
 def check_available() -> None:
-    """Raise ``TargetUnavailable`` with the reason if this host cannot run the Linux target."""
+    """Raise ``TargetUnavailable`` with the reason if this host cannot run the Linux target.
+
+    The kernel is asked, not guessed from /proc: MRT_INIT is tried in a throwaway namespace.
+    """
     if not hasattr(os, "geteuid") or os.uname().sysname != "Linux":
         raise TargetUnavailable("the linux target needs a Linux host")
     if os.geteuid() != 0:
         raise TargetUnavailable(
             "the linux target needs root (CAP_NET_ADMIN and CAP_SYS_ADMIN to create network namespaces)"
         )
-    if not os.path.exists("/proc/net/ip_mr_vif"):
-        raise TargetUnavailable(
-            "kernel without IPv4 multicast routing (CONFIG_IP_MROUTE): /proc/net/ip_mr_vif is missing"
-        )
+    problem = _probe_problem(probe_mrt_init())
+    if problem:
+        raise TargetUnavailable(problem)
     if shutil.which("ip") is None:
         raise TargetUnavailable("iproute2 'ip' command not found")
 
