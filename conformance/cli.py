@@ -25,6 +25,7 @@ import pytest
 
 from conformance import verdict
 from conformance.adapters import check_adapter
+from conformance.agent.script import add_agent_script
 from conformance.catalog import load_catalog
 from conformance.errors import PROG, UsageError, report_error
 from conformance.interrupts import Interrupts, child_env
@@ -41,6 +42,7 @@ from conformance.report.staging import Stage, StageError
 from conformance.report.text import clause_table, run_summary
 from conformance.results import set_verdict, suite_version
 from conformance.targets import registry
+from conformance.targets.listing import add_targets
 from conformance.targets.vm.cli import add_kernels
 
 SUITE = "conformance.suite"
@@ -128,6 +130,7 @@ def _add_run(commands: argparse._SubParsersAction) -> None:
         action="store_true",
         help="draw fresh hypothesis examples (a random seed, printed and recorded so it can be repeated)",
     )
+    run.add_argument("--target-opt", action="append", default=[], metavar="KEY=VALUE", help="a per-target setting (repeatable)")
     run.set_defaults(func=cmd_run, valid_options=_visible_options(run))
 
 
@@ -142,6 +145,7 @@ def _add_clauses(commands: argparse._SubParsersAction) -> None:
         "clauses", allow_abbrev=False, help="list the clause catalog with test coverage"
     )
     _add_target_options(clauses)
+    clauses.add_argument("--target-opt", action="append", default=[], metavar="KEY=VALUE", help="a per-target setting (repeatable)")
     clauses.set_defaults(func=cmd_clauses, valid_options=_visible_options(clauses))
 
 
@@ -176,6 +180,7 @@ def _pytest_command(args: argparse.Namespace, *options: str) -> list[str]:
     cmd += [*_suite_args(args.suite), f"--mroute-target={args.target}"]
     if args.profile:
         cmd.append(f"--mroute-profile={args.profile}")
+    cmd += [f"--mroute-target-opt={item}" for item in args.target_opt]
     return [*cmd, *options]
 
 
@@ -184,7 +189,7 @@ def _check_target(args: argparse.Namespace) -> None:
         sys.path.insert(0, os.getcwd())
     try:
         check_adapter(args.target)
-        registry.resolve_profile(args.target, args.profile)
+        registry.resolve_profile(args.target, args.profile, registry.parse_target_options(args.target_opt))
     except registry.UsageError as exc:
         raise UsageError(str(exc)) from None
 
@@ -403,7 +408,7 @@ def _add_fixtures(commands: argparse._SubParsersAction) -> None:
 
 SUBCOMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (
     _add_run, _add_clauses, _add_bench, add_report, add_profile_match, add_expectations, _add_fixtures,
-    add_kernels,
+    add_kernels, add_targets, add_agent_script,
 )
 
 if __name__ == "__main__":

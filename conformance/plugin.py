@@ -86,6 +86,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="NAME",
         help="profile of the target (default: the target's own, e.g. documented for reference)",
     )
+    group.addoption(
+        "--mroute-target-opt", action="append", default=[], metavar="KEY=VALUE", help="a per-target setting (repeatable)"
+    )
     group.addoption("--mroute-results", default=None, metavar="PATH", help="write results.json to PATH")
     group.addoption(
         "--mroute-inventory",
@@ -125,7 +128,9 @@ def pytest_configure(config: pytest.Config) -> None:
     if explicit or state.profile or config.getoption("mroute_results"):
         try:
             check_adapter(state.spec)
-            registry.resolve_profile(state.spec, state.profile)
+            registry.resolve_profile(
+                state.spec, state.profile, registry.parse_target_options(config.getoption("mroute_target_opt"))
+            )
         except registry.UsageError as exc:
             raise pytest.UsageError(str(exc)) from None
     if explicit or config.getoption("hypothesis_profile", None) == HYPOTHESIS_PROFILE:
@@ -390,7 +395,9 @@ def mroute_target(request: pytest.FixtureRequest) -> Iterator[Target]:
     """The target under test, built once per process (per xdist worker); shut down at the end."""
     state = request.config.stash[STATE]
     try:
-        built = registry.build_target(state.spec, state.profile)
+        built = registry.build_target(
+            state.spec, state.profile, registry.parse_target_options(request.config.getoption("mroute_target_opt"))
+        )
     except Exception as exc:
         reason = registry.unavailable_reason(exc)
         if reason is None:  # a broken adapter: one line per test, and the run stops

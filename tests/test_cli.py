@@ -16,6 +16,7 @@ from fakes import fake_target_source
 
 from conformance.catalog import load_catalog
 from conformance.cli import main
+from conformance.targets import registry
 
 pytest_plugins = ["pytester"]
 
@@ -105,7 +106,7 @@ def test_console_entry_gives_no_traceback_on_usage_error() -> None:
     )
     assert done.returncode == 2
     assert done.stderr.strip().splitlines() == [
-        "mroute-conformance: error: unknown target 'nope'; valid targets: reference, linux, or MODULE:CLASS (or an agent: stdio:COMMAND, tcp:HOST:PORT)"
+        f"mroute-conformance: error: unknown target 'nope'; valid targets: {registry.TARGET_CHOICES}"
     ]
 
 

@@ -1,4 +1,4 @@
-"""Ways to reach an agent: a child process's stdin/stdout, a unix socket, a TCP connection.
+"""Ways to reach an agent: a child process's stdin/stdout, a unix socket, a TCP connection, a serial device.
 
 Each returns an ``AgentConnection``; opening failures raise ``AgentError`` with one line. A spawned
 agent lives in its own process group and is stopped (end of input, then SIGTERM, then SIGKILL to
@@ -14,6 +14,8 @@ import signal
 import socket
 import subprocess
 import tempfile
+import termios
+import tty
 from collections.abc import Callable
 from typing import IO, Any
 
@@ -161,3 +163,29 @@ def connect_tcp(
     return _connect(
         socket.socket(family, type_, proto), address, describe, timeout, on_close=on_close, diagnose=diagnose
     )
+
+
+def connect_device(
+    path: str, baud: int = 115200, *, timeout: float = 30.0, describe: str | None = None
+) -> AgentConnection:
+    """A connection over character device ``path`` (a serial line, a pty): opened read-write; a
+    tty is put in raw mode at ``baud`` so the line discipline neither echoes nor rewrites bytes."""
+    describe = describe or f"agent serial:{path}"
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_NOCTTY)
+    except OSError as exc:
+        raise AgentError(f"{describe}: cannot open {path!r}: {exc.strerror or exc}") from None
+    try:
+        if os.isatty(fd):
+            tty.setraw(fd)
+            speed = getattr(termios, f"B{baud}", None)
+            if speed is None:
+                raise AgentError(f"{describe}: unsupported baud rate {baud}")
+            attrs = termios.tcgetattr(fd)
+            attrs[4] = attrs[5] = speed
+            termios.tcsetattr(fd, termios.TCSANOW, attrs)
+        stream = os.fdopen(fd, "r+b", buffering=0)
+    except BaseException:
+        os.close(fd)
+        raise
+    return AgentConnection(stream, stream, timeout=timeout, describe=describe, on_close=stream.close)

@@ -1,17 +1,19 @@
 """Turn a ``--target`` spec and ``--profile`` name into a Target.
 
 ``reference`` (the in-process model, any profile, default ``documented``), ``linux`` (the real
-kernel, profile ``linux``), ``stdio:COMMAND`` / ``tcp:HOST:PORT`` (an agent, see ``remote``), or
-``MODULE:CLASS`` (a user adapter, called with the profile or None).
+kernel, profile ``linux``), ``stdio:COMMAND`` / ``tcp:HOST:PORT`` / ``ssh:HOST`` / ``serial:PATH``
+(an agent, see ``remote``), a name registered under the ``mroute_conformance.targets`` entry-point
+group (see ``entrypoints``), or ``MODULE:CLASS`` (a ``Target`` subclass, called with the profile or
+None). ``--target-opt KEY=VALUE`` settings reach the target as ``options`` (see ``check_options``).
 Target modules are imported lazily: building one never imports the others.
 """
 
 from __future__ import annotations
 
-import importlib
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
-from conformance.targets import remote
+from conformance.targets import entrypoints, remote
 from conformance.targets.base import TargetUnavailable
 from reference_impl.profiles import PROFILES, Profile, get_profile
 
@@ -21,32 +23,65 @@ if TYPE_CHECKING:
 BUILTIN = ("reference", "linux", "linux-vm")
 DEFAULT_PROFILE = {"reference": "documented", "linux": "linux", "linux-vm": "linux"}
 ALLOWED_PROFILES = {"reference": tuple(PROFILES), "linux": ("linux",), "linux-vm": ("linux",)}
-TARGET_CHOICES = "reference, linux, or MODULE:CLASS (or an agent: stdio:COMMAND, tcp:HOST:PORT)"
+TARGET_CHOICES = (
+    "reference, linux, or MODULE:CLASS (or an agent: stdio:COMMAND, tcp:HOST:PORT, ssh:[USER@]HOST[:PORT], "
+    "serial:PATH; or a name `mroute-conformance targets` lists)"
+)
 
 
 class UsageError(Exception):
     """A bad target or profile; the message is one line naming the value and the valid choices."""
 
 
-def _import_class(spec: str) -> type:
-    module_name, _, class_name = spec.partition(":")
-    if not module_name or not class_name:
+def parse_target_options(items: Sequence[str] | None) -> dict[str, str]:
+    """``--target-opt KEY=VALUE`` items (repeatable; a later KEY wins) as a dict."""
+    options: dict[str, str] = {}
+    for item in items or ():
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise UsageError(f"--target-opt {item!r}: expected KEY=VALUE")
+        options[key.strip()] = value
+    return options
+
+
+def _import_class(spec: str) -> type[Target]:
+    """The Target subclass for a registered name or MODULE:CLASS; UsageError with one line."""
+    entry = entrypoints.discover().get(spec)
+    if entry is None and ":" not in spec:
         raise UsageError(f"unknown target {spec!r}; valid targets: {TARGET_CHOICES}")
     try:
-        module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise UsageError(f"target {spec!r}: cannot import module {module_name!r} ({exc})") from None
-    cls = getattr(module, class_name, None)
-    if not callable(cls):
-        raise UsageError(f"target {spec!r}: module {module_name!r} has no class {class_name!r}")
-    return cls
+        return entrypoints.load_class(spec, entry.value if entry else spec)
+    except entrypoints.TargetLoadError as exc:
+        raise UsageError(str(exc)) from None
 
 
-def resolve_profile(spec: str, profile: str | None) -> Profile | None:
-    """Check ``spec`` and ``profile`` without building anything; the Profile to build with."""
+def check_options(spec: str, options: Mapping[str, str] | None) -> None:
+    """UsageError naming the key and the valid ones when ``spec``'s target does not take an option.
+
+    Agents take the keys their transport lists (``remote.TRANSPORT_OPTIONS``); a target class takes the
+    keys of its ``options`` class attribute (a dict of key -> help); builtins take none.
+    """
+    if not options:
+        return
+    if remote.is_remote(spec):
+        valid: Mapping[str, str] = remote.TRANSPORT_OPTIONS.get(spec.partition(":")[0], {})
+    elif spec in BUILTIN:
+        valid = {}
+    else:
+        declared = getattr(_import_class(spec), "options", None)
+        valid = declared if isinstance(declared, Mapping) else {}
+    for key in options:
+        if key not in valid:
+            choices = ", ".join(sorted(valid)) or "none"
+            raise UsageError(f"--target-opt {key}=...: target {spec!r} has no option {key!r}; valid: {choices}")
+
+
+def resolve_profile(spec: str, profile: str | None, options: Mapping[str, str] | None = None) -> Profile | None:
+    """Check ``spec``, ``profile`` and ``options`` without building anything; the Profile to build with."""
+    check_options(spec, options)
     if remote.is_remote(spec):
         try:
-            remote.check_spec(spec)
+            remote.check_spec(spec, options)
         except ValueError as exc:
             raise UsageError(str(exc)) from None
         name = profile
@@ -74,13 +109,14 @@ def target_name(spec: str) -> str:
     return name if isinstance(name, str) and name != "abstract" else spec
 
 
-def build_target(spec: str, profile: str | None) -> Target:
+def build_target(spec: str, profile: str | None, options: Mapping[str, str] | None = None) -> Target:
     """Build the target named by ``spec`` with ``profile`` (None: the target's default).
 
-    Raises UsageError for a bad spec or profile; the linux target may raise its
-    ``TargetUnavailable`` when this machine cannot run it.
+    Raises UsageError for a bad spec, profile or option; ``TargetUnavailable`` when this machine
+    cannot run the target; whatever a target class's constructor raises (the plugin reports it
+    in one line per test).
     """
-    profile_obj = resolve_profile(spec, profile)
+    profile_obj = resolve_profile(spec, profile, options)
     if spec == "reference":
         from conformance.targets.reference import ReferenceTarget
 
@@ -94,8 +130,9 @@ def build_target(spec: str, profile: str | None) -> Target:
 
         return LinuxVmTarget()
     if remote.is_remote(spec):
-        return remote.build_remote(spec, profile_obj)
-    return _import_class(spec)(profile_obj)
+        return remote.build_remote(spec, profile_obj, options)
+    cls = _import_class(spec)
+    return cls(profile_obj, options=dict(options)) if options else cls(profile_obj)  # type: ignore[call-arg]
 
 
 def unavailable_reason(exc: BaseException) -> str | None:
