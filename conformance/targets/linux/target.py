@@ -16,8 +16,9 @@ import subprocess
 import sys
 import time
 
+import conformance.targets.linux.mrstate as mrstate
+import conformance.targets.linux.netns as netns
 from conformance.targets.base import Port, SocketHandle, Target, TargetInfo
-from conformance.targets.linux import mrstate, netns
 from conformance.targets.linux.errors import TargetUnavailable
 from conformance.targets.linux.settle import Activity
 from conformance.targets.linux.sockets import RouterSockets

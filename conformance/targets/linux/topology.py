@@ -16,8 +16,8 @@ import struct
 import time
 from dataclasses import dataclass
 
+import conformance.targets.linux.netns as netns
 from conformance.targets.base import Port, port_plan
-from conformance.targets.linux import netns
 from conformance.targets.linux.errors import TargetUnavailable
 from conformance.targets.linux.netns import NetNamespace
 
