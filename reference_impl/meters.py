@@ -2,8 +2,9 @@
 
 `>=` meters are clocked by packets; `<=` meters each hold one timer on the virtual clock's heap,
 so advancing time costs only for the meters whose interval ends. Records queue until
-``profile.bw_flush_at`` are pending or the free-running 1 s timer fires; a message carries at
-most ``profile.bw_message_max`` records.
+``profile.bw_flush_at`` are pending (what happens then is ``profile.bw_threshold_flush``) or the
+free-running 1 s timer fires; every flush drains the whole queue into one message, and the queue
+holds at most ``profile.bw_message_max`` records (docs/spec/freebsd.md §6.4).
 """
 
 from __future__ import annotations
@@ -83,6 +84,7 @@ class Meters:
         self.router = router
         self.records: list[bytes] = []
         self._flush_timer: Timer | None = None
+        self._drain: Timer | None = None  # a scheduled "deferred" threshold flush
 
     @property
     def clock(self) -> VirtualClock:
@@ -190,15 +192,38 @@ class Meters:
 
     # -- records and batching --------------------------------------------------------------
     def queue(self, m: Meter, measured_us: int) -> None:
-        rec = self.router.profile.struct("bw_upcall").pack(
+        """Queue one record; a threshold flush per the profile's design; lost when the queue is full."""
+        p = self.router.profile
+        rec = p.struct("bw_upcall").pack(
             bu_src=m.entry.source, bu_dst=m.entry.group, bu_flags=m.flags,
             bu_threshold_time=m.b_time, bu_threshold_packets=m.b_packets, bu_threshold_bytes=m.b_bytes,
             bu_measured_time=timeval(measured_us), bu_measured_packets=m.packets, bu_measured_bytes=m.bytes)
-        self.records.append(rec)
-        if len(self.records) >= self.router.profile.bw_flush_at:
-            self.flush()
-        elif self._flush_timer is None:
+        match p.bw_threshold_flush:
+            case "before-queue":  # LEGACY: a full static array goes out before the new record
+                if len(self.records) >= p.bw_flush_at:
+                    self.flush()
+                self._append(rec)
+            case "after-queue":
+                self._append(rec)
+                if len(self.records) >= p.bw_flush_at:
+                    self.flush()
+            case "deferred":  # MODERN: the taskqueue drains the ring later (here: the next clock event)
+                self._append(rec)
+                if len(self.records) >= p.bw_flush_at and self._drain is None:
+                    self._drain = self.clock.call_at(self.clock.now, self._on_drain)
+            case unknown:
+                assert_never(unknown)
+        if self.records and self._flush_timer is None:
             self._arm_flush()
+
+    def _append(self, rec: bytes) -> None:
+        """Queue ``rec`` unless the queue is full (MODERN: buf_ring_enqueue fails, the record is lost)."""
+        if len(self.records) < self.router.profile.bw_message_max:
+            self.records.append(rec)
+
+    def _on_drain(self) -> None:
+        self._drain = None
+        self.flush()
 
     def _arm_flush(self) -> None:
         """The free-running 1 s flush, on the grid MRT_INIT started."""
@@ -211,14 +236,18 @@ class Meters:
         self.flush()
 
     def flush(self) -> None:
-        """Send every pending record, at most ``bw_message_max`` per message."""
-        limit = self.router.profile.bw_message_max
-        while self.records:
-            batch, self.records = self.records[:limit], self.records[limit:]
+        """Send every pending record in one message (the queue never holds more than one carries)."""
+        if self.records:
+            assert len(self.records) <= self.router.profile.bw_message_max
+            batch, self.records = self.records, []
             self.router.upcall(upcalls.bw_message(batch))
-        if self._flush_timer is not None:
-            self._flush_timer.cancel()
-            self._flush_timer = None
+        self._cancel_timers()
+
+    def _cancel_timers(self) -> None:
+        for timer in (self._flush_timer, self._drain):
+            if timer is not None:
+                timer.cancel()
+        self._flush_timer = self._drain = None
 
     def drop_entry(self, entry: MfcEntry) -> None:
         """Meters go away with their MFC entry."""
@@ -229,6 +258,4 @@ class Meters:
     def reset(self) -> None:
         """MRT_DONE: pending records are discarded, not delivered."""
         self.records.clear()
-        if self._flush_timer is not None:
-            self._flush_timer.cancel()
-            self._flush_timer = None
+        self._cancel_timers()

@@ -40,6 +40,7 @@ DelVifRange = Literal["numvifs", "maxvifs"]
 VifLookup = Literal["lowest", "highest"]
 KeptFor = Literal["below-numvifs", "existing", "all"]
 VifHoleCounters = Literal["zeros", "errno"]
+BwThresholdFlush = Literal["after-queue", "before-queue", "deferred"]
 
 
 @dataclass(frozen=True)
@@ -140,6 +141,18 @@ class Profile:
     wholepkt6_hlim_decremented: bool = True
     # counters ioctl on a deleted vif hole: "zeros" or errno counters.vif_hole
     vif_hole_counters: VifHoleCounters = "zeros"
+
+    # --- FreeBSD designs (issue 12) ---
+    # What bw_flush_at pending records make the kernel do (docs/spec/freebsd.md §6.4). Every flush
+    # drains the whole queue into one message, and a record that finds bw_message_max pending is
+    # lost, so bw_message_max is both the queue's capacity and the largest message.
+    #   "after-queue": the record that makes bw_flush_at pending sends them all, in that call
+    #   "before-queue": a record that finds bw_flush_at pending first sends exactly those (LEGACY's
+    #       static array of BW_UPCALLS_MAX), then queues itself
+    #   "deferred": the record that makes bw_flush_at pending *schedules* a drain (MODERN's taskqueue);
+    #       the model runs it at the next clock event (the next advance, or right after the timer
+    #       callback that queued the record); a kernel runs it at some later moment
+    bw_threshold_flush: BwThresholdFlush = "after-queue"
 
     def __post_init__(self) -> None:
         """Refuse a policy value outside its Literal set (the type checker cannot see a typo in data)."""
@@ -247,6 +260,7 @@ FREEBSD = Profile(
     bw_message_max=1023,  # the buf_ring of BW_UPCALLS_MAX holds one less
     bw_flush_at=513,  # "more than BW_UPCALLS_MAX / 2"
     bw_flush_on_leq=True,
+    bw_threshold_flush="deferred",  # a taskqueue drains the whole ring later (§6.4)
     bw_first_interval="install",
     border_bit_from="parent-vif",
 )
@@ -262,6 +276,7 @@ DOCUMENTED = replace(
     bw_message_max=128,
     bw_flush_at=128,
     bw_flush_on_leq=False,
+    bw_threshold_flush="after-queue",  # "delivered when there are 128 pending upcalls"
     bw_first_interval="first-packet",
     border_bit_from="register-vif",
 )
