@@ -41,6 +41,29 @@ VifLookup = Literal["lowest", "highest"]
 KeptFor = Literal["below-numvifs", "existing", "all"]
 VifHoleCounters = Literal["zeros", "errno"]
 BwThresholdFlush = Literal["after-queue", "before-queue", "deferred"]
+SetupKind = Literal["sockopt", "sysctl"]
+
+
+@dataclass(frozen=True)
+class SetupStep:
+    """A set-up step a target needs before the suite's verdicts hold on it, with why and the source.
+
+    ``sockopt``: the harness sets ``name`` (SO_RCVBUF, IP_MULTICAST_LOOP, IPV6_MULTICAST_LOOP:
+    mroute_spec.constants.SockOpt) to ``value`` on every routing socket of the IP ``versions`` it
+    opens; ``sysctl``: a system setting the target's operator applies (results.json lists it).
+    """
+
+    kind: SetupKind
+    name: str
+    value: int
+    reason: str
+    source: str
+    versions: tuple[int, ...] = (4, 6)
+
+    def describe(self) -> dict[str, object]:
+        """The step as results.json's target section lists it."""
+        return {"kind": self.kind, "name": self.name, "value": self.value, "versions": list(self.versions),
+                "reason": self.reason, "source": self.source}
 
 
 @dataclass(frozen=True)
@@ -153,6 +176,9 @@ class Profile:
     #       the model runs it at the next clock event (the next advance, or right after the timer
     #       callback that queued the record); a kernel runs it at some later moment
     bw_threshold_flush: BwThresholdFlush = "after-queue"
+    # set-up the target needs (receive buffer, multicast loopback): the harness applies the socket
+    # options, the report lists every step. The model behaves as if all were applied.
+    required_setup: tuple[SetupStep, ...] = ()
 
     def __post_init__(self) -> None:
         """Refuse a policy value outside its Literal set (the type checker cannot see a typo in data)."""
@@ -249,6 +275,27 @@ _BSD_ERRNOS = {
     "mif6.pim_bad_value": "EINVAL",
 }
 
+# Receive buffer for the largest bw batch: 20 + 80 * 1023 bytes, with room for other upcalls.
+ROUTING_RCVBUF = 1 << 18
+_BSD_SETUP = (
+    SetupStep("sockopt", "SO_RCVBUF", ROUTING_RCVBUF,
+              "the raw socket's default receive buffer (net.inet.raw.recvspace, 9216 bytes) is smaller "
+              "than one bw batch; an upcall that does not fit is lost whole (mrts_upq_sockfull)",
+              "docs/spec/freebsd.md §4.7 (digest L684-L686)"),
+    SetupStep("sysctl", "net.inet.ip.mcast.loop", 0,
+              "forwarded copies are looped back (send_packet sets imo_multicast_loop from this sysctl) on "
+              "an outgoing interface where the router host is a member of the group, and counted as "
+              "wrong-interface arrivals (wrong_if, WRONGVIF); the model assumes no loopback",
+              "docs/spec/freebsd.md §4.6 (digest L628-L661, marked inferred)"),
+    SetupStep("sockopt", "IP_MULTICAST_LOOP", 0,
+              "packets the IPv4 routing socket itself sends are not looped back into the data path",
+              "docs/spec/freebsd.md §4.1 (digest L541-L546)", (4,)),
+    SetupStep("sockopt", "IPV6_MULTICAST_LOOP", 0,
+              "packets the IPv6 routing socket itself sends are not looped back into the data path "
+              "(ip6_output loops them through ip6_input)",
+              "docs/spec/freebsd.md §4.8 (digest L693-L695)", (6,)),
+)
+
 FREEBSD = Profile(
     name="freebsd",
     description="Modern FreeBSD ip_mroute.c / ip6_mroute.c (after the 2021 rework), amd64",
@@ -263,6 +310,7 @@ FREEBSD = Profile(
     bw_threshold_flush="deferred",  # a taskqueue drains the whole ring later (§6.4)
     bw_first_interval="install",
     border_bit_from="parent-vif",
+    required_setup=_BSD_SETUP,
 )
 
 DOCUMENTED = replace(
