@@ -159,6 +159,8 @@ class Kernel:
         router, spec = self._gate(sock, level, optname)
         if buflen < 0:
             raise _oserror(E.EINVAL)
+        if router.family.version == 6 and sock is not router.router and "socket6.get_non_router" in self.profile.errnos:
+            raise self.fail("socket6.get_non_router")
         try:
             return router.get(spec.role)[:buflen]
         except Errno as e:

@@ -85,6 +85,8 @@ class Meters:
         self.records: list[bytes] = []
         self._flush_timer: Timer | None = None
         self._drain: Timer | None = None  # a scheduled "deferred" threshold flush
+        self._wheel: list[Meter] = []  # LEGACY `<=` meters, checked by the 1 s wheel
+        self._wheel_timer: Timer | None = None
 
     @property
     def clock(self) -> VirtualClock:
@@ -127,7 +129,14 @@ class Meters:
         if starts_now:
             meter.start_us = self.now_us()
         if flags & BW_UPCALL_LEQ:
-            self._arm_leq(meter)
+            match self.router.profile.bw_leq_timer:
+                case "per-meter":
+                    self._arm_leq(meter)
+                case "wheel":
+                    self._wheel.append(meter)
+                    self._arm_wheel()
+                case other:
+                    assert_never(other)
 
     def delete(self, buf: bytes) -> None:
         """MRT_DEL_BW_UPCALL: DELETE_ALL for the (S,G), else the exactly matching meter."""
@@ -157,6 +166,9 @@ class Meters:
         now = self.now_us()
         for m in entry.meters:
             if m.flags & BW_UPCALL_LEQ:
+                if self.router.profile.bw_leq_timer == "wheel":
+                    self._wheel_packet(m, now, plen)
+                    continue
                 m.packets += 1
                 m.bytes += plen
                 continue
@@ -189,6 +201,41 @@ class Meters:
     def _stop(self, m: Meter) -> None:
         if m.timer is not None:
             m.timer.cancel()
+        if m in self._wheel:
+            self._wheel.remove(m)
+
+    # -- LEGACY `<=` meters: the 1 s time wheel (docs/spec/freebsd.md §6.3) ---------------------
+    def _arm_wheel(self) -> None:
+        """bw_meter_process: every whole second since MRT_INIT, while any `<=` meter exists."""
+        if self._wheel_timer is None and self._wheel:
+            n = int((self.clock.now - self.router.init_time) / FLUSH_PERIOD) + 1
+            self._wheel_timer = self.clock.call_at(self.router.init_time + n * FLUSH_PERIOD, self._wheel_tick)
+
+    def _wheel_tick(self) -> None:
+        """Every meter whose interval has ended reports if at or below and restarts; then a flush."""
+        self._wheel_timer = None
+        now = self.now_us()
+        for m in list(self._wheel):
+            assert m.start_us is not None
+            if m.start_us + m.interval_us <= now:
+                if m.at_or_below():
+                    self.queue(m, now - m.start_us)
+                m.start_us, m.packets, m.bytes = now, 0, 0
+        self.flush()
+        self._arm_wheel()
+
+    def _wheel_packet(self, m: Meter, now: int, plen: int) -> None:
+        """A packet: an overdue interval ends first; then count; every unit above restarts it."""
+        assert m.start_us is not None
+        if now - m.start_us > m.interval_us:
+            if m.at_or_below():
+                self.queue(m, now - m.start_us)
+            m.start_us, m.packets, m.bytes = now, 0, 0
+        m.packets += 1
+        m.bytes += plen
+        over = [(BW_UPCALL_UNIT_PACKETS, m.packets > m.b_packets), (BW_UPCALL_UNIT_BYTES, m.bytes > m.b_bytes)]
+        if all(above for unit, above in over if m.flags & unit):
+            m.start_us, m.packets, m.bytes = now, 0, 0
 
     # -- records and batching --------------------------------------------------------------
     def queue(self, m: Meter, measured_us: int) -> None:
@@ -259,3 +306,7 @@ class Meters:
         """MRT_DONE: pending records are discarded, not delivered."""
         self.records.clear()
         self._cancel_timers()
+        self._wheel.clear()
+        if self._wheel_timer is not None:
+            self._wheel_timer.cancel()
+            self._wheel_timer = None

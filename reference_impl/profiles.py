@@ -41,7 +41,8 @@ VifLookup = Literal["lowest", "highest"]
 KeptFor = Literal["below-numvifs", "existing", "all"]
 VifHoleCounters = Literal["zeros", "errno"]
 BwThresholdFlush = Literal["after-queue", "before-queue", "deferred"]
-SetupKind = Literal["sockopt", "sysctl"]
+SetupKind = Literal["sockopt", "sysctl", "condition"]
+BwLeqTimer = Literal["per-meter", "wheel"]
 
 
 @dataclass(frozen=True)
@@ -50,7 +51,8 @@ class SetupStep:
 
     ``sockopt``: the harness sets ``name`` (SO_RCVBUF, IP_MULTICAST_LOOP, IPV6_MULTICAST_LOOP:
     mroute_spec.constants.SockOpt) to ``value`` on every routing socket of the IP ``versions`` it
-    opens; ``sysctl``: a system setting the target's operator applies (results.json lists it).
+    opens; ``sysctl``: a system setting the target's operator applies; ``condition``: a state the
+    operator keeps (results.json lists every step).
     """
 
     kind: SetupKind
@@ -179,6 +181,17 @@ class Profile:
     # set-up the target needs (receive buffer, multicast loopback): the harness applies the socket
     # options, the report lists every step. The model behaves as if all were applied.
     required_setup: tuple[SetupStep, ...] = ()
+    # `<=` meters (docs/spec/freebsd.md §6.3): "per-meter": a timer per meter, fixed intervals from
+    # the install time (MODERN callout); "wheel": LEGACY's 1 s time wheel: checked at every whole
+    # second since MRT_INIT and at every packet, and a packet that takes every configured unit
+    # above its threshold restarts the interval
+    bw_leq_timer: BwLeqTimer = "per-meter"
+    # IPv4 MRT_DEL_MFC of a pending (NOCACHE) entry deletes it and drops its queue (MODERN FreeBSD
+    # matches any entry); otherwise only complete entries match (errno mfc.del_absent)
+    mfc4_delete_pending: bool = False
+    # IPv6: a packet failing RPF on an interface that is no mif still gets a WRONGMIF, with
+    # im6_mif = nummifs (FreeBSD ip6_mdq, docs/spec/freebsd.md §4.8); Linux needs an arrival mif
+    wrongmif_from_non_mif: bool = False
 
     def __post_init__(self) -> None:
         """Refuse a policy value outside its Literal set (the type checker cannot see a typo in data)."""
@@ -238,6 +251,7 @@ _BSD_ERRNOS = {
     "socket.wrong_proto": "EOPNOTSUPP",  # raw socket, protocol not IGMP / ICMPv6
     "socket.non_router": "EPERM",
     "socket6.non_router": "EPERM",
+    "socket6.get_non_router": "EACCES",  # X_ip6_mrouter_get: so != V_ip6_mrouter (§3.10)
     "option.short": "EINVAL",
     "option.unknown_in_range": "EOPNOTSUPP",
     "option.unknown": "ENOPROTOOPT",
@@ -311,6 +325,33 @@ FREEBSD = Profile(
     bw_first_interval="install",
     border_bit_from="parent-vif",
     required_setup=_BSD_SETUP,
+    mfc4_delete_pending=True,  # del_mfc looks up any entry, pending included (§3.5)
+    wrongmif_from_non_mif=True,
+)
+
+# The pre-2021 design (FreeBSD 8.x-13.0): docs/spec/freebsd.md §0 LEGACY; only the differences.
+FREEBSD_LEGACY = replace(
+    FREEBSD,
+    name="freebsd-legacy",
+    description="FreeBSD ip_mroute.c before the 2021 rework (8.x-13.0, LEGACY), amd64",
+    nocache_queue_depth=5,  # `mfc_nstall > MAX_UPQ` (4): 5 queued (§1.7, §4.3)
+    add_vif_checks=("index_range", "rate_limit", "in_use", "address", "tunnel"),  # §3.3 LEGACY order
+    mfc4_delete_pending=False,  # del_mfc uses mfc_find: complete entries only (§3.5)
+    bw_upcalls_max=128,  # §1.6
+    bw_message_max=128,  # a static array of 128 records
+    bw_flush_at=128,
+    bw_threshold_flush="before-queue",  # a record finding 128 pending sends exactly those first (§6.4)
+    bw_flush_on_leq=False,  # flushes at the end of each 1 s bw_meter_process run instead (§6.3)
+    bw_leq_timer="wheel",  # 1 s buckets, restart on exceeding (§6.3)
+    required_setup=(
+        _BSD_SETUP[0],
+        SetupStep("condition", "no local membership of test groups on the router", 1,
+                  "LEGACY send_packet always sets imo_multicast_loop, so a forwarded copy is looped back "
+                  "(and counted as a wrong-interface arrival) wherever the router host is a member of the "
+                  "group on the outgoing interface; no sysctl turns it off",
+                  "docs/spec/freebsd.md §4.6 (digest L636, L641-L651, inferred)"),
+        *_BSD_SETUP[2:],
+    ),
 )
 
 DOCUMENTED = replace(
@@ -327,6 +368,7 @@ DOCUMENTED = replace(
     bw_threshold_flush="after-queue",  # "delivered when there are 128 pending upcalls"
     bw_first_interval="first-packet",
     border_bit_from="register-vif",
+    required_setup=(),  # the text names no set-up; FreeBSD's is the freebsd profiles'
 )
 
 LINUX = Profile(
@@ -414,7 +456,7 @@ LINUX = Profile(
     wholepkt6_hlim_decremented=False,
 )
 
-PROFILES: dict[str, Profile] = {p.name: p for p in (DOCUMENTED, FREEBSD, LINUX)}
+PROFILES: dict[str, Profile] = {p.name: p for p in (DOCUMENTED, FREEBSD, FREEBSD_LEGACY, LINUX)}
 
 
 def get_profile(name: str) -> Profile:

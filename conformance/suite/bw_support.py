@@ -230,6 +230,45 @@ def leq_due(schedule: Sequence[tuple[int, int]], interval_us: int, units: int, t
     return due
 
 
+def leq_wheel_due(schedule: Sequence[tuple[int, int]], interval_us: int, units: int, thr_packets: int,
+                  thr_bytes: int, install_us: int, until_us: int) -> list[Due]:
+    """``<=`` on LEGACY's 1 s time wheel (docs/spec/freebsd.md §6.3): the meter is checked at every
+    whole second since MRT_INIT (an interval that has reached its end reports if at or below and
+    restarts there) and at every packet (an interval more than b_time old reports and restarts
+    first); a packet that takes every configured unit above its threshold restarts the interval.
+    A tick and a packet at the same instant: the tick first. ``at_us`` is when the record queues."""
+    due: list[Due] = []
+    start, n, total = install_us, 0, 0
+    ticks = [(k * US, None) for k in range(install_us // US + 1, until_us // US + 1)]
+    events = sorted([*ticks, *schedule], key=lambda e: (e[0], e[1] is not None))
+    for t, plen in events:
+        if plen is None:
+            if start + interval_us <= t:
+                if condition(LEQ, units, n, total, thr_packets, thr_bytes):
+                    due.append(Due(t, t - start, n, total))
+                start, n, total = t, 0, 0
+            continue
+        if t - start > interval_us:
+            if condition(LEQ, units, n, total, thr_packets, thr_bytes):
+                due.append(Due(t, t - start, n, total))
+            start, n, total = t, 0, 0
+        n, total = n + 1, total + plen
+        if all(above for unit, above in ((PKTS, n > thr_packets), (BYTES, total > thr_bytes)) if units & unit):
+            start, n, total = t, 0, 0
+    return due
+
+
+def leq_due_for(profile, schedule: Sequence[tuple[int, int]], interval_us: int, units: int, thr_packets: int,
+                thr_bytes: int, install_us: int, until_us: int) -> list[Due]:
+    """The records a ``<=`` meter owes under the profile's declared timer design (``bw_leq_timer``)."""
+    design = profile.bw_leq_timer
+    if design == "per-meter":
+        return leq_due(schedule, interval_us, units, thr_packets, thr_bytes, install_us, until_us)
+    if design == "wheel":
+        return leq_wheel_due(schedule, interval_us, units, thr_packets, thr_bytes, install_us, until_us)
+    raise AssertionError(f"profile {profile.name!r} declares an unknown bw_leq_timer {design!r}")
+
+
 class Batching:
     """The batching the profile declares (``bw_flush_at``, ``bw_message_max``,
     ``bw_threshold_flush``; docs/spec/freebsd.md §6.4), as an oracle of message sizes.
