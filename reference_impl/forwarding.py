@@ -112,6 +112,10 @@ class DataPath(RouterState):
     def maybe_wrongvif(self, entry: MfcEntry, pkt: IPPacket, arrival: int | None) -> None:
         """WRONGVIF / WRONGMIF: asserts on, a real arrival vif, not disabled, rate-limited."""
         p = self.profile
+        if arrival is None and self.family.version == 6 and p.wrongmif_from_non_mif:
+            if self.assert_on and self.vif(entry.parent) is not None:  # no per-mif flags, no rate limit
+                self.upcall(upcalls.mrt6msg(pkt, MRT6MSG_WRONGMIF, self.numvifs(), p))
+            return
         if not self.assert_on or arrival is None or (p.wrongvif_requires_parent and self.vif(entry.parent) is None):
             return
         if p.wrongvif_requires_oif and not self.pim and not 0 < entry.ttls[arrival] < 255:

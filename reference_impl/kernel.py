@@ -13,15 +13,19 @@ from collections import deque
 
 from mroute_spec.constants import (
     ICMP6_FILTER,
+    IP_MULTICAST_LOOP,
     IPPROTO_ICMPV6,
     IPPROTO_IGMP,
     IPPROTO_IP,
     IPPROTO_IPV6,
+    IPV6_MULTICAST_LOOP,
     MLD_TYPES,
     MRT_API_FLAGS_ALL,
+    SO_RCVBUF,
     SOCK_DGRAM,
     SOCK_RAW,
     SOCK_STREAM,
+    SOL_SOCKET,
 )
 from mroute_spec.constants import IPPROTO_ICMPV6 as SOL_ICMPV6
 from mroute_spec.options import Direction, OptionSpec, Role, option_by_number
@@ -33,6 +37,10 @@ from reference_impl.packets import parse_frame
 from reference_impl.profiles import Profile
 from reference_impl.sockets import Socket
 from reference_impl.vifs import Interface
+
+# generic socket options the harness sets as a profile's required set-up: stored, no effect (the
+# model has no receive-buffer limit and never loops copies back: it behaves as if set up)
+GENERIC_OPTIONS = {(SOL_SOCKET, SO_RCVBUF), (IPPROTO_IP, IP_MULTICAST_LOOP), (IPPROTO_IPV6, IPV6_MULTICAST_LOOP)}
 
 
 def _oserror(code: int) -> OSError:
@@ -118,6 +126,13 @@ class Kernel:
         """setsockopt(2): returns the option buffer as it is after the call."""
         if sock.family == V6.af and level == SOL_ICMPV6 and optname == ICMP6_FILTER:
             return self._icmp6_filter(sock, value)
+        if (level, optname) in GENERIC_OPTIONS and level in (SOL_SOCKET, FAMILIES[sock.family].level):
+            if sock.closed:
+                raise _oserror(E.EBADF)
+            if len(value) < 4:
+                raise _oserror(E.EINVAL)
+            sock.options[(level, optname)] = int.from_bytes(value[:4], "little", signed=True)
+            return value
         router, spec = self._gate(sock, level, optname)
         fam = router.family
         # Options from a socket other than the router: refused where the profile names an errno
@@ -144,6 +159,8 @@ class Kernel:
         router, spec = self._gate(sock, level, optname)
         if buflen < 0:
             raise _oserror(E.EINVAL)
+        if router.family.version == 6 and sock is not router.router and "socket6.get_non_router" in self.profile.errnos:
+            raise self.fail("socket6.get_non_router")
         try:
             return router.get(spec.role)[:buflen]
         except Errno as e:

@@ -2,8 +2,9 @@
 
 `>=` meters are clocked by packets; `<=` meters each hold one timer on the virtual clock's heap,
 so advancing time costs only for the meters whose interval ends. Records queue until
-``profile.bw_flush_at`` are pending or the free-running 1 s timer fires; a message carries at
-most ``profile.bw_message_max`` records.
+``profile.bw_flush_at`` are pending (what happens then is ``profile.bw_threshold_flush``) or the
+free-running 1 s timer fires; every flush drains the whole queue into one message, and the queue
+holds at most ``profile.bw_message_max`` records (docs/spec/freebsd.md §6.4).
 """
 
 from __future__ import annotations
@@ -83,6 +84,9 @@ class Meters:
         self.router = router
         self.records: list[bytes] = []
         self._flush_timer: Timer | None = None
+        self._drain: Timer | None = None  # a scheduled "deferred" threshold flush
+        self._wheel: list[Meter] = []  # LEGACY `<=` meters, checked by the 1 s wheel
+        self._wheel_timer: Timer | None = None
 
     @property
     def clock(self) -> VirtualClock:
@@ -125,7 +129,14 @@ class Meters:
         if starts_now:
             meter.start_us = self.now_us()
         if flags & BW_UPCALL_LEQ:
-            self._arm_leq(meter)
+            match self.router.profile.bw_leq_timer:
+                case "per-meter":
+                    self._arm_leq(meter)
+                case "wheel":
+                    self._wheel.append(meter)
+                    self._arm_wheel()
+                case other:
+                    assert_never(other)
 
     def delete(self, buf: bytes) -> None:
         """MRT_DEL_BW_UPCALL: DELETE_ALL for the (S,G), else the exactly matching meter."""
@@ -155,6 +166,9 @@ class Meters:
         now = self.now_us()
         for m in entry.meters:
             if m.flags & BW_UPCALL_LEQ:
+                if self.router.profile.bw_leq_timer == "wheel":
+                    self._wheel_packet(m, now, plen)
+                    continue
                 m.packets += 1
                 m.bytes += plen
                 continue
@@ -187,18 +201,76 @@ class Meters:
     def _stop(self, m: Meter) -> None:
         if m.timer is not None:
             m.timer.cancel()
+        if m in self._wheel:
+            self._wheel.remove(m)
+
+    # -- LEGACY `<=` meters: the 1 s time wheel (docs/spec/freebsd.md §6.3) ---------------------
+    def _arm_wheel(self) -> None:
+        """bw_meter_process: every whole second since MRT_INIT, while any `<=` meter exists."""
+        if self._wheel_timer is None and self._wheel:
+            n = int((self.clock.now - self.router.init_time) / FLUSH_PERIOD) + 1
+            self._wheel_timer = self.clock.call_at(self.router.init_time + n * FLUSH_PERIOD, self._wheel_tick)
+
+    def _wheel_tick(self) -> None:
+        """Every meter whose interval has ended reports if at or below and restarts; then a flush."""
+        self._wheel_timer = None
+        now = self.now_us()
+        for m in list(self._wheel):
+            assert m.start_us is not None
+            if m.start_us + m.interval_us <= now:
+                if m.at_or_below():
+                    self.queue(m, now - m.start_us)
+                m.start_us, m.packets, m.bytes = now, 0, 0
+        self.flush()
+        self._arm_wheel()
+
+    def _wheel_packet(self, m: Meter, now: int, plen: int) -> None:
+        """A packet: an overdue interval ends first; then count; every unit above restarts it."""
+        assert m.start_us is not None
+        if now - m.start_us > m.interval_us:
+            if m.at_or_below():
+                self.queue(m, now - m.start_us)
+            m.start_us, m.packets, m.bytes = now, 0, 0
+        m.packets += 1
+        m.bytes += plen
+        over = [(BW_UPCALL_UNIT_PACKETS, m.packets > m.b_packets), (BW_UPCALL_UNIT_BYTES, m.bytes > m.b_bytes)]
+        if all(above for unit, above in over if m.flags & unit):
+            m.start_us, m.packets, m.bytes = now, 0, 0
 
     # -- records and batching --------------------------------------------------------------
     def queue(self, m: Meter, measured_us: int) -> None:
-        rec = self.router.profile.struct("bw_upcall").pack(
+        """Queue one record; a threshold flush per the profile's design; lost when the queue is full."""
+        p = self.router.profile
+        rec = p.struct("bw_upcall").pack(
             bu_src=m.entry.source, bu_dst=m.entry.group, bu_flags=m.flags,
             bu_threshold_time=m.b_time, bu_threshold_packets=m.b_packets, bu_threshold_bytes=m.b_bytes,
             bu_measured_time=timeval(measured_us), bu_measured_packets=m.packets, bu_measured_bytes=m.bytes)
-        self.records.append(rec)
-        if len(self.records) >= self.router.profile.bw_flush_at:
-            self.flush()
-        elif self._flush_timer is None:
+        match p.bw_threshold_flush:
+            case "before-queue":  # LEGACY: a full static array goes out before the new record
+                if len(self.records) >= p.bw_flush_at:
+                    self.flush()
+                self._append(rec)
+            case "after-queue":
+                self._append(rec)
+                if len(self.records) >= p.bw_flush_at:
+                    self.flush()
+            case "deferred":  # MODERN: the taskqueue drains the ring later (here: the next clock event)
+                self._append(rec)
+                if len(self.records) >= p.bw_flush_at and self._drain is None:
+                    self._drain = self.clock.call_at(self.clock.now, self._on_drain)
+            case unknown:
+                assert_never(unknown)
+        if self.records and self._flush_timer is None:
             self._arm_flush()
+
+    def _append(self, rec: bytes) -> None:
+        """Queue ``rec`` unless the queue is full (MODERN: buf_ring_enqueue fails, the record is lost)."""
+        if len(self.records) < self.router.profile.bw_message_max:
+            self.records.append(rec)
+
+    def _on_drain(self) -> None:
+        self._drain = None
+        self.flush()
 
     def _arm_flush(self) -> None:
         """The free-running 1 s flush, on the grid MRT_INIT started."""
@@ -211,14 +283,18 @@ class Meters:
         self.flush()
 
     def flush(self) -> None:
-        """Send every pending record, at most ``bw_message_max`` per message."""
-        limit = self.router.profile.bw_message_max
-        while self.records:
-            batch, self.records = self.records[:limit], self.records[limit:]
+        """Send every pending record in one message (the queue never holds more than one carries)."""
+        if self.records:
+            assert len(self.records) <= self.router.profile.bw_message_max
+            batch, self.records = self.records, []
             self.router.upcall(upcalls.bw_message(batch))
-        if self._flush_timer is not None:
-            self._flush_timer.cancel()
-            self._flush_timer = None
+        self._cancel_timers()
+
+    def _cancel_timers(self) -> None:
+        for timer in (self._flush_timer, self._drain):
+            if timer is not None:
+                timer.cancel()
+        self._flush_timer = self._drain = None
 
     def drop_entry(self, entry: MfcEntry) -> None:
         """Meters go away with their MFC entry."""
@@ -229,6 +305,8 @@ class Meters:
     def reset(self) -> None:
         """MRT_DONE: pending records are discarded, not delivered."""
         self.records.clear()
-        if self._flush_timer is not None:
-            self._flush_timer.cancel()
-            self._flush_timer = None
+        self._cancel_timers()
+        self._wheel.clear()
+        if self._wheel_timer is not None:
+            self._wheel_timer.cancel()
+            self._wheel_timer = None

@@ -219,7 +219,13 @@ class MRouter(DataPath):
         req = self.mfc_request(buf, adding=False)
         key = (req.source, req.group)
         if key not in self.mfc:
-            raise Errno(f"{self.family.mfc_err}.del_absent")
+            pending = self.pending.get(key) if self.family.version == 4 and self.profile.mfc4_delete_pending else None
+            if pending is None:
+                raise Errno(f"{self.family.mfc_err}.del_absent")
+            del self.pending[key]  # MODERN expire_mfc: the queued packets are dropped
+            if pending.timer is not None:
+                pending.timer.cancel()
+            return
         self.remove_entry(key)
 
     def remove_entry(self, key: tuple[str, str]) -> None:

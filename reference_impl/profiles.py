@@ -40,6 +40,32 @@ DelVifRange = Literal["numvifs", "maxvifs"]
 VifLookup = Literal["lowest", "highest"]
 KeptFor = Literal["below-numvifs", "existing", "all"]
 VifHoleCounters = Literal["zeros", "errno"]
+BwThresholdFlush = Literal["after-queue", "before-queue", "deferred"]
+SetupKind = Literal["sockopt", "sysctl", "condition"]
+BwLeqTimer = Literal["per-meter", "wheel"]
+
+
+@dataclass(frozen=True)
+class SetupStep:
+    """A set-up step a target needs before the suite's verdicts hold on it, with why and the source.
+
+    ``sockopt``: the harness sets ``name`` (SO_RCVBUF, IP_MULTICAST_LOOP, IPV6_MULTICAST_LOOP:
+    mroute_spec.constants.SockOpt) to ``value`` on every routing socket of the IP ``versions`` it
+    opens; ``sysctl``: a system setting the target's operator applies; ``condition``: a state the
+    operator keeps (results.json lists every step).
+    """
+
+    kind: SetupKind
+    name: str
+    value: int
+    reason: str
+    source: str
+    versions: tuple[int, ...] = (4, 6)
+
+    def describe(self) -> dict[str, object]:
+        """The step as results.json's target section lists it."""
+        return {"kind": self.kind, "name": self.name, "value": self.value, "versions": list(self.versions),
+                "reason": self.reason, "source": self.source}
 
 
 @dataclass(frozen=True)
@@ -141,6 +167,32 @@ class Profile:
     # counters ioctl on a deleted vif hole: "zeros" or errno counters.vif_hole
     vif_hole_counters: VifHoleCounters = "zeros"
 
+    # --- FreeBSD designs (issue 12) ---
+    # What bw_flush_at pending records make the kernel do (docs/spec/freebsd.md §6.4). Every flush
+    # drains the whole queue into one message, and a record that finds bw_message_max pending is
+    # lost, so bw_message_max is both the queue's capacity and the largest message.
+    #   "after-queue": the record that makes bw_flush_at pending sends them all, in that call
+    #   "before-queue": a record that finds bw_flush_at pending first sends exactly those (LEGACY's
+    #       static array of BW_UPCALLS_MAX), then queues itself
+    #   "deferred": the record that makes bw_flush_at pending *schedules* a drain (MODERN's taskqueue);
+    #       the model runs it at the next clock event (the next advance, or right after the timer
+    #       callback that queued the record); a kernel runs it at some later moment
+    bw_threshold_flush: BwThresholdFlush = "after-queue"
+    # set-up the target needs (receive buffer, multicast loopback): the harness applies the socket
+    # options, the report lists every step. The model behaves as if all were applied.
+    required_setup: tuple[SetupStep, ...] = ()
+    # `<=` meters (docs/spec/freebsd.md §6.3): "per-meter": a timer per meter, fixed intervals from
+    # the install time (MODERN callout); "wheel": LEGACY's 1 s time wheel: checked at every whole
+    # second since MRT_INIT and at every packet, and a packet that takes every configured unit
+    # above its threshold restarts the interval
+    bw_leq_timer: BwLeqTimer = "per-meter"
+    # IPv4 MRT_DEL_MFC of a pending (NOCACHE) entry deletes it and drops its queue (MODERN FreeBSD
+    # matches any entry); otherwise only complete entries match (errno mfc.del_absent)
+    mfc4_delete_pending: bool = False
+    # IPv6: a packet failing RPF on an interface that is no mif still gets a WRONGMIF, with
+    # im6_mif = nummifs (FreeBSD ip6_mdq, docs/spec/freebsd.md §4.8); Linux needs an arrival mif
+    wrongmif_from_non_mif: bool = False
+
     def __post_init__(self) -> None:
         """Refuse a policy value outside its Literal set (the type checker cannot see a typo in data)."""
         for name, allowed in _literal_fields().items():
@@ -199,6 +251,7 @@ _BSD_ERRNOS = {
     "socket.wrong_proto": "EOPNOTSUPP",  # raw socket, protocol not IGMP / ICMPv6
     "socket.non_router": "EPERM",
     "socket6.non_router": "EPERM",
+    "socket6.get_non_router": "EACCES",  # X_ip6_mrouter_get: so != V_ip6_mrouter (§3.10)
     "option.short": "EINVAL",
     "option.unknown_in_range": "EOPNOTSUPP",
     "option.unknown": "ENOPROTOOPT",
@@ -236,6 +289,27 @@ _BSD_ERRNOS = {
     "mif6.pim_bad_value": "EINVAL",
 }
 
+# Receive buffer for the largest bw batch: 20 + 80 * 1023 bytes, with room for other upcalls.
+ROUTING_RCVBUF = 1 << 18
+_BSD_SETUP = (
+    SetupStep("sockopt", "SO_RCVBUF", ROUTING_RCVBUF,
+              "the raw socket's default receive buffer (net.inet.raw.recvspace, 9216 bytes) is smaller "
+              "than one bw batch; an upcall that does not fit is lost whole (mrts_upq_sockfull)",
+              "docs/spec/freebsd.md §4.7 (digest L684-L686)"),
+    SetupStep("sysctl", "net.inet.ip.mcast.loop", 0,
+              "forwarded copies are looped back (send_packet sets imo_multicast_loop from this sysctl) on "
+              "an outgoing interface where the router host is a member of the group, and counted as "
+              "wrong-interface arrivals (wrong_if, WRONGVIF); the model assumes no loopback",
+              "docs/spec/freebsd.md §4.6 (digest L628-L661, marked inferred)"),
+    SetupStep("sockopt", "IP_MULTICAST_LOOP", 0,
+              "packets the IPv4 routing socket itself sends are not looped back into the data path",
+              "docs/spec/freebsd.md §4.1 (digest L541-L546)", (4,)),
+    SetupStep("sockopt", "IPV6_MULTICAST_LOOP", 0,
+              "packets the IPv6 routing socket itself sends are not looped back into the data path "
+              "(ip6_output loops them through ip6_input)",
+              "docs/spec/freebsd.md §4.8 (digest L693-L695)", (6,)),
+)
+
 FREEBSD = Profile(
     name="freebsd",
     description="Modern FreeBSD ip_mroute.c / ip6_mroute.c (after the 2021 rework), amd64",
@@ -247,8 +321,37 @@ FREEBSD = Profile(
     bw_message_max=1023,  # the buf_ring of BW_UPCALLS_MAX holds one less
     bw_flush_at=513,  # "more than BW_UPCALLS_MAX / 2"
     bw_flush_on_leq=True,
+    bw_threshold_flush="deferred",  # a taskqueue drains the whole ring later (§6.4)
     bw_first_interval="install",
     border_bit_from="parent-vif",
+    required_setup=_BSD_SETUP,
+    mfc4_delete_pending=True,  # del_mfc looks up any entry, pending included (§3.5)
+    wrongmif_from_non_mif=True,
+)
+
+# The pre-2021 design (FreeBSD 8.x-13.0): docs/spec/freebsd.md §0 LEGACY; only the differences.
+FREEBSD_LEGACY = replace(
+    FREEBSD,
+    name="freebsd-legacy",
+    description="FreeBSD ip_mroute.c before the 2021 rework (8.x-13.0, LEGACY), amd64",
+    nocache_queue_depth=5,  # `mfc_nstall > MAX_UPQ` (4): 5 queued (§1.7, §4.3)
+    add_vif_checks=("index_range", "rate_limit", "in_use", "address", "tunnel"),  # §3.3 LEGACY order
+    mfc4_delete_pending=False,  # del_mfc uses mfc_find: complete entries only (§3.5)
+    bw_upcalls_max=128,  # §1.6
+    bw_message_max=128,  # a static array of 128 records
+    bw_flush_at=128,
+    bw_threshold_flush="before-queue",  # a record finding 128 pending sends exactly those first (§6.4)
+    bw_flush_on_leq=False,  # flushes at the end of each 1 s bw_meter_process run instead (§6.3)
+    bw_leq_timer="wheel",  # 1 s buckets, restart on exceeding (§6.3)
+    required_setup=(
+        _BSD_SETUP[0],
+        SetupStep("condition", "no local membership of test groups on the router", 1,
+                  "LEGACY send_packet always sets imo_multicast_loop, so a forwarded copy is looped back "
+                  "(and counted as a wrong-interface arrival) wherever the router host is a member of the "
+                  "group on the outgoing interface; no sysctl turns it off",
+                  "docs/spec/freebsd.md §4.6 (digest L636, L641-L651, inferred)"),
+        *_BSD_SETUP[2:],
+    ),
 )
 
 DOCUMENTED = replace(
@@ -262,8 +365,10 @@ DOCUMENTED = replace(
     bw_message_max=128,
     bw_flush_at=128,
     bw_flush_on_leq=False,
+    bw_threshold_flush="after-queue",  # "delivered when there are 128 pending upcalls"
     bw_first_interval="first-packet",
     border_bit_from="register-vif",
+    required_setup=(),  # the text names no set-up; FreeBSD's is the freebsd profiles'
 )
 
 LINUX = Profile(
@@ -351,7 +456,7 @@ LINUX = Profile(
     wholepkt6_hlim_decremented=False,
 )
 
-PROFILES: dict[str, Profile] = {p.name: p for p in (DOCUMENTED, FREEBSD, LINUX)}
+PROFILES: dict[str, Profile] = {p.name: p for p in (DOCUMENTED, FREEBSD, FREEBSD_LEGACY, LINUX)}
 
 
 def get_profile(name: str) -> Profile:

@@ -16,6 +16,7 @@ class Socket:
     proto: int
     rcvq: deque[bytes] = field(default_factory=deque)
     icmp6_filter: bytes | None = None  # raw 32-byte ICMP6_FILTER as set, None = pass all
+    options: dict[tuple[int, int], int] = field(default_factory=dict)  # generic (level, name) -> value
     closed: bool = False
 
     def deliver(self, data: bytes) -> None:

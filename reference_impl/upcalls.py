@@ -49,6 +49,8 @@ def igmpmsg_wholepkt(inner: bytes, src: str, dst: str, vif: int, profile: Profil
 def mrt6msg(pkt: IPPacket, msgtype: int, mif: int, profile: Profile, whole: bytes | None = None) -> bytes:
     """An mrt6msg; WHOLEPKT is followed by ``whole`` (the packet), Linux pads others to 80 bytes."""
     pad = b"\0\0\0\0" if profile.upcall6_length != 40 or whole is not None else pkt.data[4:8]
+    if pad[3] and whole is None and profile.wholepkt6_hlim_decremented:  # decremented in place before (§4.8)
+        pad = pad[:3] + bytes([pad[3] - 1])
     hdr = bytes([0, msgtype]) + struct.pack("<H", mif) + pad + pkt.data[8:40]
     if whole is not None:
         return hdr + whole

@@ -41,7 +41,7 @@ def _sample(pattern: str, wanted) -> str:
 
 def _forwarding(doc: dict) -> bool:
     ops = [s["op"] for s in doc["steps"]]
-    return "send" in ops and any(s.get("option") == "MRT_ADD_MFC" for s in doc["steps"]) and any(
+    return "send" in ops and sum(s.get("option") == "MRT_ADD_MFC" for s in doc["steps"]) == 1 and any(
         e["frames"] for s in doc["steps"] if s["op"] == "collect" for e in s["expect"])
 
 

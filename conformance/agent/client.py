@@ -308,7 +308,8 @@ class AgentTarget(Target):
         d = self.connection.describe
         info = _expect(self.connection.call("info"), dict, "info result", d)
         details = info.get("details") if isinstance(info.get("details"), dict) else {}
-        details = {**details, "agent": self.agent, "transport": d}
+        details = {**details, "agent": self.agent, "transport": d,
+                   "required_setup": [step.describe() for step in self.profile.required_setup]}
         return TargetInfo(str(info.get("name") or self.name), str(info.get("profile") or self.profile.name), details)
 
     def shutdown(self) -> None:

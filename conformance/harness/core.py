@@ -7,7 +7,7 @@ from contextlib import AbstractContextManager
 
 from scapy.packet import Packet
 
-from conformance.harness import expect
+from conformance.harness import expect, setup
 from conformance.harness.clock import Stopwatch
 from conformance.harness.packets import Frame, decode_frame, frame_for, tag, udp
 from conformance.harness.routing import RoutingSocket
@@ -50,8 +50,11 @@ class Harness:
         return self.target.open_socket(family, type_, proto)
 
     def routing_socket(self, version: int) -> RoutingSocket:
+        """A raw IGMP / ICMPv6 socket with the profile's required set-up applied (SO_RCVBUF, loopback)."""
         family, proto = FAMILY_OF[version]
-        return RoutingSocket(self, self.target.open_socket(family, SOCK_RAW, proto))
+        sock = self.target.open_socket(family, SOCK_RAW, proto)
+        setup.apply(self.target, sock, self.profile, version)
+        return RoutingSocket(self, sock)
 
     def router(self, version: int, *, vifs: tuple[int, ...] = (), assert_: bool = False) -> RoutingSocket:
         """An initialised routing socket (IPv6 with every ICMPv6 type filtered) and vif i on port i."""

@@ -25,6 +25,7 @@ from reference_impl.profiles import PROFILES, Profile
 CLAUSE_FACTS: dict[str, tuple[str, ...]] = {
     "socket.non-router": (
         "errnos.socket.non_router", "errnos.socket6.non_router", "errnos.done.non_router",
+        "errnos.socket6.get_non_router",
     ),
     "init.disable-value": ("init_value",),
     "init.pim": ("pim_sets_assert",),
@@ -36,11 +37,11 @@ CLAUSE_FACTS: dict[str, tuple[str, ...]] = {
     "nocache.queue-depth": ("nocache_queue_depth", "nocache6_queue_depth"),
     "nocache.expiry": ("nocache_expiry",),
     "nocache.ttl-le-1": ("nocache_ttl_le_1_upcall",),
-    "mfc.delete-absent": ("errnos.mfc.del_absent", "errnos.mfc6.del_absent"),
+    "mfc.delete-absent": ("errnos.mfc.del_absent", "errnos.mfc6.del_absent", "mfc4_delete_pending"),
     "counters.sg": ("counters_include_wrong_if",),
     "register.border-bit": ("border_bit_from",),
     "bw.geq-first-interval": ("bw_first_interval",),
-    "bw.batch-max": ("bw_upcalls_max", "bw_message_max", "bw_flush_at"),
+    "bw.batch-max": ("bw_upcalls_max", "bw_message_max", "bw_flush_at", "bw_threshold_flush"),
     "input.unknown-option": ("errnos.option.unknown", "errnos.option.unknown_in_range"),
 }
 SUCCEEDS = "succeeds"  # how an errno path without an errno (the call succeeds) is shown

@@ -32,6 +32,7 @@ ABI_FIELDS = frozenset(
         "upcall4_undefined",
         "icmp6_filter_set_bit_blocks",
         "api_support",  # a capability: the suite probes it, absent features are unsupported
+        "required_setup",  # set-up the harness applies to the target (receive buffer, loopback)
     }
 )
 

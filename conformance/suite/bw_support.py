@@ -230,26 +230,90 @@ def leq_due(schedule: Sequence[tuple[int, int]], interval_us: int, units: int, t
     return due
 
 
-def chunks(n: int, size: int) -> list[int]:
-    """Message sizes that carry ``n`` records, at most ``size`` each."""
-    return [min(size, n - i) for i in range(0, n, size)]
+def leq_wheel_due(schedule: Sequence[tuple[int, int]], interval_us: int, units: int, thr_packets: int,
+                  thr_bytes: int, install_us: int, until_us: int) -> list[Due]:
+    """``<=`` on LEGACY's 1 s time wheel (docs/spec/freebsd.md §6.3): the meter is checked at every
+    whole second since MRT_INIT (an interval that has reached its end reports if at or below and
+    restarts there) and at every packet (an interval more than b_time old reports and restarts
+    first); a packet that takes every configured unit above its threshold restarts the interval.
+    A tick and a packet at the same instant: the tick first. ``at_us`` is when the record queues."""
+    due: list[Due] = []
+    start, n, total = install_us, 0, 0
+    ticks = [(k * US, None) for k in range(install_us // US + 1, until_us // US + 1)]
+    events = sorted([*ticks, *schedule], key=lambda e: (e[0], e[1] is not None))
+    for t, plen in events:
+        if plen is None:
+            if start + interval_us <= t:
+                if condition(LEQ, units, n, total, thr_packets, thr_bytes):
+                    due.append(Due(t, t - start, n, total))
+                start, n, total = t, 0, 0
+            continue
+        if t - start > interval_us:
+            if condition(LEQ, units, n, total, thr_packets, thr_bytes):
+                due.append(Due(t, t - start, n, total))
+            start, n, total = t, 0, 0
+        n, total = n + 1, total + plen
+        if all(above for unit, above in ((PKTS, n > thr_packets), (BYTES, total > thr_bytes)) if units & unit):
+            start, n, total = t, 0, 0
+    return due
 
 
-def batch_due(bursts: Sequence[int], flush_at: int, message_max: int) -> tuple[list[list[int]], int]:
-    """Records arriving in bursts with no time passing: the messages that must go out during each
-    burst (one is sent as soon as ``flush_at`` records are pending, carrying every pending record
-    in messages of at most ``message_max``), and how many remain pending for the timer."""
-    pending = 0
-    sent: list[list[int]] = []
-    for n in bursts:
-        now: list[int] = []
+def leq_due_for(profile, schedule: Sequence[tuple[int, int]], interval_us: int, units: int, thr_packets: int,
+                thr_bytes: int, install_us: int, until_us: int) -> list[Due]:
+    """The records a ``<=`` meter owes under the profile's declared timer design (``bw_leq_timer``)."""
+    design = profile.bw_leq_timer
+    if design == "per-meter":
+        return leq_due(schedule, interval_us, units, thr_packets, thr_bytes, install_us, until_us)
+    if design == "wheel":
+        return leq_wheel_due(schedule, interval_us, units, thr_packets, thr_bytes, install_us, until_us)
+    raise AssertionError(f"profile {profile.name!r} declares an unknown bw_leq_timer {design!r}")
+
+
+class Batching:
+    """The batching the profile declares (``bw_flush_at``, ``bw_message_max``,
+    ``bw_threshold_flush``; docs/spec/freebsd.md §6.4), as an oracle of message sizes.
+
+    ``queue(n)``: the messages sent while ``n`` records are queued with no time passing;
+    ``step()``: those sent when the clock next moves (a "deferred" threshold flush);
+    ``timer()``: those sent by the 1 s timer. Every flush sends the whole queue as one message,
+    and a record that finds ``bw_message_max`` pending is lost (counted in ``lost``). The exact
+    sizes of a "deferred" design hold only on a virtual-time target, where "later" is defined as
+    the next clock step; a kernel's taskqueue runs whenever it runs.
+    """
+
+    def __init__(self, profile) -> None:
+        self.flush_at, self.capacity = profile.bw_flush_at, profile.bw_message_max
+        self.design = profile.bw_threshold_flush
+        if self.design not in ("after-queue", "before-queue", "deferred"):
+            raise AssertionError(f"profile {profile.name!r} declares an unknown bw_threshold_flush {self.design!r}")
+        self.pending = self.lost = 0
+        self.scheduled = False
+
+    def _drain(self) -> list[int]:
+        sent, self.pending, self.scheduled = ([self.pending] if self.pending else []), 0, False
+        return sent
+
+    def queue(self, n: int) -> list[int]:
+        sent: list[int] = []
         for _ in range(n):
-            pending += 1
-            if pending >= flush_at:
-                now += chunks(pending, message_max)
-                pending = 0
-        sent.append(now)
-    return sent, pending
+            if self.design == "before-queue" and self.pending >= self.flush_at:
+                sent += self._drain()
+            if self.pending < self.capacity:
+                self.pending += 1
+            else:
+                self.lost += 1
+            if self.pending >= self.flush_at:
+                if self.design == "after-queue":
+                    sent += self._drain()
+                elif self.design == "deferred":
+                    self.scheduled = True
+        return sent
+
+    def step(self) -> list[int]:
+        return self._drain() if self.scheduled else []
+
+    def timer(self) -> list[int]:
+        return self._drain()
 
 
 def first_interval_start(profile, install_us: int) -> int | None:

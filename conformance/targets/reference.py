@@ -84,4 +84,6 @@ class ReferenceTarget(Target):
         self.kernel = self._new_kernel()
 
     def info(self) -> TargetInfo:
-        return TargetInfo(self.name, self.profile.name, {"model": "reference_impl", "virtual_time": True})
+        return TargetInfo(self.name, self.profile.name, {
+            "model": "reference_impl", "virtual_time": True,
+            "required_setup": [step.describe() for step in self.profile.required_setup]})
