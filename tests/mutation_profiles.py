@@ -1,0 +1,34 @@
+"""Pytest plugin for mutation runs: every suite test runs once per profile in MUTATION_PROFILES.
+
+Loaded only by ``scripts/mutation`` (``-p mutation_profiles``). A mutant of the model is killed
+when a suite test fails under any of the profiles, so a fault that only one implementation's facts
+expose still counts; test selection per mutant stays per test item.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from reference_impl.profiles import PROFILES
+
+DEFAULT_PROFILES = ("documented", "freebsd", "linux")
+
+
+def profiles_under_test() -> list[str]:
+    """The profile names from env MUTATION_PROFILES (comma-separated), else all three builtin profiles."""
+    names = [n for n in os.environ.get("MUTATION_PROFILES", "").split(",") if n] or list(DEFAULT_PROFILES)
+    unknown = [n for n in names if n not in PROFILES]
+    if unknown:
+        raise pytest.UsageError(f"MUTATION_PROFILES: unknown profile(s) {', '.join(unknown)}")
+    return names
+
+
+@pytest.fixture(autouse=True, params=profiles_under_test())
+def mutation_profile(request: pytest.FixtureRequest, mroute_target: object) -> str:
+    """Switch the session's reference target to this item's profile; autouse, so before ``target``."""
+    name: str = request.param
+    mroute_target.profile = PROFILES[name]  # type: ignore[attr-defined]
+    mroute_target.reset()  # type: ignore[attr-defined]
+    return name
