@@ -1,0 +1,101 @@
+"""Every byte of an upcall header that an implementation defines, not only the named fields.
+
+test_upcall_format.py reads the fields the doc names (type, mbz, vif, src, dst). A daemon also
+sees the rest, and a kernel that writes a field one byte off, or forgets to copy the header, passes
+those tests. Sources: docs/spec/freebsd.md and shared freebsd-semantics §4.7 (NOCACHE/WRONGVIF:
+bytes 0-7 and the options are the original header's; im_vif at byte 10), docs/spec/linux.md and
+linux-semantics §4.5 (Linux: ip_len = hlen + 8 for the igmphdr that follows, byte 11 = im_vif_hi,
+the igmphdr's type = the message type and code 0; im6_pad = 0). Bytes an implementation leaves
+uninitialised (Linux's igmphdr checksum/group, FreeBSD's WHOLEPKT unused words) are never compared.
+The profile says which layout applies: ``upcall4_trailer`` (Linux's 8-byte igmphdr) and
+``upcall6_length`` (Linux's 80-byte IPv6 upcall, whose im6_pad is zeroed).
+"""
+
+from __future__ import annotations
+
+import pytest
+from scapy.layers.inet import IP, IPOption_EOL, IPOption_NOP
+
+from conformance.harness import Harness
+from conformance.harness.upcalls import Upcall
+
+ARRIVAL_VIF = 5  # the vif on port 1: neither 0 nor the port number
+KIND_TYPE = {"NOCACHE": 1, "WRONGVIF": 2}
+
+
+def only_upcall(r, what: str) -> Upcall:
+    got = r.upcalls()
+    assert len(got) == 1, f"expected one {what} upcall, got {[u.describe() for u in got]}"
+    return got[0]
+
+
+def byte_diffs(want: dict[int, int], raw: bytes) -> list[str]:
+    return [f"byte {i}: expected {w:#04x}, got {raw[i]:#04x}" if i < len(raw) else f"byte {i}: missing"
+            for i, w in sorted(want.items()) if i >= len(raw) or raw[i] != w]
+
+
+def v4_header_bytes(h: Harness, sent: bytes, msgtype: int, vif: int) -> dict[int, int]:
+    """Offset -> expected byte of an IPv4 NOCACHE/WRONGVIF upcall, for the profile's layout."""
+    hlen = (sent[0] & 0x0F) * 4
+    trailer = h.profile.upcall4_trailer
+    want = dict(enumerate(sent[:hlen]))  # a copy of the IP header, options included
+    want[8], want[9], want[10] = msgtype, 0, vif  # im_msgtype (ip_ttl), im_mbz (ip_p), im_vif
+    if trailer:  # Linux: ip_len covers the igmphdr, byte 11 is im_vif_hi, then type and code 0
+        want[2], want[3] = divmod(hlen + trailer, 256)
+        want[11] = vif >> 8
+        want[hlen], want[hlen + 1] = msgtype, 0
+    else:  # BSD: byte 11 is the second byte of the original ip_sum (never touched)
+        del want[11]
+    return want
+
+
+@pytest.mark.clause("upcall.v4-format")
+@pytest.mark.parametrize("options", [False, True], ids=["20-byte-header", "24-byte-header"])
+@pytest.mark.parametrize("kind", ["NOCACHE", "WRONGVIF"])
+def test_v4_upcall_header_bytes_are_the_packet_header_with_the_igmpmsg_fields_patched(h, kind, options, request):
+    r = h.router(4, vifs=(0,))
+    r.add_vif(ARRIVAL_VIF, 1)
+    s, g = h.src(4, 1, 1), h.group(4, 1)
+    if kind == "WRONGVIF":
+        r.set_assert(True)
+        request.addfinalizer(lambda: r.set_assert(False))  # Linux keeps MRT_ASSERT across MRT_DONE
+        r.add_mfc(s, g, 0, {ARRIVAL_VIF: 1})
+    pkt = h.packet(4, s, g, ttl=37)
+    pkt[IP].id, pkt[IP].tos = 0x1234, 0x28
+    if options:
+        pkt[IP].options = [IPOption_NOP(), IPOption_NOP(), IPOption_NOP(), IPOption_EOL()]
+    sent = bytes(pkt[IP])
+
+    h.send(1, pkt)
+
+    u = only_upcall(r, kind)
+    hlen = (sent[0] & 0x0F) * 4
+    length = hlen + h.profile.upcall4_trailer
+    assert len(u.raw) == length, f"{kind} is {len(u.raw)} bytes; profile {h.profile.name!r}: {length}"
+    diffs = byte_diffs(v4_header_bytes(h, sent, KIND_TYPE[kind], ARRIVAL_VIF), u.raw)
+    assert not diffs, f"{kind} igmpmsg of a {hlen}-byte header (profile {h.profile.name!r}):\n  " + "\n  ".join(diffs)
+
+
+@pytest.mark.clause("upcall.v6-format")
+@pytest.mark.parametrize("kind", ["NOCACHE", "WRONGMIF"])
+def test_v6_upcall_pad_bytes_follow_the_profile(h, kind, request):
+    """im6_pad (bytes 4-7): Linux zeroes it; the BSD overlay keeps the packet's ip6_plen and
+    ip6_nxt there (the hop-limit byte is not compared: FreeBSD decrements it first)."""
+    r = h.router(6, vifs=(0,))
+    r.add_vif(ARRIVAL_VIF, 1)
+    s, g = h.src(6, 1, 1), h.group(6, 1)
+    if kind == "WRONGMIF":
+        r.set_pim(True)
+        request.addfinalizer(lambda: r.set_pim(False))
+        r.add_mfc(s, g, 0, {ARRIVAL_VIF: 1})
+    pkt = h.packet(6, s, g, size=37)
+    sent = bytes(pkt)
+
+    h.send(1, pkt)
+
+    u = only_upcall(r, kind)
+    zeroed = h.profile.upcall6_length != 40
+    want = {4: 0, 5: 0, 6: 0, 7: 0} if zeroed else {4: sent[4], 5: sent[5], 6: sent[6]}
+    diffs = byte_diffs(want, u.raw)
+    assert not diffs, (f"{kind} im6_pad of profile {h.profile.name!r} ("
+                       + ("zeroed" if zeroed else "ip6_plen, ip6_nxt of the packet") + "):\n  " + "\n  ".join(diffs))
