@@ -8,12 +8,21 @@ expose still counts; test selection per mutant stays per test item.
 from __future__ import annotations
 
 import os
+import resource
 
 import pytest
 
 from reference_impl.profiles import PROFILES
 
 DEFAULT_PROFILES = ("documented", "freebsd", "linux")
+MEMORY_LIMIT = 1_500_000_000  # bytes: a mutant that grows a list forever fails fast instead of swapping
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Cap this process's address space, so a runaway mutant dies of MemoryError (a kill)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    if soft == resource.RLIM_INFINITY or soft > MEMORY_LIMIT:
+        resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT, hard))
 
 
 def profiles_under_test() -> list[str]:

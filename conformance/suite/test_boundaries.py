@@ -16,17 +16,17 @@ import pytest
 
 from conformance.harness import Harness
 from conformance.harness.routing import RoutingSocket
-from conformance.suite.bw_support import FLUSH_PERIOD, GEQ, PKTS, Rig
+from conformance.suite.bw_support import FLUSH_PERIOD, GEQ, LEQ, PKTS, US, Rig, show_all, tv_us
 from mroute_spec.constants import MRT_MFC_BW_UPCALL
 
-US = 1e-6  # one unit of a virtual clock: the model keeps time in microseconds
+UNIT = 1e-6  # one unit of a virtual clock: the model keeps time in microseconds
 REAL_TOLERANCE = 0.1  # seconds either side of a boundary on a real kernel (its own latency)
 WRONG = {4: "WRONGVIF", 6: "WRONGMIF"}
 
 
 def unit(h: Harness) -> float:
     """The step either side of a boundary: 1 µs on virtual time, the stated tolerance otherwise."""
-    return US if h.target.virtual_time else REAL_TOLERANCE
+    return UNIT if h.target.virtual_time else REAL_TOLERANCE
 
 
 def exact_only(h: Harness, offset: int) -> None:
@@ -100,3 +100,48 @@ def test_batch_timer_delivers_within_a_second_when_mrt_init_came_late(h, before_
     assert got == [1], (f"MRT_INIT {before_init} s after the target's start, a record queued {queued} s "
                         f"after MRT_INIT: expected one message of 1 record within {FLUSH_PERIOD} s, got "
                         f"{got or 'nothing'}")
+
+
+# -- bw.geq-restart: a packet exactly at start + b_time still belongs to the interval ----------
+@pytest.mark.clause("bw.geq-restart")
+@pytest.mark.parametrize("offset", [-1, 0, 1], ids=["interval-1us", "interval", "interval+1us"])
+def test_geq_packet_at_the_end_of_the_interval_counts_in_it(h, offset):
+    """docs/spec/api.md §7: the measurement restarts with "the first packet after the interval
+    ends"; FreeBSD compares the elapsed time with ``>`` (bw_meter_geq_receive_packet). A ``>= 2
+    packets`` meter installed with its first packet at t = 0: a second packet at b_time - 1 us or
+    exactly at b_time completes the count; 1 us later it starts a new interval and nothing fires."""
+    exact_only(h, offset)
+    rig = Rig(h)
+    rig.add(PKTS | GEQ, time=(3, 0), packets=2)
+    rig.send()  # at install time: the first interval starts here under either first-interval rule
+    at = 3.0 + offset * unit(h)
+    rig.at(at)
+    rig.send()
+    rig.at(at + FLUSH_PERIOD + rig.eps)
+    got = rig.records()
+    context = f"'>= 2 packets in 3 s' meter, packets at 0 s and {at:.6f} s (profile {h.profile.name!r})"
+    if offset > 0:
+        assert not got, f"{context}: the second packet starts a new interval, expected no record, got:\n{show_all(got)}"
+        return
+    assert [r["bu_measured_packets"] for r in got] == [2], f"{context}: expected one record of 2 packets, got:\n{show_all(got)}"
+    if h.target.virtual_time:
+        assert tv_us(got[0]["bu_measured_time"]) == round(at * US), (
+            f"{context}: the record measures the time from the interval start to the second packet:\n{show_all(got)}")
+
+
+# -- bw.geq-fires: every meter of an entry sees every packet, whatever the others are ----------
+@pytest.mark.clause("bw.geq-fires")
+@pytest.mark.parametrize("first", ["leq-first", "geq-first"])
+def test_a_geq_meter_counts_packets_next_to_a_leq_meter_of_the_same_entry(h, first):
+    """Meters are independent (docs/spec/api.md §7: each MRT_ADD_BW_UPCALL adds one): a ``>=``
+    meter on an (S,G) that also has a ``<=`` meter fires as if it were alone, in either install order."""
+    rig = Rig(h)
+    meters = [(PKTS | LEQ, 1000), (PKTS | GEQ, 2)]
+    for flags, packets in (meters if first == "leq-first" else meters[::-1]):
+        rig.add(flags, time=(3, 0), packets=packets)
+    rig.send(2)
+    rig.at(1 + rig.eps)
+    got = [r for r in rig.records() if r["bu_flags"] & GEQ]
+    assert [r["bu_measured_packets"] for r in got] == [2], (
+        f"'>= 2 packets' meter next to a '<= 1000 packets' meter ({first}), 2 packets sent: expected one "
+        f"'>=' record of 2 packets within 1 s, got:\n{show_all(got)}")
