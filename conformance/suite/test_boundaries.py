@@ -13,6 +13,8 @@ from __future__ import annotations
 import contextlib
 
 import pytest
+from scapy.layers.inet import UDP
+from scapy.layers.inet6 import ICMPv6EchoRequest, IPv6
 
 from conformance.harness import Harness
 from conformance.harness.routing import RoutingSocket
@@ -145,3 +147,59 @@ def test_a_geq_meter_counts_packets_next_to_a_leq_meter_of_the_same_entry(h, fir
     assert [r["bu_measured_packets"] for r in got] == [2], (
         f"'>= 2 packets' meter next to a '<= 1000 packets' meter ({first}), 2 packets sent: expected one "
         f"'>=' record of 2 packets within 1 s, got:\n{show_all(got)}")
+
+
+# -- held packets released into an entry whose parent is another vif: asserts see them too ------
+@pytest.mark.clause("wrongvif.upcall")
+@pytest.mark.clause("nocache.release-on-add")
+def test_a_held_packet_released_onto_the_wrong_vif_yields_a_wrongvif_upcall(h, request):
+    """FreeBSD's add_mfc runs each held packet through ip_mdq with its arrival interface, and
+    Linux's ipmr_cache_resolve through ip_mr_forward (linux-semantics §4.4: "the queued packets fail
+    RPF and count as wrong_if, with a possible assert"): with MRT_ASSERT on, a packet held after
+    arriving on vif 1 and released into an entry whose parent is vif 0 yields IGMPMSG_WRONGVIF
+    naming vif 1, the vif it arrived on."""
+    r = h.router(4, vifs=(0, 1, 2))
+    r.set_assert(True)
+    request.addfinalizer(lambda: switch_off(r, "assert"))
+    s, g = h.src(4, 1), h.group(4, 1)
+    h.send_marked(1, 4, s, g)
+    h.expect_upcall(r, "NOCACHE", 1, s, g)
+
+    r.add_mfc(s, g, 0, ttls={1: 1, 2: 1})  # vif 1 is an oif too: Linux reports only arrivals on oifs
+
+    h.expect_upcall(r, "WRONGVIF", 1, s, g)
+    h.expect_copies([], on=set(), context="a held packet that fails RPF against the installed entry")
+
+
+# -- IPv6: only MLD escapes multicast routing, not every ICMPv6 nor a look-alike payload ---------
+@pytest.mark.clause("mfc6.ifset")
+@pytest.mark.parametrize("kind", ["icmpv6-echo", "udp-port-0x82xx"])
+def test_v6_data_packets_that_are_not_mld_are_forwarded(h, kind):
+    """Profiles where group management is not routed (Linux delivers MLD locally) still route every
+    other ICMPv6 message (an echo request, type 128), and a UDP datagram whose first payload byte
+    happens to equal an MLD type (source port 0x8200: byte 130, MLD query)."""
+    r = h.router(6, vifs=(0, 1, 2))
+    s, g = h.src(6, 0), h.group(6, 1)
+    r.add_mfc(s, g, 0, ttls={1: 1})
+    if kind == "icmpv6-echo":
+        pkt = IPv6(src=s, dst=g, hlim=64) / ICMPv6EchoRequest(id=0x4D52, seq=7, data=b"MRPROTO-echo")
+    else:
+        pkt = IPv6(src=s, dst=g, hlim=64) / UDP(sport=0x8200, dport=50000) / b"MRPROTO-udp"
+    h.send(0, pkt)
+    got = {port: len(frames) for port, frames in h.all_frames().items() if frames}
+    assert got == {1: 1}, (f"{kind} to ({s}, {g}) with an entry forwarding vif 0 -> 1: expected one copy on "
+                           f"port 1 (profile {h.profile.name!r}: only MLD escapes routing), got {got or 'nothing'}")
+
+
+@pytest.mark.clause("input.malformed-packet")
+def test_v6_icmpv6_packet_with_an_empty_payload_does_not_break_the_router(h):
+    """An IPv6 packet whose next header is ICMPv6 but whose payload is empty (ip6_plen 0) ends
+    exactly where the ICMPv6 type byte would be: the router must not read past it. Whether the
+    packet itself is forwarded is not judged; the next valid packet of the (S,G) must be."""
+    r = h.router(6, vifs=(0, 1))
+    s, g = h.src(6, 0), h.group(6, 1)
+    r.add_mfc(s, g, 0, ttls={1: 1})
+    h.send(0, IPv6(src=s, dst=g, hlim=64, nh=58, plen=0))
+    h.all_frames()  # whatever the empty one did
+    after = h.send_marked(0, 6, s, g)
+    h.expect_copies(after, on={1}, context="a valid packet sent after an IPv6 packet with an empty ICMPv6 payload")

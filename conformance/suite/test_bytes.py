@@ -14,10 +14,12 @@ The profile says which layout applies: ``upcall4_trailer`` (Linux's 8-byte igmph
 from __future__ import annotations
 
 import pytest
-from scapy.layers.inet import IP, IPOption_EOL, IPOption_NOP
+from scapy.layers.inet import IP, IPOption, IPOption_EOL, IPOption_NOP
+from scapy.packet import Raw
 
 from conformance.harness import Harness
 from conformance.harness.upcalls import Upcall
+from conformance.suite.test_register import REG_VIF, RP, register_router, registers, rp_of
 
 ARRIVAL_VIF = 5  # the vif on port 1: neither 0 nor the port number
 KIND_TYPE = {"NOCACHE": 1, "WRONGVIF": 2}
@@ -99,3 +101,36 @@ def test_v6_upcall_pad_bytes_follow_the_profile(h, kind, request):
     diffs = byte_diffs(want, u.raw)
     assert not diffs, (f"{kind} im6_pad of profile {h.profile.name!r} ("
                        + ("zeroed" if zeroed else "ip6_plen, ip6_nxt of the packet") + "):\n  " + "\n  ".join(diffs))
+
+
+# -- register.fragment: which options later fragments carry, in any order ----------------------
+EXPERIMENT, NOP, RECORD_ROUTE, ROUTER_ALERT = (
+    b"\x5e\x04\xab\xcd",  # class 2 experimental, copied flag clear
+    b"\x01",
+    b"\x07\x07\x04\x00\x00\x00\x00",  # RFC 791 record route: type 7, copied flag clear (low bit set)
+    b"\x94\x04\x00\x00",  # RFC 2113 router alert: copied flag set
+)
+
+
+@pytest.mark.clause("register.fragment")
+def test_later_register_fragments_carry_exactly_the_copied_options(h):
+    """RFC 791 (ip_optcopy): every fragment after the first carries only the options whose copied
+    flag (bit 0x80 of the type) is set, in their original order, EOL-padded to a 4-byte multiple.
+    Here the list starts with an option that is not copied and has a NOP after it, and Record
+    Route (type 7: low bit set, copied flag clear) sits between: later fragments carry NOP + RA."""
+    h.require_api(RP)
+    r = register_router(h, RP)
+    s, g = h.src(4, 0), h.group(4, 1)
+    r.add_mfc(s, g, 0, {REG_VIF: 1}, rp=rp_of(h))
+    options = EXPERIMENT + NOP + RECORD_ROUTE + ROUTER_ALERT  # 16 bytes: ihl 9
+    pkt = IP(src=s, dst=g, ttl=9, options=[IPOption(options)]) / Raw(bytes(65535 - 20 - len(options)))
+    assert len(bytes(pkt)) == 65535
+
+    h.send(0, pkt)
+
+    frags = sorted((IP(reg.inner) for reg in registers(h)), key=lambda f: f.frag)
+    assert len(frags) >= 2, f"a 65535-byte packet gave {len(frags)} Register(s)"
+    for i, f in enumerate(frags):
+        want = options if i == 0 else NOP + ROUTER_ALERT + b"\0\0\0"
+        got = bytes(f)[20 : f.ihl * 4]
+        assert got == want, f"fragment {i} (offset {f.frag * 8}) carries options {got.hex()}, expected {want.hex()}"
