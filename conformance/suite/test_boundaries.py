@@ -18,6 +18,7 @@ from scapy.layers.inet6 import ICMPv6EchoRequest, IPv6
 
 from conformance.harness import Harness
 from conformance.harness.routing import RoutingSocket
+from conformance.outcomes import unsupported
 from conformance.suite.bw_support import FLUSH_PERIOD, GEQ, LEQ, PKTS, US, Rig, show_all, tv_us
 from mroute_spec.constants import MRT_MFC_BW_UPCALL
 
@@ -203,3 +204,73 @@ def test_v6_icmpv6_packet_with_an_empty_payload_does_not_break_the_router(h):
     h.all_frames()  # whatever the empty one did
     after = h.send_marked(0, 6, s, g)
     h.expect_copies(after, on={1}, context="a valid packet sent after an IPv6 packet with an empty ICMPv6 payload")
+
+
+# -- WRONGVIF special arrivals: an interface that is no vif; Linux's ttl-255 "not an oif" -------
+@pytest.mark.clause("wrongvif.upcall")
+@pytest.mark.parametrize("v", [4, 6])
+def test_wrong_arrival_on_an_interface_that_is_no_vif_yields_no_wrongvif(h, v, request):
+    """FreeBSD ip_mdq: an arrival interface that is no vif ends the wrong-iif path silently (there
+    is no vif to name); Linux finds no vif index for it either. With asserts on, a packet of a known
+    (S,G) from port 3 (no vif) yields no upcall, and a later wrong-vif arrival is still reported."""
+    role = "assert" if v == 4 else "pim"
+    r = h.router(v, vifs=(0, 1, 2))
+    r.set_int(role, 1)
+    request.addfinalizer(lambda: switch_off(r, role))
+    s, g = h.src(v, 3), h.group(v, 1)
+    r.add_mfc(s, g, 0, ttls={1: 1, 2: 1})
+    h.send_marked(3, v, s, g)
+    got = [u.describe() for u in r.upcalls() if u.kind in ("WRONGVIF", "WRONGMIF")]
+    assert not got, f"a packet of ({s}, {g}) from port 3, which has no vif: expected no wrong-vif upcall, got {got}"
+    h.send_marked(1, v, s, g)
+    h.expect_upcall(r, WRONG[v], 1, s, g)
+
+
+@pytest.mark.clause("wrongvif.upcall")
+@pytest.mark.parametrize("ttl", [254, 255])
+def test_wrongvif_on_an_arrival_vif_whose_mfc_ttl_is_at_the_top_of_the_range(h, ttl, request):
+    """Linux (ip_mr_forward) reports a wrong arrival only on a vif that is an oif of the entry,
+    ``ttls[vif] < 255`` (255 is what it stores for "not an oif"): the profile's
+    ``wrongvif_requires_oif``. So with asserts on and MRT_PIM off, an arrival vif whose mfcc_ttls is
+    254 is reported, 255 is not. Profiles without the rule report both."""
+    r = h.router(4, vifs=(0, 1, 2))
+    r.set_assert(True)
+    request.addfinalizer(lambda: switch_off(r, "assert"))
+    s, g = h.src(4, 1), h.group(4, 1)
+    r.add_mfc(s, g, 0, ttls={1: ttl, 2: 1})
+    h.send_marked(1, 4, s, g)
+    if h.profile.wrongvif_requires_oif and ttl == 255:
+        h.expect_no_upcall(r, f"arrival vif 1 has mfcc_ttls 255, which profile {h.profile.name!r} treats as no oif")
+    else:
+        h.expect_upcall(r, "WRONGVIF", 1, s, g)
+
+
+# -- Linux MRT_PIM = pim_whole_value: WRONGVIF is followed by the whole packet ------------------
+@pytest.mark.parametrize("v", [
+    pytest.param(4, marks=pytest.mark.clause("wrongvif.upcall")),
+    pytest.param(6, marks=pytest.mark.clause("wrongmif.v6-upcall")),
+])
+def test_wrong_vif_whole_packet_follows_the_wrongvif_upcall(h, v, request):
+    """Linux: MRT_PIM / MRT6_PIM set to IGMPMSG_WRVIFWHOLE (4) makes every WRONGVIF (WRONGMIF)
+    upcall followed by a WRVIFWHOLE (WRMIFWHOLE) one carrying the packet as it arrived, im_vif =
+    the arrival vif (linux-semantics §4.5: a 20-byte igmpmsg or 40-byte mrt6msg, then the packet)."""
+    value = h.profile.pim_whole_value
+    if not value:
+        unsupported(f"profile {h.profile.name!r} has no MRT_PIM value for whole wrong-vif packets")
+    r = h.router(v, vifs=(0, 1, 2))
+    r.set_pim(value)
+    request.addfinalizer(lambda: switch_off(r, "pim"))
+    s, g = h.src(v, 1), h.group(v, 1)
+    r.add_mfc(s, g, 0, ttls={1: 1, 2: 1})
+    pkt = h.packet(v, s, g, ttl=33)
+    sent = bytes(pkt)
+    h.send(1, pkt)
+    ups = r.upcalls()
+    whole = "WRVIFWHOLE" if v == 4 else "WRMIFWHOLE"
+    assert [(u.kind, u.vif) for u in ups] == [(WRONG[v], 1), (whole, 1)], (
+        f"expected {WRONG[v]} then {whole}, both naming arrival vif 1, got {[u.describe() for u in ups]}")
+    u = ups[1]
+    hdr = 20 if v == 4 else 40
+    assert (u.src, u.dst, u.raw[hdr:]) == (s, g, sent), (
+        f"{whole}: expected src {s}, dst {g} and the {len(sent)}-byte packet as it arrived after the "
+        f"{hdr}-byte header; got {u.src}, {u.dst} and {len(u.raw) - hdr} bytes")

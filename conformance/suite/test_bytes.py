@@ -134,3 +134,32 @@ def test_later_register_fragments_carry_exactly_the_copied_options(h):
         want = options if i == 0 else NOP + ROUTER_ALERT + b"\0\0\0"
         got = bytes(f)[20 : f.ihl * 4]
         assert got == want, f"fragment {i} (offset {f.frag * 8}) carries options {got.hex()}, expected {want.hex()}"
+
+
+# -- register.wholepkt: the 20-byte igmpmsg in front of the whole packet -----------------------
+@pytest.mark.clause("register.wholepkt")
+@pytest.mark.parametrize("options", [False, True], ids=["20-byte-header", "24-byte-header"])
+def test_wholepkt_igmpmsg_bytes(h, options):
+    """FreeBSD builds a fresh 20-byte header and sets only im_msgtype, im_mbz, im_vif (the register
+    vif), im_src and im_dst (the rest is uninitialised, not compared). Linux copies the packet's IP
+    header into it and then sets ihl 5 (byte 0 = 0x45), ip_len = 20 + the packet's length,
+    im_vif_hi (byte 11) and the same fields: the packet's tos, id and fragment bytes stay."""
+    r = register_router(h, None)
+    s, g = h.src(4, 0), h.group(4, 1)
+    r.add_mfc(s, g, 0, {1: 1, REG_VIF: 1})
+    pkt = h.packet(4, s, g, ttl=21)
+    pkt[IP].id, pkt[IP].tos = 0x4321, 0x10
+    if options:
+        pkt[IP].options = [IPOption_NOP(), IPOption_NOP(), IPOption_NOP(), IPOption_EOL()]
+
+    h.send(0, pkt)
+
+    u = only_upcall(r, "WHOLEPKT")
+    inner = u.body
+    want = {8: 3, 9: 0, 10: REG_VIF, **dict(zip(range(12, 20), bytes(IP(bytes(pkt)))[12:20], strict=True))}
+    if h.profile.upcall4_trailer:  # Linux: the packet's header, patched
+        want.update({0: 0x45, 1: inner[1], 4: inner[4], 5: inner[5], 6: inner[6], 7: inner[7], 11: REG_VIF >> 8})
+        want[2], want[3] = divmod(20 + len(inner), 256)
+    diffs = byte_diffs(want, u.raw[:20])
+    assert len(u.raw) == 20 + len(bytes(pkt)), f"WHOLEPKT is {len(u.raw)} bytes, expected 20 + {len(bytes(pkt))}"
+    assert not diffs, f"WHOLEPKT igmpmsg (profile {h.profile.name!r}):\n  " + "\n  ".join(diffs)
