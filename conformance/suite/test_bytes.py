@@ -163,3 +163,46 @@ def test_wholepkt_igmpmsg_bytes(h, options):
     diffs = byte_diffs(want, u.raw[:20])
     assert len(u.raw) == 20 + len(bytes(pkt)), f"WHOLEPKT is {len(u.raw)} bytes, expected 20 + {len(bytes(pkt))}"
     assert not diffs, f"WHOLEPKT igmpmsg (profile {h.profile.name!r}):\n  " + "\n  ".join(diffs)
+
+
+# -- register.kernel-encap: the outer header's IP id, and an RP with no route ---------------------
+@pytest.mark.clause("register.kernel-encap")
+def test_register_outer_ip_id_follows_rfc_6864(h):
+    """FreeBSD fills the outer header with ip_fillid(): in RFC 6864 mode (net.inet.ip.rfc6864,
+    the default) an atomic datagram (DF set, copied from the inner packet) carries ID 0, any other
+    one a fresh ID, random or sequential: two successive non-DF Registers never share one here
+    (a random pair collides once in 65536 runs; the report shows the two IDs)."""
+    h.require_api(RP)
+    r = register_router(h, RP)
+    s, g = h.src(4, 0), h.group(4, 1)
+    r.add_mfc(s, g, 0, {REG_VIF: 1}, rp=rp_of(h))
+    plain = [h.packet(4, s, g) for _ in range(2)]
+    df = h.packet(4, s, g)
+    df[IP].flags = "DF"
+    for pkt in (*plain, df):
+        h.send(0, pkt)
+    regs = registers(h)
+    assert len(regs) == 3, f"3 packets to the register vif: expected 3 Registers, got {len(regs)}"
+    ids = [reg.outer.id for reg in regs]
+    flags = [str(reg.outer.flags) for reg in regs]
+    assert flags == ["", "", "DF"], f"outer DF must copy the inner packet's: got flags {flags}"
+    assert ids[0] != ids[1], f"two non-DF Registers share IP id {ids[0]:#06x}"
+    assert ids[2] == 0, f"a DF Register is atomic (RFC 6864): IP id 0 expected, got {ids[2]:#06x}"
+
+
+@pytest.mark.clause("register.kernel-encap")
+def test_register_to_an_rp_without_a_route_is_dropped_quietly(h):
+    """An RP address no connected network reaches (203.0.113.99: none of the ports' subnets)
+    gives ip_output no route: the Register is dropped, no WHOLEPKT goes up instead, nothing leaves,
+    and a later packet of another (S,G) to a reachable RP is still encapsulated."""
+    h.require_api(RP)
+    r = register_router(h, RP)
+    s, g, g2 = h.src(4, 0), h.group(4, 1), h.group(4, 2)
+    r.add_mfc(s, g, 0, {REG_VIF: 1}, rp="203.0.113.99")
+    r.add_mfc(s, g2, 0, {REG_VIF: 1}, rp=rp_of(h))
+    h.send(0, h.packet(4, s, g))
+    got = {port: len(frames) for port, frames in h.all_frames().items() if frames}
+    assert not got, f"a Register to an unreachable RP: expected no frame anywhere, got {got}"
+    h.expect_no_upcall(r, "the kernel owns encapsulation once MRT_MFC_RP and mfcc_rp are set")
+    h.send(0, h.packet(4, s, g2))
+    assert len(registers(h)) == 1, "a packet of another (S,G) to the reachable RP must still be encapsulated"
