@@ -113,16 +113,20 @@ EXPERIMENT, NOP, RECORD_ROUTE, ROUTER_ALERT = (
 
 
 @pytest.mark.clause("register.fragment")
-def test_later_register_fragments_carry_exactly_the_copied_options(h):
+@pytest.mark.parametrize(("options", "copied"), [
+    (EXPERIMENT + NOP + RECORD_ROUTE + ROUTER_ALERT, NOP + ROUTER_ALERT + b"\0\0\0"),  # later ihl 7
+    (EXPERIMENT + ROUTER_ALERT, ROUTER_ALERT),  # later ihl 6: an even header length
+], ids=["exp-nop-rr-ra", "exp-ra"])
+def test_later_register_fragments_carry_exactly_the_copied_options(h, options, copied):
     """RFC 791 (ip_optcopy): every fragment after the first carries only the options whose copied
     flag (bit 0x80 of the type) is set, in their original order, EOL-padded to a 4-byte multiple.
     Here the list starts with an option that is not copied and has a NOP after it, and Record
-    Route (type 7: low bit set, copied flag clear) sits between: later fragments carry NOP + RA."""
+    Route (type 7: low bit set, copied flag clear) sits between: later fragments carry NOP + RA;
+    with RA alone, a later fragment's header is 24 bytes (an even ihl, 6)."""
     h.require_api(RP)
     r = register_router(h, RP)
     s, g = h.src(4, 0), h.group(4, 1)
     r.add_mfc(s, g, 0, {REG_VIF: 1}, rp=rp_of(h))
-    options = EXPERIMENT + NOP + RECORD_ROUTE + ROUTER_ALERT  # 16 bytes: ihl 9
     pkt = IP(src=s, dst=g, ttl=9, options=[IPOption(options)]) / Raw(bytes(65535 - 20 - len(options)))
     assert len(bytes(pkt)) == 65535
 
@@ -131,7 +135,7 @@ def test_later_register_fragments_carry_exactly_the_copied_options(h):
     frags = sorted((IP(reg.inner) for reg in registers(h)), key=lambda f: f.frag)
     assert len(frags) >= 2, f"a 65535-byte packet gave {len(frags)} Register(s)"
     for i, f in enumerate(frags):
-        want = options if i == 0 else NOP + ROUTER_ALERT + b"\0\0\0"
+        want = options if i == 0 else copied
         got = bytes(f)[20 : f.ihl * 4]
         assert got == want, f"fragment {i} (offset {f.frag * 8}) carries options {got.hex()}, expected {want.hex()}"
 
