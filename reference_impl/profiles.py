@@ -40,6 +40,7 @@ DelVifRange = Literal["numvifs", "maxvifs"]
 VifLookup = Literal["lowest", "highest"]
 KeptFor = Literal["below-numvifs", "existing", "all"]
 VifHoleCounters = Literal["zeros", "errno"]
+MfcLookup = Literal["exact", "star-g"]  # Linux extensions (issue 13)
 
 
 @dataclass(frozen=True)
@@ -140,6 +141,13 @@ class Profile:
     wholepkt6_hlim_decremented: bool = True
     # counters ioctl on a deleted vif hole: "zeros" or errno counters.vif_hole
     vif_hole_counters: VifHoleCounters = "zeros"
+    # --- Linux extensions (issue 13) ---
+    # MFC lookup: "exact" (S,G) only, or "star-g" (Linux): an entry with origin 0.0.0.0 / :: is a
+    # (*,G) entry and one with origin and group unspecified a (*,*) entry, found after the exact
+    # lookup through the arrival vif (ipmr.c ip_mr_input -> ipmr_cache_find_any; ipmr_base.c
+    # mr_mfc_find_any / mr_mfc_find_any_parent) and forwarded by ip_mr_forward's (*,G) rules.
+    # MRT_ADD_MFC_PROXY / MRT_DEL_MFC_PROXY and MRT_FLUSH exist where the ABI numbers them.
+    mfc_lookup: MfcLookup = "exact"
 
     def __post_init__(self) -> None:
         """Refuse a policy value outside its Literal set (the type checker cannot see a typo in data)."""
@@ -308,7 +316,9 @@ LINUX = Profile(
         "api.absent": "ENOPROTOOPT",
     },
     exact_optlen=frozenset({"MRT_INIT", "MRT_ADD_VIF", "MRT_DEL_VIF", "MRT_ADD_MFC", "MRT_DEL_MFC",
-                            "MRT_ASSERT", "MRT_PIM", "MRT6_ASSERT", "MRT6_PIM"}),
+                            "MRT_ASSERT", "MRT_PIM", "MRT6_ASSERT", "MRT6_PIM",
+                            # ip_mroute_setsockopt / ip6_mroute_setsockopt: `optlen != sizeof`
+                            "MRT_ADD_MFC_PROXY", "MRT_DEL_MFC_PROXY", "MRT_FLUSH", "MRT6_FLUSH"}),
     mrt_range4=(200, 212),
     mrt_range6=(200, 212),
     maxmifs=32,
@@ -349,6 +359,7 @@ LINUX = Profile(
     mfc6_ifset_kept_for="existing",
     wholepkt_ttl_decremented=False,
     wholepkt6_hlim_decremented=False,
+    mfc_lookup="star-g",
 )
 
 PROFILES: dict[str, Profile] = {p.name: p for p in (DOCUMENTED, FREEBSD, LINUX)}

@@ -203,6 +203,31 @@ class InaddrAnyEncapsulated(Register):
         return super().encapsulate(entry, pkt)
 
 
+# -- Linux extensions (issue 13) ------------------------------------------------------------
+class StarGIgnored(MRouter):
+    """Linux profile, but an entry with an unspecified origin is never used as a (*,G) / (*,*) entry."""
+
+    def find_any(self, group: str, vif: int) -> MfcEntry | None:
+        return None
+
+
+class StarGBackOnArrival(MRouter):
+    """(*,G) copies also go back out on the vif the packet arrived on."""
+
+    def wildcard_oifs(self, entry: MfcEntry, pkt: IPPacket, arrival: int | None, oifs: list[Vif]) -> list[Vif]:
+        if self.family.is_unspecified(entry.group):
+            return super().wildcard_oifs(entry, pkt, arrival, oifs)
+        return oifs
+
+
+class FlushIgnoresStatic(MRouter):
+    """MRT_FLUSH treats static and dynamic state alike (any MFC or VIFS bit flushes both kinds)."""
+
+    def flush(self, *, vifs: bool, static_vifs: bool, mfc: bool, static_mfc: bool) -> None:
+        super().flush(vifs=vifs or static_vifs, static_vifs=vifs or static_vifs, mfc=mfc or static_mfc,
+                      static_mfc=mfc or static_mfc)
+
+
 @dataclass(frozen=True)
 class Variant:
     """A broken variant, the part of the model it replaces, and the clauses that must catch it."""
@@ -242,6 +267,9 @@ VARIANTS: tuple[Variant, ...] = (
     Variant("batch_127", Batch127, ("bw.batch-max",)),
     Variant("border_never_set", BorderNeverSet, ("register.border-bit",)),
     Variant("inaddr_any_encapsulated", InaddrAnyEncapsulated, ("register.inaddr-any-fallback",)),
+    Variant("star_g_ignored", StarGIgnored, ("linuxext.star-g-forward", "linuxext.star-star"), "linux"),
+    Variant("star_g_back_on_arrival", StarGBackOnArrival, ("linuxext.star-g-forward",), "linux"),
+    Variant("flush_ignores_static", FlushIgnoresStatic, ("linuxext.flush-mfc", "linuxext.flush-vifs"), "linux"),
 )
 
 
