@@ -62,6 +62,9 @@ class MRouter(DataPath):
 
     def handles(self, role: Role) -> bool:
         """Whether the model implements the option ``role`` at all (others: errno option.unknown_in_range)."""
+        if role == Role.TABLE:  # handled by the kernel (it picks the socket's table)
+            p = self.profile
+            return (p.table_id_limit4 if self.family.version == 4 else p.table_id_limit6) is not None
         return role in self._setters or role in GETTABLE
 
     def setter(self, role: Role) -> Setter:
@@ -321,8 +324,15 @@ class MRouter(DataPath):
         entry = self.mfc.get((a["src"], a["grp"]))
         if entry is None:
             raise Errno(self.family.sg_absent)
-        return sdef.pack(src=a["src"], grp=a["grp"], pktcnt=entry.pktcnt, bytecnt=entry.bytecnt,
-                         wrong_if=entry.wrong_if)
+        counts = sdef.pack(src=a["src"], grp=a["grp"], pktcnt=entry.pktcnt, bytecnt=entry.bytecnt,
+                           wrong_if=entry.wrong_if)
+        # the kernels copy the whole request back with only the counters changed, so the caller's
+        # sockaddr_in6 fields (port, flowinfo, scope id) come back as given (ip6mr_ioctl)
+        out = bytearray(arg[: sdef.size].ljust(sdef.size, b"\0"))
+        for name in ("pktcnt", "bytecnt", "wrong_if"):
+            f = sdef.field(name)
+            out[f.offset : f.offset + f.size] = counts[f.offset : f.offset + f.size]
+        return bytes(out)
 
     def vif_count(self, arg: bytes) -> bytes:
         sdef = self.profile.struct(self.family.vif_struct)

@@ -148,6 +148,15 @@ class Profile:
     # mr_mfc_find_any / mr_mfc_find_any_parent) and forwarded by ip_mr_forward's (*,G) rules.
     # MRT_ADD_MFC_PROXY / MRT_DEL_MFC_PROXY and MRT_FLUSH exist where the ABI numbers them.
     mfc_lookup: MfcLookup = "exact"
+    # MRT_TABLE / MRT6_TABLE (CONFIG_IP_MROUTE_MULTIPLE_TABLES): the bound a table id other than
+    # RT_TABLE_DEFAULT (254) must stay below, per family (errno table.bad_id), or None: no multiple
+    # tables (errno option.unknown_in_range). ipmr.c ipmr_new_table: 1e9; ip6mr.c: 1e8
+    table_id_limit4: int | None = None
+    table_id_limit6: int | None = None
+    # the order of MRT_TABLE's checks: "busy" (the socket is its table's routing socket: errno
+    # table.busy) and "id" (errno table.bad_id); IPv4 checks busy first, ip6mr the id first
+    table_checks4: tuple[str, ...] = ("busy", "id")
+    table_checks6: tuple[str, ...] = ("id", "busy")
 
     def __post_init__(self) -> None:
         """Refuse a policy value outside its Literal set (the type checker cannot see a typo in data)."""
@@ -314,11 +323,14 @@ LINUX = Profile(
         "done.non_router": "EACCES",
         "ioctl.unknown": "ENOTTY",
         "api.absent": "ENOPROTOOPT",
+        "table.busy": "EBUSY",  # MRT_TABLE on the routing socket of its table
+        "table.bad_id": "EINVAL",
     },
     exact_optlen=frozenset({"MRT_INIT", "MRT_ADD_VIF", "MRT_DEL_VIF", "MRT_ADD_MFC", "MRT_DEL_MFC",
                             "MRT_ASSERT", "MRT_PIM", "MRT6_ASSERT", "MRT6_PIM",
                             # ip_mroute_setsockopt / ip6_mroute_setsockopt: `optlen != sizeof`
-                            "MRT_ADD_MFC_PROXY", "MRT_DEL_MFC_PROXY", "MRT_FLUSH", "MRT6_FLUSH"}),
+                            "MRT_ADD_MFC_PROXY", "MRT_DEL_MFC_PROXY", "MRT_FLUSH", "MRT6_FLUSH",
+                            "MRT_TABLE", "MRT6_TABLE"}),
     mrt_range4=(200, 212),
     mrt_range6=(200, 212),
     maxmifs=32,
@@ -360,6 +372,8 @@ LINUX = Profile(
     wholepkt_ttl_decremented=False,
     wholepkt6_hlim_decremented=False,
     mfc_lookup="star-g",
+    table_id_limit4=1_000_000_000,
+    table_id_limit6=100_000_000,
 )
 
 PROFILES: dict[str, Profile] = {p.name: p for p in (DOCUMENTED, FREEBSD, LINUX)}

@@ -53,6 +53,17 @@ def probe(h, r: RoutingSocket, role: str, value: bytes, present: tuple[int, ...]
         raise AssertionError(f"{r.family.opt(role)} answered on the target but profile {r.profile.name!r} lacks it")
 
 
+def require_get(h, r: RoutingSocket, role: str) -> None:
+    """``unsupported`` unless getsockopt of the Linux-numbered option ``role`` answers (no side effect)."""
+    number = linux_number(r, role)
+    try:
+        h.target.getsockopt(r.sock, r.family.level, number, 4)
+    except OSError as e:
+        if e.errno in ABSENT:
+            unsupported(f"probe getsockopt({r.family.opt(role)}={number}) failed with {errname(e.errno)}")
+        raise
+
+
 def require_flush(h, r: RoutingSocket) -> None:
     """MRT_FLUSH / MRT6_FLUSH present (probed with flags 0: flushes nothing)."""
     probe(h, r, "flush", struct.pack("<i", 0))
@@ -69,6 +80,16 @@ def require_proxy(h, r: RoutingSocket) -> None:
         arg = ABIS[LINUX]["mf6cctl"].pack(mf6cc_origin="2001:db8:ffff::fe", mf6cc_mcastgrp="ff3e::ffff:fffe",
                                           mf6cc_parent=31)
     probe(h, r, "del_mfc_proxy", arg, present=(errno.ENOENT,))
+
+
+def require_table(h, r: RoutingSocket) -> None:
+    """MRT_TABLE / MRT6_TABLE present (CONFIG_IP_MROUTE_MULTIPLE_TABLES), probed by selecting the
+    default table 254 on a socket that is not a routing socket."""
+    probe(h, r, "table", struct.pack("<I", 254))
+
+
+def table(r: RoutingSocket, table_id: int) -> None:
+    r.set_raw("table", struct.pack("<I", table_id))
 
 
 def flush(r: RoutingSocket, flags: int) -> None:
