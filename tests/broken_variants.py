@@ -228,6 +228,25 @@ class FlushIgnoresStatic(MRouter):
                       static_mfc=mfc or static_mfc)
 
 
+class PimFourAlwaysWhole(MRouter):
+    """MRT_PIM 4 turns WRVIFWHOLE on even when PIM was already on (Linux stores it only on a change)."""
+
+    def opt_pim(self, sock: Any, buf: bytes) -> None:
+        super().opt_pim(sock, buf)
+        if int.from_bytes(buf[:4], "little", signed=True) == self.profile.pim_whole_value:
+            self.wrvifwhole = True
+
+
+class SgCountZeroesSockaddrs(MRouter):
+    """SIOCGETSGCNT_IN6 answers with fresh sockaddrs (port, flowinfo, scope id zeroed)."""
+
+    def sg_count(self, arg: bytes) -> bytes:
+        out = super().sg_count(arg)
+        sdef = self.profile.struct(self.family.sg_struct)
+        a = sdef.unpack(out)
+        return sdef.pack(**a)
+
+
 @dataclass(frozen=True)
 class Variant:
     """A broken variant, the part of the model it replaces, and the clauses that must catch it."""
@@ -270,6 +289,8 @@ VARIANTS: tuple[Variant, ...] = (
     Variant("star_g_ignored", StarGIgnored, ("linuxext.star-g-forward", "linuxext.star-star"), "linux"),
     Variant("star_g_back_on_arrival", StarGBackOnArrival, ("linuxext.star-g-forward",), "linux"),
     Variant("flush_ignores_static", FlushIgnoresStatic, ("linuxext.flush-mfc", "linuxext.flush-vifs"), "linux"),
+    Variant("pim_four_always_whole", PimFourAlwaysWhole, ("linuxext.wrvifwhole",), "linux"),
+    Variant("sg_count_zeroes_sockaddrs", SgCountZeroesSockaddrs, ("linuxext.sg6-request-copied",), "linux"),
 )
 
 
