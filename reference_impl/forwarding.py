@@ -6,6 +6,8 @@ Written once for IPv4 and IPv6 (IPv6 ifsets are held as ttls of 1, which is what
 
 from __future__ import annotations
 
+from typing import assert_never
+
 from mroute_spec.constants import (
     IGMPMSG_NOCACHE,
     IGMPMSG_WRONGVIF,
@@ -49,6 +51,8 @@ class DataPath(RouterState):
             return
         key = (pkt.src, pkt.dst)
         entry = self.mfc.get(key)
+        if entry is None and arrival is not None:
+            entry = self.find_any(pkt.dst, arrival)
         if entry is not None:
             self.mdq(entry, pkt, iface, arrival)
             return
@@ -72,16 +76,22 @@ class DataPath(RouterState):
             entry.pktcnt += 1
             entry.bytecnt += plen
         parent = self.vif(entry.parent)
-        if parent is None or parent.iface is not iface:
+        wildcard = self.is_wildcard(entry)
+        if not (wildcard and arrival is not None and self.in_static_tree(entry, arrival)) and (
+                parent is None or parent.iface is not iface):
             entry.wrong_if += 1
             self.maybe_wrongvif(entry, pkt, arrival)
             return
         if not self.profile.counters_include_wrong_if:
             entry.pktcnt += 1
             entry.bytecnt += plen
-        parent.icount += 1
-        parent.ibytes += plen
-        for vif in self.oifs(entry, pkt):
+        if parent is not None:
+            parent.icount += 1
+            parent.ibytes += plen
+        out = self.oifs(entry, pkt)
+        if wildcard:
+            out = self.wildcard_oifs(entry, pkt, arrival, out)
+        for vif in out:
             vif.ocount += 1
             vif.obytes += plen
             if vif.register:
@@ -102,6 +112,60 @@ class DataPath(RouterState):
                 continue
             out.append(vif)
         return out
+
+    # -- Linux (*,G) and (*,*) entries (profile mfc_lookup "star-g") -------------------------
+    def is_wildcard(self, entry: MfcEntry) -> bool:
+        """A (*,G) or (*,*) entry: origin unspecified, under a profile that has them."""
+        return self.profile.mfc_lookup == "star-g" and self.family.is_unspecified(entry.source)
+
+    @staticmethod
+    def is_oif(entry: MfcEntry, vif: int) -> bool:
+        """ttls[vif] < 255 in the kernel's terms (it stores 255 for "not an outgoing vif")."""
+        return 0 < entry.ttls[vif] < 255
+
+    def find_any_parent(self, vif: int) -> MfcEntry | None:
+        """ipmr_base.c mr_mfc_find_any_parent: the first (*,*) entry with ``vif`` in its oif list."""
+        anyaddr = "0.0.0.0" if self.family.version == 4 else "::"
+        return next((e for e in self.entries((anyaddr, anyaddr)) if self.is_oif(e, vif)), None)
+
+    def find_any(self, group: str, vif: int) -> MfcEntry | None:
+        """ipmr_cache_find_any: the (*,G) entry for a packet that arrived on ``vif`` (with ``vif`` an
+        oif, or in the oif list of a (*,*) proxy entry whose parent is the (*,G) entry's parent),
+        else a (*,*) entry (mr_mfc_find_any)."""
+        match self.profile.mfc_lookup:
+            case "exact":
+                return None
+            case "star-g":
+                pass
+            case unknown:
+                assert_never(unknown)
+        if self.family.is_unspecified(group):
+            return self.find_any_parent(vif)
+        anyaddr = "0.0.0.0" if self.family.version == 4 else "::"
+        for entry in self.entries((anyaddr, group)):
+            if self.is_oif(entry, vif):
+                return entry
+            proxy = self.find_any_parent(entry.parent)
+            if proxy is not None and self.is_oif(proxy, vif):
+                return entry
+        return self.find_any_parent(vif)
+
+    def in_static_tree(self, entry: MfcEntry, arrival: int) -> bool:
+        """ip_mr_forward: a (*,G) packet passes the iif check when its arrival vif is an oif of the
+        (*,*) entry found for the (*,G) entry's parent."""
+        proxy = self.find_any_parent(entry.parent)
+        return proxy is not None and self.is_oif(proxy, arrival)
+
+    def wildcard_oifs(self, entry: MfcEntry, pkt: IPPacket, arrival: int | None, oifs: list[Vif]) -> list[Vif]:
+        """ip_mr_forward: a (*,*) entry sends only upstream (its parent, when the packet did not come
+        from there and TTL > ttls[parent]); a (*,G) entry never sends back on the arrival vif."""
+        if self.family.is_unspecified(entry.group):
+            up = self.vif(entry.parent)
+            if (arrival is not None and arrival != entry.parent and up is not None
+                    and self.is_oif(entry, entry.parent) and pkt.ttl > entry.ttls[entry.parent]):
+                return [up]
+            return []
+        return [v for v in oifs if v.index != arrival]
 
     def transmit(self, vif: Vif, pkt: IPPacket) -> None:
         """Send a copy with TTL / hop limit decremented on the vif's wire."""

@@ -41,6 +41,7 @@ from reference_impl.vifs import Interface
 # generic socket options the harness sets as a profile's required set-up: stored, no effect (the
 # model has no receive-buffer limit and never loops copies back: it behaves as if set up)
 GENERIC_OPTIONS = {(SOL_SOCKET, SO_RCVBUF), (IPPROTO_IP, IP_MULTICAST_LOOP), (IPPROTO_IPV6, IPV6_MULTICAST_LOOP)}
+DEFAULT_TABLE = 254  # RT_TABLE_DEFAULT / RT6_TABLE_DFLT
 
 
 def _oserror(code: int) -> OSError:
@@ -58,7 +59,11 @@ class Kernel:
         self.sockets: dict[int, Socket] = {}
         self.output: deque[tuple[int, bytes]] = deque()
         self._ids = itertools.count(3)
+        self.router_class = router_class
+        # the default table's routers (RT_TABLE_DEFAULT): packets are routed by these (Linux: the
+        # default mrule); MRT_TABLE adds others, reachable through the sockets that select them
         self.routers = {V4.af: router_class(self, V4), V6.af: router_class(self, V6)}
+        self.tables: dict[int, dict[int, MRouter]] = {af: {DEFAULT_TABLE: r} for af, r in self.routers.items()}
 
     # -- helpers ---------------------------------------------------------------------------
     def fail(self, path: str) -> OSError:
@@ -94,9 +99,9 @@ class Kernel:
     def close(self, sock: Socket) -> None:
         if sock.closed:
             raise _oserror(E.EBADF)
-        router = self.routers[sock.family]
-        if router.router is sock:
-            router.done()
+        for router in self.tables[sock.family].values():
+            if router.router is sock:
+                router.done()
         sock.closed = True
         self.sockets.pop(sock.ident, None)
 
@@ -116,7 +121,7 @@ class Kernel:
             raise self.fail("socket.not_raw")
         if sock.proto != fam.sock_proto:
             raise self.fail("socket.wrong_proto")
-        router = self.routers[sock.family]
+        router = self.router_of(sock)
         spec = option_by_number(self.profile.abi_name, fam.version, optname)
         if spec is None or not router.handles(spec.role):
             raise self.fail("option.unknown_in_range")
@@ -148,11 +153,35 @@ class Kernel:
             size = self.profile.struct(arg).size
             if len(value) < size or (spec.name in self.profile.exact_optlen and len(value) != size):
                 raise self.fail("option.short")
+        if spec.role == Role.TABLE:
+            self._set_table(sock, router, value)
+            return value
         try:
             out = router.setter(spec.role)(sock, value)
         except Errno as e:
             raise self.fail(e.path) from None
         return value if out is None else out
+
+    def router_of(self, sock: Socket) -> MRouter:
+        """The router of the table ``sock`` selected (Linux `ipmr_table ? : RT_TABLE_DEFAULT`)."""
+        return self.tables[sock.family][sock.table or DEFAULT_TABLE]
+
+    def _set_table(self, sock: Socket, router: MRouter, value: bytes) -> None:
+        """MRT_TABLE / MRT6_TABLE: create or select a table for this socket (ipmr_new_table)."""
+        fam = router.family
+        table = int.from_bytes(value[:4], "little")
+        p = self.profile
+        limit = p.table_id_limit4 if fam.version == 4 else p.table_id_limit6
+        assert limit is not None
+        for check in p.table_checks4 if fam.version == 4 else p.table_checks6:
+            if check == "busy" and sock is router.router:
+                raise self.fail("table.busy")
+            if check == "id" and table != DEFAULT_TABLE and table >= limit:
+                raise self.fail("table.bad_id")
+        tables = self.tables[sock.family]
+        if table not in tables:
+            tables[table] = self.router_class(self, fam)
+        sock.table = table
 
     def getsockopt(self, sock: Socket, level: int, optname: int, buflen: int) -> bytes:
         """getsockopt(2): the value truncated to ``buflen`` bytes, as the kernels copy out."""
@@ -179,7 +208,7 @@ class Kernel:
         if sock.closed:
             raise _oserror(E.EBADF)
         fam = FAMILIES[sock.family]
-        router = self.routers[sock.family]
+        router = self.router_of(sock)
         ioctls = self.profile.ioctls
         try:
             if request == ioctls.get(fam.opt("sg_count")):

@@ -13,6 +13,10 @@ from typing import assert_never
 from mroute_spec.constants import (
     MIFF_REGISTER,
     MRT_API_FLAGS_ALL,
+    MRT_FLUSH_MFC,
+    MRT_FLUSH_MFC_STATIC,
+    MRT_FLUSH_VIFS,
+    MRT_FLUSH_VIFS_STATIC,
     MRT_MFC_FLAGS_ALL,
     MRT_MFC_RP,
     VIFF_REGISTER,
@@ -51,10 +55,16 @@ class MRouter(DataPath):
             Role.DEL_VIF: self.opt_del_vif, Role.ADD_MFC: self.opt_add_mfc, Role.DEL_MFC: self.opt_del_mfc,
             Role.ASSERT: self.opt_assert, Role.PIM: self.opt_pim, Role.API_CONFIG: self.opt_api_config,
             Role.ADD_BW: self.opt_add_bw, Role.DEL_BW: self.opt_del_bw,
+            # Linux extensions (issue 13); reachable only where the ABI numbers them
+            Role.ADD_MFC_PROXY: self.opt_add_mfc_proxy, Role.DEL_MFC_PROXY: self.opt_del_mfc_proxy,
+            Role.FLUSH: self.opt_flush,
         }
 
     def handles(self, role: Role) -> bool:
         """Whether the model implements the option ``role`` at all (others: errno option.unknown_in_range)."""
+        if role == Role.TABLE:  # handled by the kernel (it picks the socket's table)
+            p = self.profile
+            return (p.table_id_limit4 if self.family.version == 4 else p.table_id_limit6) is not None
         return role in self._setters or role in GETTABLE
 
     def setter(self, role: Role) -> Setter:
@@ -90,21 +100,9 @@ class MRouter(DataPath):
         self.done()
 
     def done(self) -> None:
-        """MRT_DONE or close of the routing socket: everything but static state goes."""
-        for i, v in enumerate(self.vifs):
-            if v is not None and not v.static:
-                self.vifs[i] = None
-        self.vifs_changed()
-        for key, entry in list(self.mfc.items()):
-            if not entry.static:
-                self.remove_entry(key)
-        for pending in self.pending.values():
-            if pending.timer is not None:
-                pending.timer.cancel()
-        self.pending.clear()
-        if self._tick_timer is not None:
-            self._tick_timer.cancel()
-            self._tick_timer = None
+        """MRT_DONE or close of the routing socket: everything but static state goes (Linux
+        mrtsock_destruct / ip6mr_sk_done: mroute_clean_tables(MRT_FLUSH_VIFS | MRT_FLUSH_MFC))."""
+        self.flush(vifs=True, static_vifs=False, mfc=True, static_mfc=False)
         self.meters.reset()
         if self.profile.done_resets_assert:
             self.assert_on = self.pim = self.wrvifwhole = False
@@ -164,6 +162,34 @@ class MRouter(DataPath):
         self.vifs[index] = None
         self.vifs_changed()
 
+    # -- MRT_FLUSH (Linux) -------------------------------------------------------------------
+    def opt_flush(self, sock: Socket, buf: bytes) -> None:
+        """MRT_FLUSH / MRT6_FLUSH: ipmr.c / ip6mr.c mroute_clean_tables(mrt, flags); unknown bits ignored."""
+        flags = struct.unpack_from("<i", buf)[0]
+        self.flush(vifs=bool(flags & MRT_FLUSH_VIFS), static_vifs=bool(flags & MRT_FLUSH_VIFS_STATIC),
+                   mfc=bool(flags & MRT_FLUSH_MFC), static_mfc=bool(flags & MRT_FLUSH_MFC_STATIC))
+
+    def flush(self, *, vifs: bool, static_vifs: bool, mfc: bool, static_mfc: bool) -> None:
+        """Delete the dynamic and/or static vifs and MFC entries; dynamic MFC also drops the pending
+        entries with their queued packets ("static": added by a socket other than the router)."""
+        if vifs or static_vifs:
+            for i, v in enumerate(self.vifs):
+                if v is not None and (static_vifs if v.static else vifs):
+                    self.vifs[i] = None
+            self.vifs_changed()
+        if mfc or static_mfc:
+            for entry in self.all_entries():
+                if static_mfc if entry.static else mfc:
+                    self.remove_entry(entry)
+        if mfc:
+            for pending in self.pending.values():
+                if pending.timer is not None:
+                    pending.timer.cancel()
+            self.pending.clear()
+            if self._tick_timer is not None:
+                self._tick_timer.cancel()
+                self._tick_timer = None
+
     # -- MFC -------------------------------------------------------------------------------
     def mfc_request(self, buf: bytes, adding: bool) -> MfcRequest:
         if self.family.version == 4:
@@ -191,11 +217,20 @@ class MRouter(DataPath):
                 assert_never(unknown)
 
     def opt_add_mfc(self, sock: Socket, buf: bytes) -> None:
+        self.add_mfc(sock, self.mfc_request(buf, adding=True), -1)
+
+    def opt_add_mfc_proxy(self, sock: Socket, buf: bytes) -> None:
+        """MRT_ADD_MFC_PROXY (Linux): like MRT_ADD_MFC, but an entry matches on (S,G) *and* parent."""
         req = self.mfc_request(buf, adding=True)
+        self.add_mfc(sock, req, req.parent)
+
+    def add_mfc(self, sock: Socket, req: MfcRequest, match_parent: int) -> None:
+        """ipmr_mfc_add: update the entry of (S,G) [and parent] in place, or install a new one."""
         key = (req.source, req.group)
         if "mfc.parent_range" in self.profile.errnos and req.parent >= self.maxvifs:
             raise Errno("mfc.parent_range")
-        if ("mfc.bad_group" in self.profile.errnos and key not in self.mfc
+        entry = self.find_parent(key, match_parent)
+        if ("mfc.bad_group" in self.profile.errnos and entry is None
                 and not self.family.is_multicast(req.group) and not self.family.is_unspecified(req.group)):
             raise Errno("mfc.bad_group")
         ttls = bytes(req.ttls[i] if i < len(req.ttls) and self.kept(i) else 0 for i in range(self.maxvifs))
@@ -203,12 +238,12 @@ class MRouter(DataPath):
         flags = bytes(req.flags[i] & mask if i < len(req.flags) and self.kept(i) else 0
                       for i in range(self.maxvifs)) if mask and any(req.flags) else NO_FLAGS
         rp = req.rp if self.api_config & MRT_MFC_RP else "0.0.0.0"
-        entry = self.mfc.get(key)
         if entry is not None:
             entry.parent, entry.ttls, entry.flags, entry.rp = req.parent, ttls, flags, rp
+            entry.static |= sock is not self.router  # Linux: `if (!mrtsock) c->mfc_flags |= MFC_STATIC`
             return
         entry = MfcEntry(req.source, req.group, req.parent, ttls, flags, rp, static=sock is not self.router)
-        self.mfc[key] = entry
+        self.insert_entry(entry)
         pending = self.pending.pop(key, None)
         if pending is not None:
             if pending.timer is not None:
@@ -218,18 +253,27 @@ class MRouter(DataPath):
     def opt_del_mfc(self, sock: Socket, buf: bytes) -> None:
         req = self.mfc_request(buf, adding=False)
         key = (req.source, req.group)
-        if key not in self.mfc:
-            pending = self.pending.get(key) if self.family.version == 4 and self.profile.mfc4_delete_pending else None
-            if pending is None:
-                raise Errno(f"{self.family.mfc_err}.del_absent")
-            del self.pending[key]  # MODERN expire_mfc: the queued packets are dropped
-            if pending.timer is not None:
-                pending.timer.cancel()
-            return
-        self.remove_entry(key)
+        if self.find_parent(key, -1) is None and self.family.version == 4 and self.profile.mfc4_delete_pending:
+            pending = self.pending.pop(key, None)
+            if pending is not None:  # MODERN expire_mfc: the pending entry goes, its queued packets with it
+                if pending.timer is not None:
+                    pending.timer.cancel()
+                return
+        self.del_mfc(req, -1)
 
-    def remove_entry(self, key: tuple[str, str]) -> None:
-        entry = self.mfc.pop(key)
+    def opt_del_mfc_proxy(self, sock: Socket, buf: bytes) -> None:
+        """MRT_DEL_MFC_PROXY (Linux): delete the entry of (S,G) with exactly this parent."""
+        req = self.mfc_request(buf, adding=False)
+        self.del_mfc(req, req.parent)
+
+    def del_mfc(self, req: MfcRequest, match_parent: int) -> None:
+        entry = self.find_parent((req.source, req.group), match_parent)
+        if entry is None:
+            raise Errno(f"{self.family.mfc_err}.del_absent")
+        self.remove_entry(entry)
+
+    def remove_entry(self, entry: MfcEntry) -> None:
+        self.unlink_entry(entry)
         self.meters.drop_entry(entry)
 
     # -- assert / PIM ----------------------------------------------------------------------
@@ -288,8 +332,15 @@ class MRouter(DataPath):
         entry = self.mfc.get((a["src"], a["grp"]))
         if entry is None:
             raise Errno(self.family.sg_absent)
-        return sdef.pack(src=a["src"], grp=a["grp"], pktcnt=entry.pktcnt, bytecnt=entry.bytecnt,
-                         wrong_if=entry.wrong_if)
+        counts = sdef.pack(src=a["src"], grp=a["grp"], pktcnt=entry.pktcnt, bytecnt=entry.bytecnt,
+                           wrong_if=entry.wrong_if)
+        # the kernels copy the whole request back with only the counters changed, so the caller's
+        # sockaddr_in6 fields (port, flowinfo, scope id) come back as given (ip6mr_ioctl)
+        out = bytearray(arg[: sdef.size].ljust(sdef.size, b"\0"))
+        for name in ("pktcnt", "bytecnt", "wrong_if"):
+            f = sdef.field(name)
+            out[f.offset : f.offset + f.size] = counts[f.offset : f.offset + f.size]
+        return bytes(out)
 
     def vif_count(self, arg: bytes) -> bytes:
         sdef = self.profile.struct(self.family.vif_struct)

@@ -40,6 +40,7 @@ DelVifRange = Literal["numvifs", "maxvifs"]
 VifLookup = Literal["lowest", "highest"]
 KeptFor = Literal["below-numvifs", "existing", "all"]
 VifHoleCounters = Literal["zeros", "errno"]
+MfcLookup = Literal["exact", "star-g"]  # Linux extensions (issue 13)
 BwThresholdFlush = Literal["after-queue", "before-queue", "deferred"]
 SetupKind = Literal["sockopt", "sysctl", "condition"]
 BwLeqTimer = Literal["per-meter", "wheel"]
@@ -166,6 +167,22 @@ class Profile:
     wholepkt6_hlim_decremented: bool = True
     # counters ioctl on a deleted vif hole: "zeros" or errno counters.vif_hole
     vif_hole_counters: VifHoleCounters = "zeros"
+    # --- Linux extensions (issue 13) ---
+    # MFC lookup: "exact" (S,G) only, or "star-g" (Linux): an entry with origin 0.0.0.0 / :: is a
+    # (*,G) entry and one with origin and group unspecified a (*,*) entry, found after the exact
+    # lookup through the arrival vif (ipmr.c ip_mr_input -> ipmr_cache_find_any; ipmr_base.c
+    # mr_mfc_find_any / mr_mfc_find_any_parent) and forwarded by ip_mr_forward's (*,G) rules.
+    # MRT_ADD_MFC_PROXY / MRT_DEL_MFC_PROXY and MRT_FLUSH exist where the ABI numbers them.
+    mfc_lookup: MfcLookup = "exact"
+    # MRT_TABLE / MRT6_TABLE (CONFIG_IP_MROUTE_MULTIPLE_TABLES): the bound a table id other than
+    # RT_TABLE_DEFAULT (254) must stay below, per family (errno table.bad_id), or None: no multiple
+    # tables (errno option.unknown_in_range). ipmr.c ipmr_new_table: 1e9; ip6mr.c: 1e8
+    table_id_limit4: int | None = None
+    table_id_limit6: int | None = None
+    # the order of MRT_TABLE's checks: "busy" (the socket is its table's routing socket: errno
+    # table.busy) and "id" (errno table.bad_id); IPv4 checks busy first, ip6mr the id first
+    table_checks4: tuple[str, ...] = ("busy", "id")
+    table_checks6: tuple[str, ...] = ("id", "busy")
 
     # --- FreeBSD designs (issue 12) ---
     # What bw_flush_at pending records make the kernel do (docs/spec/freebsd.md §6.4). Every flush
@@ -411,9 +428,14 @@ LINUX = Profile(
         "done.non_router": "EACCES",
         "ioctl.unknown": "ENOTTY",
         "api.absent": "ENOPROTOOPT",
+        "table.busy": "EBUSY",  # MRT_TABLE on the routing socket of its table
+        "table.bad_id": "EINVAL",
     },
     exact_optlen=frozenset({"MRT_INIT", "MRT_ADD_VIF", "MRT_DEL_VIF", "MRT_ADD_MFC", "MRT_DEL_MFC",
-                            "MRT_ASSERT", "MRT_PIM", "MRT6_ASSERT", "MRT6_PIM"}),
+                            "MRT_ASSERT", "MRT_PIM", "MRT6_ASSERT", "MRT6_PIM",
+                            # ip_mroute_setsockopt / ip6_mroute_setsockopt: `optlen != sizeof`
+                            "MRT_ADD_MFC_PROXY", "MRT_DEL_MFC_PROXY", "MRT_FLUSH", "MRT6_FLUSH",
+                            "MRT_TABLE", "MRT6_TABLE"}),
     mrt_range4=(200, 212),
     mrt_range6=(200, 212),
     maxmifs=32,
@@ -454,6 +476,9 @@ LINUX = Profile(
     mfc6_ifset_kept_for="existing",
     wholepkt_ttl_decremented=False,
     wholepkt6_hlim_decremented=False,
+    mfc_lookup="star-g",
+    table_id_limit4=1_000_000_000,
+    table_id_limit6=100_000_000,
 )
 
 PROFILES: dict[str, Profile] = {p.name: p for p in (DOCUMENTED, FREEBSD, FREEBSD_LEGACY, LINUX)}

@@ -18,6 +18,7 @@ class Socket:
     icmp6_filter: bytes | None = None  # raw 32-byte ICMP6_FILTER as set, None = pass all
     options: dict[tuple[int, int], int] = field(default_factory=dict)  # generic (level, name) -> value
     closed: bool = False
+    table: int = 0  # MRT_TABLE / MRT6_TABLE (Linux raw_sk(sk)->ipmr_table; 0: RT_TABLE_DEFAULT)
 
     def deliver(self, data: bytes) -> None:
         self.rcvq.append(data)

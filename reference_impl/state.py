@@ -34,6 +34,9 @@ class RouterState:
         self._numvifs: int | None = None
         self._vif_of: dict[int, int | None] = {}
         self.mfc: dict[tuple[str, str], MfcEntry] = {}
+        # Linux MRT_ADD_MFC_PROXY can add more entries with the same (S,G) and other parents: the
+        # newest is in ``mfc`` (the head of the kernel's rhltable chain), older ones here, newest first
+        self.mfc_more: dict[tuple[str, str], list[MfcEntry]] = {}
         self.pending: dict[tuple[str, str], Pending] = {}
         self.assert_on = False
         self.pim = False
@@ -72,6 +75,42 @@ class RouterState:
                         assert_never(unknown)
             self._vif_of[key] = pick
         return self._vif_of[key]
+
+    # -- MFC entries sharing an (S,G) (Linux proxy entries) --------------------------------
+    def entries(self, key: tuple[str, str]) -> list[MfcEntry]:
+        """Every entry of ``key``, in the kernel's lookup order (newest first)."""
+        head = self.mfc.get(key)
+        return [] if head is None else [head, *self.mfc_more.get(key, ())]
+
+    def all_entries(self) -> list[MfcEntry]:
+        return [e for key in list(self.mfc) for e in self.entries(key)]
+
+    def find_parent(self, key: tuple[str, str], parent: int) -> MfcEntry | None:
+        """ipmr_base.c mr_mfc_find_parent: the first entry of ``key`` whose parent is ``parent``
+        (-1: any parent, what MRT_ADD_MFC / MRT_DEL_MFC use)."""
+        return next((e for e in self.entries(key) if parent == -1 or e.parent == parent), None)
+
+    def insert_entry(self, entry: MfcEntry) -> None:
+        """Add ``entry`` in front of any other entry of its (S,G) (rhltable insertion)."""
+        key = (entry.source, entry.group)
+        old = self.mfc.get(key)
+        if old is not None:
+            self.mfc_more.setdefault(key, []).insert(0, old)
+        self.mfc[key] = entry
+
+    def unlink_entry(self, entry: MfcEntry) -> None:
+        """Take ``entry`` out of the MFC (the next entry of its (S,G), if any, becomes the head)."""
+        key = (entry.source, entry.group)
+        more = self.mfc_more.get(key, [])
+        if self.mfc.get(key) is entry:
+            if more:
+                self.mfc[key] = more.pop(0)
+            else:
+                del self.mfc[key]
+        else:
+            more.remove(entry)
+        if not more:
+            self.mfc_more.pop(key, None)
 
     def queue_depth(self) -> int:
         p = self.profile

@@ -203,6 +203,50 @@ class InaddrAnyEncapsulated(Register):
         return super().encapsulate(entry, pkt)
 
 
+# -- Linux extensions (issue 13) ------------------------------------------------------------
+class StarGIgnored(MRouter):
+    """Linux profile, but an entry with an unspecified origin is never used as a (*,G) / (*,*) entry."""
+
+    def find_any(self, group: str, vif: int) -> MfcEntry | None:
+        return None
+
+
+class StarGBackOnArrival(MRouter):
+    """(*,G) copies also go back out on the vif the packet arrived on."""
+
+    def wildcard_oifs(self, entry: MfcEntry, pkt: IPPacket, arrival: int | None, oifs: list[Vif]) -> list[Vif]:
+        if self.family.is_unspecified(entry.group):
+            return super().wildcard_oifs(entry, pkt, arrival, oifs)
+        return oifs
+
+
+class FlushIgnoresStatic(MRouter):
+    """MRT_FLUSH treats static and dynamic state alike (any MFC or VIFS bit flushes both kinds)."""
+
+    def flush(self, *, vifs: bool, static_vifs: bool, mfc: bool, static_mfc: bool) -> None:
+        super().flush(vifs=vifs or static_vifs, static_vifs=vifs or static_vifs, mfc=mfc or static_mfc,
+                      static_mfc=mfc or static_mfc)
+
+
+class PimFourAlwaysWhole(MRouter):
+    """MRT_PIM 4 turns WRVIFWHOLE on even when PIM was already on (Linux stores it only on a change)."""
+
+    def opt_pim(self, sock: Any, buf: bytes) -> None:
+        super().opt_pim(sock, buf)
+        if int.from_bytes(buf[:4], "little", signed=True) == self.profile.pim_whole_value:
+            self.wrvifwhole = True
+
+
+class SgCountZeroesSockaddrs(MRouter):
+    """SIOCGETSGCNT_IN6 answers with fresh sockaddrs (port, flowinfo, scope id zeroed)."""
+
+    def sg_count(self, arg: bytes) -> bytes:
+        out = super().sg_count(arg)
+        sdef = self.profile.struct(self.family.sg_struct)
+        a = sdef.unpack(out)
+        return sdef.pack(**a)
+
+
 @dataclass(frozen=True)
 class Variant:
     """A broken variant, the part of the model it replaces, and the clauses that must catch it."""
@@ -242,6 +286,11 @@ VARIANTS: tuple[Variant, ...] = (
     Variant("batch_127", Batch127, ("bw.batch-max",)),
     Variant("border_never_set", BorderNeverSet, ("register.border-bit",)),
     Variant("inaddr_any_encapsulated", InaddrAnyEncapsulated, ("register.inaddr-any-fallback",)),
+    Variant("star_g_ignored", StarGIgnored, ("linuxext.star-g-forward", "linuxext.star-star"), "linux"),
+    Variant("star_g_back_on_arrival", StarGBackOnArrival, ("linuxext.star-g-forward",), "linux"),
+    Variant("flush_ignores_static", FlushIgnoresStatic, ("linuxext.flush-mfc", "linuxext.flush-vifs"), "linux"),
+    Variant("pim_four_always_whole", PimFourAlwaysWhole, ("linuxext.wrvifwhole",), "linux"),
+    Variant("sg_count_zeroes_sockaddrs", SgCountZeroesSockaddrs, ("linuxext.sg6-request-copied",), "linux"),
 )
 
 

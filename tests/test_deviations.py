@@ -205,7 +205,7 @@ def test_the_reference_run_matches_documented_first(tmp_path: Path, capsys: pyte
     capsys.readouterr()
     assert main(["profile-match", str(tmp_path / "results.json")]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0] == "reference (declared profile documented): 17 implementation-defined/conflict clauses, 4 observed"
+    assert lines[0] == "reference (declared profile documented): 18 implementation-defined/conflict clauses, 4 observed"
     assert lines[1] == "1. documented      agrees on 4, differs on 0"
     assert lines[2].startswith("2. freebsd         agrees on 1, differs on 3: init.disable-value, vif.threshold")
 

@@ -23,6 +23,12 @@ class Clause:
     sources: tuple[str, ...]
     brief: bool
     spec_ref: str
+    extension: str | None = None  # e.g. "linux": not the seed API, never counted where absent
+
+
+def is_extension(clause: Clause) -> bool:
+    """An implementation's extension (issue 13): unsupported where absent, reported apart."""
+    return clause.extension is not None
 
 
 def load_raw() -> dict:

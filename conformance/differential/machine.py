@@ -13,7 +13,10 @@ operations from a deliberately small world, so that random sequences collide oft
   MRT_DONE, close and re-open;
 * bursts of 1-5 packets with random TTL / hop limit, size and arrival port (port 3 usually has
   no vif), each burst followed by a look at frames and upcalls and a read of its (S,G) counters;
-* counter reads (SIOCGETSGCNT, SIOCGETVIFCNT and the _IN6 ones).
+* counter reads (SIOCGETSGCNT, SIOCGETVIFCNT and the _IN6 ones);
+* where the model's profile has them (Linux extensions, issue 13): (*,G) and (*,*) adds (origin /
+  group unspecified), MRT_ADD_MFC_PROXY / MRT_DEL_MFC_PROXY, MRT_FLUSH with any flags and
+  MRT_TABLE with ids that never create a table (254, or at the id limit).
 
 Draws are mostly aimed at state that matters (``Known``): packets of installed (S,G)s on their
 parent's port (or an oif's, for WRONGVIF) with TTLs at their thresholds, MFCs over existing vifs
@@ -32,7 +35,13 @@ from typing import Any
 
 from hypothesis import note, reject, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, initialize, rule, run_state_machine_as_test
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    initialize,
+    precondition,
+    rule,
+    run_state_machine_as_test,
+)
 
 from conformance.differential import ops
 from conformance.differential.compare import OK
@@ -62,6 +71,13 @@ oddities = st.sampled_from(("", "", "", "", "register", "flags", "address", "thr
 v4_odd_flags = st.sampled_from((0x1, 0x2, 0x8))  # TUNNEL, SRCRT, USE_IFINDEX
 oif_counts = st.integers(0, 4)
 arrivals = st.sampled_from(("parent", "parent", "oif", "any"))
+ANY = {4: "0.0.0.0", 6: "::"}
+wildcards = st.sampled_from(("", "", "", "", "", "star-g", "star-g", "star-star"))  # Linux (*,G) / (*,*)
+flush_flags = st.integers(0, 15)
+# MRT_TABLE ids that never create a table, whatever the socket's state: the default table (254)
+# and ids at the family's limit (EINVAL, or EBUSY first on an IPv4 routing socket). A created table
+# would outlive the example on a kernel target that reuses its namespace.
+table_ids = {4: st.sampled_from((254, 1_000_000_000)), 6: st.sampled_from((254, 100_000_000, 1_000_000_000))}
 
 
 @dataclass
@@ -75,6 +91,7 @@ class Known:
     vifs: dict[tuple[int, int], int] = field(default_factory=dict)  # (family, index) -> port
     entries: dict[tuple[int, str, str], ops.AddMfc] = field(default_factory=dict)
     pending: dict[tuple[int, str, str], int] = field(default_factory=dict)  # NOCACHE'd: arrival vif
+    wildcards: bool = False  # draw (*,G) / (*,*) adds (the model's profile has them)
 
     def update(self, op: ops.Op) -> None:
         """Account for ``op``, which succeeded on both targets."""
@@ -149,6 +166,11 @@ def draw_add_mfc(data: st.DataObject, known: Known) -> ops.AddMfc:
 
     parent = arrival if arrival is not None and data.draw(mostly) else index()
     oifs = {index(): data.draw(thresholds) for _ in range(data.draw(oif_counts))}
+    if arrival is None and known.wildcards:
+        kind = data.draw(wildcards)
+        if kind:
+            src = ANY[v]
+            grp = ANY[v] if kind == "star-star" else grp
     return ops.AddMfc(v, src, grp, parent, tuple(sorted(oifs.items())))
 
 
@@ -205,7 +227,7 @@ def differential_machine(model: Target, kernel: Target, *, budget_s: float = DEF
 
         def __init__(self) -> None:
             super().__init__()
-            self.known = Known()
+            self.known = Known(wildcards=model.profile.mfc_lookup == "star-g")
             self.ls = Lockstep(model, kernel, budget_s=budget_s, note=note)
             self.stats.examples += 1
 
@@ -283,6 +305,28 @@ def differential_machine(model: Target, kernel: Target, *, budget_s: float = DEF
         @rule(v=families, role=st.sampled_from(("assert", "pim", "version")))
         def get_option(self, v: int, role: str) -> None:
             self.do(ops.GetOpt(v, role))
+
+        # -- Linux extensions (issue 13): only where the model's profile numbers the options ------
+        def has(self, name: str) -> bool:
+            return name in model.profile.options4
+
+        @precondition(lambda self: self.has("MRT_FLUSH"))
+        @rule(v=families, flags=flush_flags)
+        def flush(self, v: int, flags: int) -> None:
+            self.do(ops.Flush(v, flags))
+            if flags & 5 == 5:  # every dynamic vif and entry went: forget them (aiming only)
+                self.known.update(ops.Done(v))
+
+        @precondition(lambda self: self.has("MRT_TABLE"))
+        @rule(v=families, data=st.data())
+        def table(self, v: int, data: st.DataObject) -> None:
+            self.do(ops.Table(v, data.draw(table_ids[v])))
+
+        @precondition(lambda self: self.has("MRT_ADD_MFC_PROXY"))
+        @rule(data=st.data(), add=mostly)
+        def mfc_proxy(self, data: st.DataObject, add: bool) -> None:
+            e = draw_add_mfc(data, self.known)
+            self.do(ops.MfcProxy(e.v, add, e.src, e.grp, e.parent, e.ttls), ops.Observe())
 
         @rule(op=lifecycle_ops())
         def lifecycle(self, op: ops.Op) -> None:

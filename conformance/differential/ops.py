@@ -296,6 +296,61 @@ class DelMfc(Op):
         return f"{_r(self.v)}.del_mfc({self.src!r}, {self.grp!r})"
 
 
+# -- Linux extensions (issue 13) ------------------------------------------------------------
+@dataclass(frozen=True, repr=False)
+class Flush(Op):
+    """MRT_FLUSH / MRT6_FLUSH with ``flags`` (MRT_FLUSH_MFC 1, _MFC_STATIC 2, _VIFS 4, _VIFS_STATIC 8)."""
+
+    v: int
+    flags: int
+
+    def apply(self, side: Side) -> object:
+        side.r(self.v).set_int("flush", self.flags)
+        return None
+
+    def code(self) -> str:
+        return f"{_r(self.v)}.set_int('flush', {self.flags})"
+
+
+@dataclass(frozen=True, repr=False)
+class Table(Op):
+    """MRT_TABLE / MRT6_TABLE on the routing socket (always after MRT_INIT here: EBUSY, or EINVAL
+    for an id beyond the family's limit on IPv6, which checks the id first)."""
+
+    v: int
+    table: int
+
+    def apply(self, side: Side) -> object:
+        side.r(self.v).set_int("table", self.table)
+        return None
+
+    def code(self) -> str:
+        return f"{_r(self.v)}.set_int('table', {self.table})"
+
+
+@dataclass(frozen=True, repr=False)
+class MfcProxy(Op):
+    """MRT_ADD_MFC_PROXY / MRT_DEL_MFC_PROXY: the MFC call whose key includes ``parent``."""
+
+    v: int
+    add: bool
+    src: str
+    grp: str
+    parent: int
+    ttls: tuple[tuple[int, int], ...] = ()
+
+    def apply(self, side: Side) -> object:
+        r = side.r(self.v)
+        r.set_raw("add_mfc_proxy" if self.add else "del_mfc_proxy",
+                  r.mfc_args(self.src, self.grp, self.parent, dict(self.ttls)))
+        return None
+
+    def code(self) -> str:
+        role = "add_mfc_proxy" if self.add else "del_mfc_proxy"
+        return (f"{_r(self.v)}.set_raw({role!r}, {_r(self.v)}.mfc_args({self.src!r}, {self.grp!r}, "
+                f"{self.parent}, {dict(self.ttls)!r}))")
+
+
 # -- counters -------------------------------------------------------------------------------
 @dataclass(frozen=True, repr=False)
 class SgCount(Op):
@@ -373,6 +428,7 @@ class Observe(Op):
 
 
 __all__ = [
-    "FAMILIES", "AddMfc", "AddVif", "DelMfc", "DelVif", "Done", "GetOpt", "Init", "Observe", "Op", "Reopen",
-    "Router", "Send", "SetAssert", "SetPim", "SgCount", "Side", "VifCount", "ifindex_addr", "packet",
+    "FAMILIES", "AddMfc", "AddVif", "DelMfc", "DelVif", "Done", "Flush", "GetOpt", "Init", "MfcProxy", "Observe",
+    "Op", "Reopen", "Router", "Send", "SetAssert", "SetPim", "SgCount", "Side", "Table", "VifCount",
+    "ifindex_addr", "packet",
 ]

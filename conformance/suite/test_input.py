@@ -145,6 +145,12 @@ def full_argument(k: Known, name: str) -> bytes:
                          bu_threshold_time=(3, 0), bu_threshold_packets=1)
     if role == "api_config":
         return sdef.pack(value=h.profile.api_support or 0)
+    if role in ("add_mfc_proxy", "del_mfc_proxy"):  # Linux: the MFC argument, parent part of the key
+        return r.mfc_args(k.src, k.grp, 0, {2: 1})
+    if role == "flush":  # Linux MRT_FLUSH: every dynamic and static vif and entry
+        return sdef.pack(value=15)
+    if role == "table":  # Linux MRT_TABLE: another table
+        return sdef.pack(value=5)
     return sdef.pack(value=1)  # MRT_INIT, MRT_ASSERT, MRT_PIM
 
 
