@@ -83,10 +83,13 @@ def test_table_takes_exactly_a_u32(h, v, size):
         r.set_raw("table", struct.pack("<I", 5).ljust(size, b"\0")[:size])
 
 
-@BOTH_FAMILIES
+# IPv6 only: on real Linux (Debian 6.1.192 and 6.12.118, linux-vm) the IPv4 case forwards no copy
+# at all when both tables hold the same vifs and (S,G), where the model (one default mrule) forwards
+# through table 254. Until ipmr.c explains that, the suite asserts only what a real kernel showed.
+@pytest.mark.parametrize("v", [6])
 @pytest.mark.clause("linuxext.table-independent")
 def test_tables_have_their_own_vifs_and_entries_and_packets_use_the_default(h, v):
-    """Table 5 and the default table both hold vifs 0, 1 and an (S,G) entry; a packet is forwarded
+    """Table 5 and the default table both hold mifs 0, 1 and an (S,G) entry; a packet is forwarded
     once, by the default table (the only mrule), counted there and not in table 5."""
     a = table_socket(h, v, 5)
     a.add_vifs(0, 1)
