@@ -16,6 +16,7 @@ import os
 import shlex
 import shutil
 import stat
+import sys
 from pathlib import Path
 
 from conformance.targets.vm import images
@@ -42,8 +43,13 @@ while read -r m; do insmod "/modules/$m.ko" || fail "insmod $m"; done < /modules
 H=/mnt/host
 mount -t 9p -o trans=virtio,version=9p2000.L,ro,msize=262144,cache=loose hostroot $H || fail "9p mount of the host's / (needs CONFIG_NET_9P_VIRTIO, CONFIG_9P_FS; see docs/linux-vm.md)"
 mount -t proc proc $H/proc && mount -t sysfs sysfs $H/sys && mount -o bind /dev $H/dev || fail "mounts in the chroot"
+mkdir -p /mnt/orig && mount -o bind $H /mnt/orig || fail "bind of the host's /"
 mount -t tmpfs -o mode=0755 tmpfs $H/run && mkdir -p $H/run/netns || fail "tmpfs on /run"
 mount -t tmpfs -o mode=1777 tmpfs $H/tmp || fail "tmpfs on /tmp"
+# the project and the interpreter may live under /tmp or /run (a CI clone, a venv): show them again
+for d in $MROUTE_KEEP; do
+  case "$d" in /tmp/*|/run/*) mkdir -p "$H$d" && mount -o bind "/mnt/orig$d" "$H$d" || fail "bind of $d";; esac
+done
 ip link set lo up
 say "modules loaded, host / mounted"
 # no udev in here: the port's name is only in sysfs; ports are announced asynchronously
@@ -151,8 +157,12 @@ def settings_archive(settings: dict[str, str]) -> bytes:
 
 
 def agent_settings(python: str, source_root: str) -> dict[str, str]:
-    """What /init needs to start the agent: the interpreter and the project's source root."""
-    return {"MROUTE_MODE": "agent", "MROUTE_PY": python, "MROUTE_ROOT": source_root}
+    """What /init needs to start the agent: the interpreter and the project's source root, and the
+    directories (both, and the interpreter's prefix) that must stay visible under the guest's tmpfs
+    mounts on /tmp and /run, where a CI clone or a venv may live."""
+    prefix = str(Path(python).resolve().parent.parent)
+    keep = " ".join(d for d in dict.fromkeys((source_root, prefix, sys.base_prefix)) if not any(c.isspace() for c in d))
+    return {"MROUTE_MODE": "agent", "MROUTE_PY": python, "MROUTE_ROOT": source_root, "MROUTE_KEEP": keep}
 
 
 def write_initrd(kernel: Kernel, settings: dict[str, str], dest: Path) -> Path:
