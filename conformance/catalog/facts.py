@@ -8,6 +8,12 @@ failure among the tests of these clauses. An entry ending in "." names a whole c
 from __future__ import annotations
 
 FACT_CLAUSES: dict[str, tuple[str, ...]] = {
+    # Linux extensions (issue 13)
+    "mfc_lookup": ("mfc.exact-match", "linuxext."),
+    "table_id_limit4": ("linuxext.table-id",),
+    "table_id_limit6": ("linuxext.table-id",),
+    "table_checks4": ("linuxext.table-busy", "linuxext.table-id"),
+    "table_checks6": ("linuxext.table-busy", "linuxext.table-id"),
     "maxvifs": ("vif.index-range",),
     "maxmifs": ("mif.index-range",),
     "done_resets_assert": ("init.done", "init.pim"),
