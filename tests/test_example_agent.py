@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 from conformance.agent import protocol as P
+from conformance.catalog import load_catalog
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "reference_agent.py"
@@ -33,7 +34,11 @@ def test_the_example_passes_the_whole_suite_through_stdio(tmp_path: Path) -> Non
     document = json.loads((tmp_path / "results.json").read_text())
     summary = document["summary"]
     assert summary["fail"] == summary["error"] == summary["skip"] == 0 and summary["pass"] > 500
-    assert set(document["clauses"].values()) == {"pass"}
+    # every clause passes but the Linux extensions, which a BSD-profile implementation lacks
+    catalog = load_catalog()
+    not_passed = {c for c, o in document["clauses"].items() if o != "pass"}
+    assert not_passed and not_passed <= {c for c in catalog if catalog[c].extension}, not_passed
+
     assert document["target"]["name"] == "example-agent" and document["target"]["profile"] == "documented"
 
 
