@@ -20,7 +20,7 @@ FACT_CLAUSES: dict[str, tuple[str, ...]] = {
     "init_value": ("init.disable-value",),
     "assert_value": ("init.pim", "wrongvif."),
     "pim_sets_assert": ("init.pim",),
-    "pim_whole_value": ("init.pim", "wrongvif.", "wrongmif.v6-upcall"),
+    "pim_whole_value": ("init.pim", "wrongvif.", "wrongmif.v6-upcall", "linuxext.wrvifwhole"),
     "vif_threshold_applies": ("vif.threshold",),
     "vif_rate_limit": ("vif.rate-limit",),
     "nocache_queue_depth": ("nocache.queue-depth",),
