@@ -8,17 +8,16 @@ for writing: the calling thread always returns to the namespace it came from.
 
 from __future__ import annotations
 
-import atexit
 import contextlib
 import ctypes
-import functools
 import os
 import re
-import signal
 import socket
 import subprocess
 import threading
 from collections.abc import Iterator, Mapping
+
+from conformance.exithooks import run_on_exit
 
 CLONE_NEWNET = 0x40000000
 NETNS_DIR = "/run/netns"
@@ -170,26 +169,10 @@ def cleanup_owned() -> None:
         delete(names)
 
 
-def _on_signal(signum: int, frame: object, *, previous: object) -> None:
-    cleanup_owned()
-    if callable(previous):
-        previous(signum, frame)
-        return
-    signal.signal(signum, signal.SIG_DFL)
-    os.kill(os.getpid(), signum)
-
-
 def _install_exit_hooks() -> None:
     """atexit plus chained SIGTERM/SIGHUP handlers, once per process (main thread only for signals)."""
     global _hooks_pid
     if _hooks_pid == os.getpid():
         return
     _hooks_pid = os.getpid()
-    atexit.register(cleanup_owned)
-    if threading.current_thread() is not threading.main_thread():
-        return
-    for sig in (signal.SIGTERM, signal.SIGHUP):
-        previous = signal.getsignal(sig)
-        if previous in (signal.SIG_IGN, None):
-            continue
-        signal.signal(sig, functools.partial(_on_signal, previous=previous))
+    run_on_exit(cleanup_owned)

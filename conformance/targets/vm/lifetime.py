@@ -8,9 +8,7 @@ temporary directory on the other exits, and a later run removes directories whos
 
 from __future__ import annotations
 
-import atexit
 import ctypes
-import functools
 import os
 import queue
 import re
@@ -22,6 +20,8 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import Future
 from pathlib import Path
+
+from conformance.exithooks import run_on_exit
 
 PR_SET_PDEATHSIG = 1
 DIR_PREFIX = "mroute-vm-"
@@ -145,25 +145,9 @@ def cleanup_all() -> None:
             pass
 
 
-def _on_signal(signum: int, frame: object, *, previous: object) -> None:
-    cleanup_all()
-    if callable(previous):
-        previous(signum, frame)
-        return
-    signal.signal(signum, signal.SIG_DFL)
-    os.kill(os.getpid(), signum)
-
-
 def _install_hooks() -> None:
     global _hooks_pid
     if _hooks_pid == os.getpid():
         return
     _hooks_pid = os.getpid()
-    atexit.register(cleanup_all)
-    if threading.current_thread() is not threading.main_thread():
-        return
-    for sig in (signal.SIGTERM, signal.SIGHUP):
-        previous = signal.getsignal(sig)
-        if previous in (signal.SIG_IGN, None):
-            continue
-        signal.signal(sig, functools.partial(_on_signal, previous=previous))
+    run_on_exit(cleanup_all)
