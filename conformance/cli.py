@@ -91,6 +91,10 @@ def _add_run(commands: argparse._SubParsersAction) -> None:
     run.add_argument(
         "-k", dest="keyword", metavar="EXPR", help="only tests matching the pytest -k expression"
     )
+    run.add_argument(
+        "--clause", action="append", default=[], metavar="PATTERN",
+        help="only the tests of matching clauses: an ID (mfc.rpf), a group (bw) or a glob (bw.leq-*); repeatable",
+    )
     run.add_argument("-n", dest="workers", type=_workers, metavar="N", help="parallel workers (pytest-xdist)")
     run.add_argument(
         "--expectations",
@@ -194,6 +198,16 @@ def _check_target(args: argparse.Namespace) -> None:
         raise UsageError(str(exc)) from None
 
 
+def _check_clauses(patterns: list[str]) -> None:
+    """Every --clause pattern must name some clause: checked before the report directory is touched."""
+    from conformance.catalog.select import NoSuchClause, select
+
+    try:
+        select(patterns)
+    except NoSuchClause as exc:
+        raise UsageError(str(exc)) from None
+
+
 def cmd_run(args: argparse.Namespace, extra: list[str]) -> int:
     """Run the suite; write DIR/results.json, DIR/report.html, DIR/junit.xml and DIR/allure-results.
 
@@ -201,6 +215,7 @@ def cmd_run(args: argparse.Namespace, extra: list[str]) -> int:
     end: bad input, or a second Ctrl-C, leaves the previous report as it was.
     """
     _check_target(args)
+    _check_clauses(args.clause)
     if (args.kernel or args.vm_accel) and args.target != "linux-vm":
         raise UsageError(f"--kernel and --vm-accel apply to --target linux-vm, not {args.target!r}")
     if args.kernel and len(set(args.kernel)) > 1:
@@ -239,6 +254,7 @@ def _run_staged(
         options.append(f"--alluredir={allure}")
     if args.keyword:
         options += ["-k", args.keyword]
+    options += [f"--mroute-clause={pattern}" for pattern in args.clause]
     if args.workers is not None:
         options += ["-n", args.workers]
     if args.kernel:
@@ -304,6 +320,7 @@ def _run_kernel_matrix(args: argparse.Namespace, extra: list[str]) -> int:
                         ("--vm-accel", args.vm_accel), ("--profile", args.profile)):
         if value:
             options += [flag, value]
+    options += [f"--clause={pattern}" for pattern in args.clause]
     options += ["--deviations"] * args.deviations + ["--allure-html"] * args.allure_html
     specs = list(dict.fromkeys(args.kernel))
     return matrix.run_matrix(specs, Path(args.report_dir), args.workers, extra, options)

@@ -104,6 +104,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "default: the builtin target's shipped expectations file, if any; 'none': no file",
     )
     group.addoption(
+        "--mroute-clause",
+        action="append",
+        default=[],
+        metavar="PATTERN",
+        help="only the suite tests of clauses matching PATTERN: an ID, a group or a glob (repeatable)",
+    )
+    group.addoption(
         "--mroute-deviation-profile",
         default=None,
         metavar="NAME",
@@ -295,6 +302,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     catalog = load_catalog()
     if config.getoption("mroute_deviation_profile"):
         _keep_deviation_tests(config, items, catalog)
+    if config.getoption("mroute_clause"):
+        _keep_selected_clauses(config, items)
     allure = config.pluginmanager.hasplugin("allure_pytest")
     for item in items:
         if not _is_suite_item(item):
@@ -313,6 +322,21 @@ def _keep_deviation_tests(config: pytest.Config, items: list[pytest.Item], catal
     from conformance.report.variants import checks_deviation
 
     keep = [i for i in items if not _is_suite_item(i) or checks_deviation(list(map(str, clause_ids(i))), catalog)]
+    if len(keep) < len(items):
+        kept = set(map(id, keep))
+        config.hook.pytest_deselected(items=[i for i in items if id(i) not in kept])
+        items[:] = keep
+
+
+def _keep_selected_clauses(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """With --mroute-clause, deselect the suite tests that check none of the selected clauses."""
+    from conformance.catalog.select import NoSuchClause, select
+
+    try:
+        chosen = select(config.getoption("mroute_clause"))
+    except NoSuchClause as exc:
+        raise pytest.UsageError(str(exc)) from None
+    keep = [i for i in items if not _is_suite_item(i) or chosen & set(map(str, clause_ids(i)))]
     if len(keep) < len(items):
         kept = set(map(id, keep))
         config.hook.pytest_deselected(items=[i for i in items if id(i) not in kept])
