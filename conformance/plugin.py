@@ -15,11 +15,11 @@ from __future__ import annotations
 import json
 import os
 import traceback
-from collections.abc import Callable, Generator, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, is_dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import pytest
 
@@ -190,9 +190,9 @@ def _use_hypothesis_profile(config: pytest.Config) -> None:
     from hypothesis import HealthCheck, settings
 
     _hypothesis_home(state)
-    common = {"database": None, "deadline": None, "print_blob": True, "suppress_health_check": [HealthCheck.too_slow]}
-    settings.register_profile(HYPOTHESIS_PROFILE, derandomize=True, **common)  # type: ignore[arg-type]
-    settings.register_profile(RUN_PROFILE, derandomize=False, **common)  # type: ignore[arg-type]
+    common: dict[str, Any] = {"database": None, "deadline": None, "print_blob": True, "suppress_health_check": [HealthCheck.too_slow]}
+    settings.register_profile(HYPOTHESIS_PROFILE, derandomize=True, **common)
+    settings.register_profile(RUN_PROFILE, derandomize=False, **common)
     if config.getoption("hypothesis_profile", None):
         return
     previous = settings.get_current_profile_name()
@@ -410,7 +410,8 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 
 def _info_json(info: object) -> dict[str, Any]:
-    data: dict[str, Any] = asdict(info) if is_dataclass(info) and not isinstance(info, type) else dict(info)  # type: ignore[call-overload]
+    data: dict[str, Any] = (asdict(info) if is_dataclass(info) and not isinstance(info, type)
+                            else dict(cast(Mapping[str, Any], info)))
     return {"name": data.get("name"), "profile": data.get("profile"), "details": data.get("details", {})}
 
 

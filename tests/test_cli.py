@@ -80,7 +80,7 @@ def results(lab: Path) -> dict:
         (["run", "--target", "linux", "--profile", "freebsd"], ["'freebsd'", "valid profiles: linux"]),
         (["run", "--target", "no_such_module_xyz:Lab"], ["'no_such_module_xyz'"]),
         (["clauses", "--target", "conformance.cli:NoSuchClass"], ["'NoSuchClass'"]),
-        (["run", "--bogus"], ["'--bogus'", "--target, --profile, --report-dir, -k, -n"]),
+        (["run", "--bogus"], ["'--bogus'", "--target, --profile, --report-dir, -k, --clause, -n"]),
         (["run", "-n", "many"], ["'many'", "auto"]),
         (["run", "-n", "-3"], ["'-3'", "auto"]),
         (["frobnicate"], ["'frobnicate'", "'run', 'clauses'"]),

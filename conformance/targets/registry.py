@@ -10,7 +10,7 @@ Target modules are imported lazily: building one never imports the others.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from conformance.targets import entrypoints, remote
@@ -131,8 +131,8 @@ def build_target(spec: str, profile: str | None, options: Mapping[str, str] | No
         return LinuxVmTarget()
     if remote.is_remote(spec):
         return remote.build_remote(spec, profile_obj, options)
-    cls = _import_class(spec)
-    return cls(profile_obj, options=dict(options)) if options else cls(profile_obj)  # type: ignore[call-arg]
+    factory: Callable[..., Target] = _import_class(spec)  # options: a keyword the base contract does not name
+    return factory(profile_obj, options=dict(options)) if options else factory(profile_obj)
 
 
 def unavailable_reason(exc: BaseException) -> str | None:

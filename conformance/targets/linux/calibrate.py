@@ -13,6 +13,7 @@ import select
 import socket
 import struct
 import time
+from typing import cast
 
 from conformance.targets.linux.target import LinuxTarget
 from reference_impl.profiles import LINUX
@@ -80,7 +81,7 @@ def measure(n: int = 500) -> dict:
             ),
         )
         cap = target._wires._capture[1]  # raw latency: bypass the settle logic on purpose
-        raw = target._socks._open[m.ident]  # type: ignore[index]
+        raw = target._socks._open[cast(int, m.ident)]
         fwd, upc, lost = [], [], 0
         for seq in range(n):
             target._wires.drain(0)

@@ -13,6 +13,7 @@ import fcntl
 import itertools
 import os
 import socket
+from typing import cast
 
 from conformance.targets.base import SocketHandle
 from conformance.targets.linux.netns import NetNamespace
@@ -66,7 +67,7 @@ class RouterSockets:
         return SocketHandle(ident=ident, family=family, type=type_, proto=proto)
 
     def _get(self, handle: SocketHandle) -> socket.socket:
-        s = self._open.get(handle.ident)  # type: ignore[call-overload]
+        s = self._open.get(handle.ident) if isinstance(handle.ident, int) else None
         if s is None or handle.closed:
             raise OSError(errno.EBADF, os.strerror(errno.EBADF))
         return s
@@ -101,7 +102,7 @@ class RouterSockets:
     def close(self, handle: SocketHandle) -> None:
         """close(2); a second close raises EBADF as the real call would."""
         s = self._get(handle)
-        del self._open[handle.ident]  # type: ignore[arg-type]
+        self._open.pop(cast(int, handle.ident))
         handle.closed = True
         s.close()
 

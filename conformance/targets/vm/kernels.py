@@ -326,7 +326,10 @@ def ensure(spec: str, *, fetch: bool = True, root: Path | None = None) -> Kernel
         return host_kernel(root)
     if kind == "path":
         return user_kernel(Path(spec), root)
-    series = _DEBIAN_RE.match(spec).group(1)  # type: ignore[union-attr]
+    match = _DEBIAN_RE.match(spec)
+    if match is None:  # check_spec accepted it as debian:, so this cannot happen
+        raise KernelError(f"--kernel {spec!r}: not a debian:X.Y series")
+    series = match.group(1)
     cached = cached_series(series, root)
     if cached is not None:
         return cached
