@@ -148,3 +148,20 @@ def test_igmp_to_a_routable_group_with_an_entry_is_forwarded_or_kept_as_the_prof
         f"{'routes' if routed else 'never routes'} group management), got {len(copies)}")
     got = r.sg_count(host, group)["pktcnt"]
     assert got == (1 if routed else 0), f"SIOCGETSGCNT pktcnt of ({host}, {group}): got {got}"
+
+
+@pytest.mark.clause("mfc6.ifset")
+def test_ipv6_ifset_bits_of_a_mif_hole_follow_the_profile(h):
+    """Bits of mif 1 (a hole below nummifs) and mif 3 (past it) at MRT6_ADD_MFC, both added later:
+    FreeBSD stores the whole ifset; Linux ip6mr_update_thresholds keeps existing mifs only."""
+    r = h.router(6, vifs=(0, 2))
+    s, g = h.src(6, 0), h.group(6)
+    r.add_mfc(s, g, 0, ttls={1: 1, 2: 1, 3: 1})
+    r.add_vifs(1, 3)
+
+    sent = h.send_marked(0, 6, s, g)
+
+    rule = h.profile.mfc6_ifset_kept_for
+    want = {2} | ({1} if rule in ("below-numvifs", "all") else set()) | ({3} if rule == "all" else set())
+    h.expect_copies(sent, on=want, context=f"ifset {{1, 2, 3}} installed with mifs 0, 2; mifs 1 and 3 added "
+                                           f"later (mfc6_ifset_kept_for={rule!r})")

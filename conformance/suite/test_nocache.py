@@ -242,3 +242,33 @@ def test_ttl_at_most_1_packet_of_an_unknown_sg_follows_the_profile(h, v, ttl):
     h.expect_copies(normal, on={1},
                   context=f"entry installed after a TTL {ttl} and a TTL 64 packet: only the TTL 64 one "
                           "is forwarded")
+
+
+@family_params()
+@pytest.mark.parametrize("offset", [0.01, 0.24])
+@pytest.mark.clause("nocache.expiry")
+def test_pending_entry_expiry_window_holds_whatever_the_arrival_time(h, v, offset):
+    """The expiry window holds for an (S,G) going pending at any moment: ``offset`` s after
+    MRT_INIT, just after or just before a 250 ms tick of FreeBSD's expire_upcalls grid. On a virtual
+    clock the window is checked exactly (1 ms either side); on a kernel within MARGIN."""
+    earliest, latest = h.profile.nocache_expiry
+    eps = 0.001 if h.target.virtual_time else MARGIN
+    r = h.router(v, vifs=ALL_VIFS)
+    clock = h.stopwatch()  # started at MRT_INIT: the phase of the tick grid
+    clock.advance_to(offset)
+    s, g = h.src(v, 0), h.group(v)
+    held = h.send_marked(0, v, s, g)
+    h.expect_upcall(r, "NOCACHE", 0, s, g)
+    clock.start()  # from the upcall on
+
+    clock.advance_to(earliest - eps, before=earliest - eps / 2)
+    held += h.send_marked(0, v, s, g)
+    h.expect_no_upcall(r, f"{earliest - eps:.3f} s after the NOCACHE ({offset} s after MRT_INIT), before the "
+                          f"earliest expiry ({earliest} s per profile {h.profile.name!r}): still pending")
+    clock.advance_to(latest + eps)
+    fresh = h.send_marked(0, v, s, g)
+    h.expect_upcall(r, "NOCACHE", 0, s, g)
+    r.add_mfc(s, g, 0, ttls={1: 1})
+    h.expect_copies(fresh, on={1}, context=f"({s}, {g}) installed {latest + eps:.3f} s after its NOCACHE, past "
+                                           f"the latest expiry ({latest} s): only the packet sent after expiry "
+                                           f"is released, not {[tag(bytes(p)) for p in held]}")
