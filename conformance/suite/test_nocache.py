@@ -12,6 +12,7 @@ from __future__ import annotations
 import pytest
 
 from conformance.harness.packets import tag
+from conformance.outcomes import unsupported
 
 ALL_VIFS = (0, 1, 2, 3)
 # How far before the earliest / after the latest expiry a probe is sent. On a kernel this is
@@ -251,6 +252,8 @@ def test_pending_entry_expiry_window_holds_whatever_the_arrival_time(h, v, offse
     """The expiry window holds for an (S,G) going pending at any moment: ``offset`` s after
     MRT_INIT, just after or just before a 250 ms tick of FreeBSD's expire_upcalls grid. On a virtual
     clock the window is checked exactly (1 ms either side); on a kernel within MARGIN."""
+    if h.profile.nocache_expiry_tick is None:  # the test above covers a one-shot timer
+        unsupported(f"profile {h.profile.name!r} expires pending entries by a one-shot timer: no tick phase")
     earliest, latest = h.profile.nocache_expiry
     eps = 0.001 if h.target.virtual_time else MARGIN
     r = h.router(v, vifs=ALL_VIFS)
