@@ -15,7 +15,6 @@ from scapy.layers.igmp import IGMP
 from scapy.layers.inet import IP
 
 from conformance.harness.routing import RoutingSocket
-from conformance.outcomes import unsupported
 from conformance.suite.test_socket import IGMPV2_REPORT
 
 
@@ -56,12 +55,16 @@ def test_assert_after_done_or_close_is_reset_or_kept_as_the_profile_says(h, v, h
 @pytest.mark.clause("init.pim")
 def test_assert_values_other_than_0_and_1_follow_the_profile(h, v, request):
     """FreeBSD set_assert refuses them but its error is ignored (no effect); Linux stores !!v."""
-    opts = h.profile.options4 if v == 4 else h.profile.options6
-    if ("MRT_ASSERT" if v == 4 else "MRT6_ASSERT") not in opts:
-        unsupported(f"no MRT{'' if v == 4 else '6'}_ASSERT in profile {h.profile.name!r}")
     policy = h.profile.assert_value
     r = h.router(v, vifs=(0,))
     request.addfinalizer(lambda: switch_off(r))
+    if assert_role(h, v) == "pim":  # FreeBSD IPv6: no MRT6_ASSERT; set_pim6 refuses values but 0 and 1
+        for before in (1, 0):
+            r.set_pim(before)
+            with h.raises("mif6.pim_bad_value", "MRT6_PIM 2"):
+                r.set_pim(2)
+            assert r.get_int("pim") == before, f"MRT6_PIM read back after {before}, then a refused 2"
+        return
 
     for before in (1, 0):
         r.set_assert(before)
@@ -119,14 +122,17 @@ def test_a_v4_packet_from_an_interface_with_no_vif_meets_the_entry_as_the_profil
 ])
 def test_counters_of_a_deleted_vif_below_the_highest_follow_the_profile(h, v):
     """Linux: EADDRNOTAVAIL for a hole. FreeBSD returns zeros in LEGACY but MODERN locks a destroyed
-    mutex there (docs/spec/freebsd.md §3.11, digest L522), so profiles saying "zeros" are not asked."""
-    if h.profile.vif_hole_counters != "errno":
-        unsupported("SIOCGETVIFCNT on a deleted vif is a kernel hazard on FreeBSD MODERN; not asked")
-    r = h.router(v, vifs=(0, 1, 2))
-    r.del_vif(1)
+    mutex there (docs/spec/freebsd.md §3.11, digest L522): the hole is asked only where the profile
+    says "errno"; deleting the highest vif shrinks the range everywhere."""
+    r = h.router(v, vifs=(0, 1, 2, 3))
+    r.del_vif(3)  # the highest: the table shrinks, index 3 is out of range again
+    r.del_vif(1)  # a hole below the highest
 
-    with h.raises("counters.vif_hole", "SIOCGETVIFCNT of deleted vif 1 (vifs 0 and 2 remain)"):
-        r.vif_count(1)
+    with h.raises("counters.vif_range" if v == 4 else "counters.mif_range", "SIOCGETVIFCNT of deleted top vif 3"):
+        r.vif_count(3)
+    if h.profile.vif_hole_counters == "errno":
+        with h.raises("counters.vif_hole", "SIOCGETVIFCNT of deleted vif 1 (vifs 0 and 2 remain)"):
+            r.vif_count(1)
     assert r.vif_count(2)["icount"] == 0
 
 

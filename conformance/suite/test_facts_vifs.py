@@ -12,7 +12,6 @@ import struct
 
 import pytest
 
-from conformance.outcomes import unsupported
 from mroute_spec.constants import MIFF_REGISTER
 
 # A request failing each check, per family: the error path it gives
@@ -86,17 +85,26 @@ def test_flag_values_are_accepted_or_refused_as_the_profile_says(h, v, flags):
         expect_arrival_vif(h, r, v, port=1, vif=1, n=1)
 
 
+def as_addr(ifindex: int) -> str:
+    """An interface index written through vifc_lcl_addr (the vifc_lcl_ifindex union member's bytes)."""
+    return socket.inet_ntoa(struct.pack("<i", ifindex))
+
+
 @pytest.mark.clause("vif.add")
-def test_viff_use_ifindex_binds_the_vif_by_interface_index(h):
-    """Linux VIFF_USE_IFINDEX: vifc_lcl_addr holds vifc_lcl_ifindex; an unknown index is refused."""
-    flag = h.profile.vif_use_ifindex
-    if not flag:
-        unsupported(f"profile {h.profile.name!r} has no VIFF_USE_IFINDEX")
+def test_viff_use_ifindex_binds_by_index_where_the_profile_has_it_else_the_field_is_an_address(h):
+    """Linux VIFF_USE_IFINDEX (8): vifc_lcl_addr holds an interface index, an unknown one is refused.
+    Without it (FreeBSD ignores the bit) the same bytes are an address no interface owns."""
+    flag = h.profile.vif_use_ifindex or 0x8
     r = h.router(4, vifs=(0,))
 
-    def as_addr(ifindex: int) -> str:  # the union's bytes, written through the address field
-        return socket.inet_ntoa(struct.pack("<i", ifindex))
-
+    if not h.profile.vif_use_ifindex:
+        allowed = h.profile.vif_flags_allowed
+        refused = "vif.bad_flags" if allowed is not None and flag not in allowed else "vif.bad_address"
+        with h.raises(refused, f"flags {flag:#x} with port 1's ifindex in vifc_lcl_addr ({as_addr(h.port(1).ifindex)})"):
+            r.add_vif(1, flags=flag, lcl_addr=as_addr(h.port(1).ifindex))
+        r.add_vif(1)  # the refusal left the slot free
+        expect_arrival_vif(h, r, 4, port=1, vif=1, n=1)
+        return
     with h.raises("vif.bad_pifi", "VIFF_USE_IFINDEX with ifindex 0xfffe (no such interface)"):
         r.add_vif(1, flags=flag, lcl_addr=as_addr(0xFFFE))
     r.add_vif(1, flags=flag, lcl_addr=as_addr(h.port(1).ifindex))
