@@ -19,7 +19,8 @@ FACT_CLAUSES: dict[str, tuple[str, ...]] = {
     "done_resets_assert": ("init.done", "init.pim"),
     "init_value": ("init.disable-value",),
     "assert_value": ("init.pim", "wrongvif."),
-    "pim_sets_assert": ("init.pim",),
+    # BSD: MRT6_PIM is what switches WRONGMIF upcalls on (V_pim6 gates them; no MRT6_ASSERT)
+    "pim_sets_assert": ("init.pim", "wrongmif.v6-upcall"),
     "pim_whole_value": ("init.pim", "wrongvif.", "wrongmif.v6-upcall", "linuxext.wrvifwhole"),
     "vif_threshold_applies": ("vif.threshold",),
     "vif_rate_limit": ("vif.rate-limit",),
