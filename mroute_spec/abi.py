@@ -1,6 +1,6 @@
 """Struct layouts of the multicast routing API, defined once as data.
 
-Each ABI (``bsd-amd64``, ``linux-amd64``) maps a struct name to a ``StructDef``: its exact size
+Each ABI (``bsd-amd64``, ``netbsd-amd64``, ``linux-amd64``) maps a struct name to a ``StructDef``: its exact size
 and the offset and kind of every field. The same definition packs arguments for a target and
 decodes what comes back, so the model, the harness and the fixtures cannot disagree on a byte.
 Sizes and offsets are those of docs/spec/freebsd.md §2 and docs/spec/linux.md §2, checked
@@ -240,11 +240,14 @@ LINUX_AMD64: dict[str, StructDef] = {
     ),
 }
 
-ABIS: dict[str, dict[str, StructDef]] = {"bsd-amd64": BSD_AMD64, "linux-amd64": LINUX_AMD64}
+# NetBSD amd64 lays every struct out as FreeBSD does (the same KAME/BSD headers, u_long and
+# u_quad_t both 8 bytes: docs/spec/netbsd.md §2); only its counter ioctl numbers differ (IOCTLS).
+ABIS: dict[str, dict[str, StructDef]] = {"bsd-amd64": BSD_AMD64, "netbsd-amd64": BSD_AMD64,
+                                         "linux-amd64": LINUX_AMD64}
 
 
 def bsd_iowr(group: str, num: int, size: int) -> int:
-    """FreeBSD ``_IOWR(group, num, size)``."""
+    """FreeBSD's and NetBSD's ``_IOWR(group, num, size)`` (sys/ioccom.h: the same encoding)."""
     return 0xC0000000 | ((size & 0x1FFF) << 16) | (ord(group) << 8) | num
 
 
@@ -254,6 +257,14 @@ IOCTLS: dict[str, dict[str, int]] = {
     "bsd-amd64": {
         "SIOCGETVIFCNT": bsd_iowr("r", 15, BSD_AMD64["sioc_vif_req"].size),
         "SIOCGETSGCNT": bsd_iowr("r", 16, BSD_AMD64["sioc_sg_req"].size),
+        "SIOCGETSGCNT_IN6": bsd_iowr("u", 106, BSD_AMD64["sioc_sg_req6"].size),
+        "SIOCGETMIFCNT_IN6": bsd_iowr("u", 107, BSD_AMD64["sioc_mif_req6"].size),
+    },
+    # NetBSD sys/sockio.h: _IOWR('u', 51/52, ...) where FreeBSD has ('r', 15/16); the IPv6 pair
+    # (netinet6/in6_var.h) is FreeBSD's ('u', 106/107)
+    "netbsd-amd64": {
+        "SIOCGETVIFCNT": bsd_iowr("u", 51, BSD_AMD64["sioc_vif_req"].size),
+        "SIOCGETSGCNT": bsd_iowr("u", 52, BSD_AMD64["sioc_sg_req"].size),
         "SIOCGETSGCNT_IN6": bsd_iowr("u", 106, BSD_AMD64["sioc_sg_req6"].size),
         "SIOCGETMIFCNT_IN6": bsd_iowr("u", 107, BSD_AMD64["sioc_mif_req6"].size),
     },

@@ -48,7 +48,7 @@ class Direction(Flag):
     BOTH = SET | GET
 
 
-BSD, LINUX = "bsd-amd64", "linux-amd64"
+BSD, NETBSD_ABI, LINUX = "bsd-amd64", "netbsd-amd64", "linux-amd64"
 
 
 @dataclass(frozen=True)
@@ -87,7 +87,8 @@ _S, _G, _B = Direction.SET, Direction.GET, Direction.BOTH
 
 def _o(name: str, role: Role, payload: str | None, bsd: int | None, linux: int | None,
        direction: Direction = _S, linux_payload: str | None = None) -> OptionSpec:
-    numbers = {abi: n for abi, n in ((BSD, bsd), (LINUX, linux)) if n is not None}
+    # NetBSD numbers every option it has as FreeBSD does (netinet/ip_mroute.h, netinet6/ip6_mroute.h)
+    numbers = {abi: n for abi, n in ((BSD, bsd), (NETBSD_ABI, bsd), (LINUX, linux)) if n is not None}
     overrides = {LINUX: linux_payload} if linux_payload else {}
     return OptionSpec(name, 6 if name.startswith("MRT6_") else 4, role, numbers, payload, direction, overrides)
 

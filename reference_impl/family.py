@@ -30,6 +30,8 @@ class Family:
     sg_struct: str
     vif_struct: str
     non_router: str  # errno path of a set option from a socket that is not the router
+    get_non_router: str  # errno path of a get option from a socket that is not the router
+    init_bad_value: str  # errno path of MRT_INIT / MRT6_INIT with a refused value
 
     def opt(self, role: str) -> str:
         return self.names[role]
@@ -65,6 +67,7 @@ V4 = Family(
     names={**option_names(4), "sg_count": "SIOCGETSGCNT", "vif_count": "SIOCGETVIFCNT"},
     vif_err="vif", mfc_err="mfc", sg_absent="counters.sg_absent", vif_range="counters.vif_range",
     sg_struct="sioc_sg_req", vif_struct="sioc_vif_req", non_router="socket.non_router",
+    get_non_router="socket.get_non_router", init_bad_value="init.bad_value",
 )
 
 V6 = Family(
@@ -72,6 +75,7 @@ V6 = Family(
     names={**option_names(6), "sg_count": "SIOCGETSGCNT_IN6", "vif_count": "SIOCGETMIFCNT_IN6"},
     vif_err="mif", mfc_err="mfc6", sg_absent="counters.sg6_absent", vif_range="counters.mif_range",
     sg_struct="sioc_sg_req6", vif_struct="sioc_mif_req6", non_router="socket6.non_router",
+    get_non_router="socket6.get_non_router", init_bad_value="init6.bad_value",
 )
 
 FAMILIES: dict[int, Family] = {AF_INET: V4, AF_INET6: V6}

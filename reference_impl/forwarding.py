@@ -72,6 +72,8 @@ class DataPath(RouterState):
     def mdq(self, entry: MfcEntry, pkt: IPPacket, iface: Interface, arrival: int | None) -> None:
         """RPF check, accounting and replication for a packet with a complete entry."""
         plen = pkt.length
+        if self.family.version == 4 and self.profile.byte_count4 == "payload":
+            plen -= pkt.hlen  # NetBSD ip_mdq: ntohs(ip_len) - (ip_hl << 2)
         if self.profile.counters_include_wrong_if:
             entry.pktcnt += 1
             entry.bytecnt += plen
@@ -187,7 +189,7 @@ class DataPath(RouterState):
         if entry.flags[arrival] & MRT_MFC_FLAGS_DISABLE_WRONGVIF:
             return
         now = self.kernel.clock.now
-        if self.family.version == 4 or p.wrongmif_rate_limited:
+        if p.wrongvif_rate_limited if self.family.version == 4 else p.wrongmif_rate_limited:
             last = entry.last_assert
             if last is not None:
                 gap = now - last

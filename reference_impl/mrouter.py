@@ -77,7 +77,7 @@ class MRouter(DataPath):
         match self.profile.init_value:
             case "one":
                 if value != 1:
-                    raise Errno("init.bad_value")
+                    raise Errno(self.family.init_bad_value)
             case "zero-disables":
                 if value == 0:
                     if sock is self.router:

@@ -44,6 +44,7 @@ MfcLookup = Literal["exact", "star-g"]  # Linux extensions (issue 13)
 BwThresholdFlush = Literal["after-queue", "before-queue", "deferred"]
 SetupKind = Literal["sockopt", "sysctl", "condition"]
 BwLeqTimer = Literal["per-meter", "wheel"]
+ByteCount = Literal["ip-length", "payload"]
 
 
 @dataclass(frozen=True)
@@ -210,6 +211,16 @@ class Profile:
     # im6_mif = nummifs (FreeBSD ip6_mdq, docs/spec/freebsd.md §4.8); Linux needs an arrival mif
     wrongmif_from_non_mif: bool = False
 
+    # --- NetBSD (issue 12) ---
+    # IPv4 WRONGVIF upcalls of one (S,G) are limited to one per wrongvif_interval. NetBSD's ip_mdq
+    # computes the gap as last - now (TV_DELTA with its arguments swapped) into an unsigned, so
+    # every later packet passes the `> 3 s` test: no limit in practice (docs/spec/netbsd.md §4.3)
+    wrongvif_rate_limited: bool = True
+    # the bytes IPv4 counters and bw meters add per packet: the whole "ip-length" (FreeBSD, Linux)
+    # or the "payload" after the IP header (NetBSD ip_mdq: ip_len - (ip_hl << 2)); IPv6 counts
+    # the whole packet everywhere
+    byte_count4: ByteCount = "ip-length"
+
     def __post_init__(self) -> None:
         """Refuse a policy value outside its Literal set (the type checker cannot see a typo in data)."""
         for name, allowed in _literal_fields().items():
@@ -277,6 +288,7 @@ _BSD_ERRNOS = {
     "option.set_readonly": "EOPNOTSUPP",  # setsockopt(MRT_VERSION / MRT_API_SUPPORT)
     "init.in_use": "EADDRINUSE",
     "init.bad_value": "ENOPROTOOPT",
+    "init6.bad_value": "ENOPROTOOPT",  # ip6_mrouter_init: `v != 1` (§3.10)
     "vif.index_range": "EINVAL",
     "vif.rate_limit": "EINVAL",
     "vif.bad_address": "EADDRNOTAVAIL",
@@ -367,6 +379,85 @@ FREEBSD_LEGACY = replace(
                   "(and counted as a wrong-interface arrival) wherever the router host is a member of the "
                   "group on the outgoing interface; no sysctl turns it off",
                   "docs/spec/freebsd.md §4.6 (digest L636, L641-L651, inferred)"),
+        *_BSD_SETUP[2:],
+    ),
+)
+
+# NetBSD (ip_mroute.c 1.154, ip6_mroute.c 1.110, raw_ip.c, raw_ip6.c, uipc_socket.c; a kernel
+# built with `options MROUTING` and `options PIM`): docs/spec/netbsd.md, every fact with its §.
+# The bandwidth-upcall design is FreeBSD's LEGACY one, so the profile starts from freebsd-legacy.
+NETBSD = replace(
+    FREEBSD_LEGACY,
+    name="netbsd",
+    description="NetBSD ip_mroute.c / ip6_mroute.c (MROUTING + PIM kernel), amd64",
+    abi_name="netbsd-amd64",  # FreeBSD's layouts, SIOCGETVIFCNT/SIOCGETSGCNT _IOWR('u', 51/52) (§2)
+    errnos={
+        "socket.not_raw": "ENOPROTOOPT",  # udp_ctloutput -> ip_ctloutput default (§3.1)
+        "socket.wrong_proto": "EOPNOTSUPP",  # ip_mrouter_init / ip6_mrouter_init (§3.2)
+        "socket.non_router": "ENOPROTOOPT",  # ip_mrouter_set: so != ip_mrouter (§3.1)
+        "socket.get_non_router": "ENOPROTOOPT",  # ip_mrouter_get: so != ip_mrouter (§3.1)
+        "socket6.non_router": "EACCES",  # ip6_mrouter_set (§3.10)
+        "socket6.get_non_router": "EACCES",  # ip6_mrouter_get (§3.10)
+        "option.short": "EINVAL",  # sockopt_get: sopt_size != len (§3.3)
+        "option.unknown_in_range": "ENOPROTOOPT",  # rip_ctloutput routes only named MRT_* (§3.1)
+        "option.unknown": "ENOPROTOOPT",  # ip_ctloutput default
+        "option.wrong_level": "ENOPROTOOPT",  # rip_ctloutput -> ip_ctloutput: level != IPPROTO_IP
+        "option.get_unsupported": "ENOPROTOOPT",  # getsockopt(MRT_INIT): ip_ctloutput (IPv4; §3.1)
+        "option.set_readonly": "ENOPROTOOPT",  # setsockopt(MRT_VERSION): ip_ctloutput (§3.1)
+        "init.in_use": "EADDRINUSE",
+        "init.bad_value": "EINVAL",  # ip_mrouter_init: `v != 1` (§3.2)
+        "init6.bad_value": "ENOPROTOOPT",  # ip6_mrouter_init: `v != 1` (§3.10)
+        "vif.index_range": "EINVAL",
+        "vif.bad_address": "EADDRNOTAVAIL",
+        "vif.in_use": "EADDRINUSE",
+        "vif.del_range": "EINVAL",
+        "vif.del_absent": "EADDRNOTAVAIL",
+        "mif.index_range": "EINVAL",
+        "mif.in_use": "EADDRINUSE",
+        "mif.bad_pifi": "ENXIO",
+        "mif.del_range": "EINVAL",
+        "mif.del_absent": "EINVAL",
+        "mfc.del_absent": "EADDRNOTAVAIL",
+        "mfc6.del_absent": "EADDRNOTAVAIL",
+        "counters.sg_absent": "EADDRNOTAVAIL",
+        "counters.sg6_absent": "ESRCH",
+        "counters.vif_range": "EINVAL",
+        "counters.mif_range": "EINVAL",
+        "ioctl.unknown": "EINVAL",  # mrt_ioctl default (§3.8)
+        "api.not_first": "EPERM",
+        "bw.not_negotiated": "EOPNOTSUPP",
+        "bw.bad_unit": "EINVAL",
+        "bw.bad_operator": "EINVAL",
+        "bw.tmin": "EINVAL",
+        "bw.no_entry": "EADDRNOTAVAIL",
+        "bw.del_nomatch": "EINVAL",
+        "mif6.pim_bad_value": "EINVAL",
+    },
+    # sockopt_get / sockopt_getint require sopt_size == the struct size for every option (§3.3)
+    exact_optlen=frozenset({"MRT_INIT", "MRT_ADD_VIF", "MRT_DEL_VIF", "MRT_ADD_MFC", "MRT_DEL_MFC",
+                            "MRT_ASSERT", "MRT_PIM", "MRT_API_CONFIG", "MRT_ADD_BW_UPCALL",
+                            "MRT_DEL_BW_UPCALL", "MRT6_INIT", "MRT6_ADD_MIF", "MRT6_DEL_MIF",
+                            "MRT6_ADD_MFC", "MRT6_DEL_MFC", "MRT6_PIM"}),
+    assert_value="bool",  # set_assert: pim_assert = !!i (§3.6)
+    vif_rate_limit="ignore",  # accepted (and shaped by a token bucket the model omits) (§3.4)
+    # add_vif: index, 0.0.0.0 address, slot in use, interface lookup; VIFF_TUNNEL is accepted (§3.4)
+    add_vif_checks=("index_range", "null_address", "in_use", "address"),
+    wrongvif_rate_limited=False,  # §4.3
+    byte_count4="payload",  # §4.4
+    required_setup=(
+        SetupStep("condition", "kernel with options MROUTING and options PIM", 1,
+                  "GENERIC kernels leave multicast routing out (the MRT_* options then fall to "
+                  "ip_ctloutput: ENOPROTOOPT); without PIM there is no register vif and no PIM input",
+                  "docs/spec/netbsd.md §1"),
+        SetupStep("sockopt", "SO_RCVBUF", ROUTING_RCVBUF,
+                  "an upcall that does not fit the routing socket's receive buffer is dropped whole "
+                  "(socket_send: mrts_upq_sockfull); a full bw batch is 20 + 80 * 128 bytes",
+                  "docs/spec/netbsd.md §4.6"),
+        SetupStep("condition", "no local membership of test groups on the router", 1,
+                  "forwarded copies are looped back to the router where it is a member of the group on "
+                  "the outgoing interface (phyint_send -> ip_output with IP_MULTICASTOPTS) and then "
+                  "counted as wrong-interface arrivals",
+                  "docs/spec/netbsd.md §4.6 (inferred)"),
         *_BSD_SETUP[2:],
     ),
 )
@@ -481,7 +572,7 @@ LINUX = Profile(
     table_id_limit6=100_000_000,
 )
 
-PROFILES: dict[str, Profile] = {p.name: p for p in (DOCUMENTED, FREEBSD, FREEBSD_LEGACY, LINUX)}
+PROFILES: dict[str, Profile] = {p.name: p for p in (DOCUMENTED, FREEBSD, FREEBSD_LEGACY, NETBSD, LINUX)}
 
 
 def get_profile(name: str) -> Profile:

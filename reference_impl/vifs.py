@@ -113,6 +113,12 @@ def _address(t: VifTableView, r: VifRequest) -> Interface | None:
     raise t.fail("bad_address")
 
 
+def _null_address(t: VifTableView, r: VifRequest) -> None:
+    """NetBSD add_vif refuses vifc_lcl_addr 0.0.0.0 before it looks at the slot (in_nullhost)."""
+    if not r.pifi and r.lcl_addr == "0.0.0.0":
+        raise t.fail("bad_address")
+
+
 def _tunnel(t: VifTableView, r: VifRequest) -> None:
     if r.tunnel:
         raise t.fail("tunnel")
@@ -133,6 +139,7 @@ CHECKS: dict[str, Check] = {
     "in_use": _in_use,
     "rate_limit": _rate_limit,
     "address": _address,
+    "null_address": _null_address,
     "tunnel": _tunnel,
     "register_unique": _register_unique,
     "flags": _flags,

@@ -195,6 +195,13 @@ KNOWN_GAPS: dict[str, tuple[str, ...]] = {
         *BSD_INERT, *NO_TABLES,
         "bw_flush_on_leq",  # the wheel flushes at its own 1 s runs: flush_on_leq is inert
     ),
+    # netbsd: freebsd-legacy's design (docs/spec/netbsd.md), so freebsd-legacy's gaps and three more
+    "netbsd": (
+        *BSD_INERT, *NO_TABLES,
+        "bw_flush_on_leq",  # the wheel flushes at its own 1 s runs: flush_on_leq is inert
+        # inert by design: add_vif has no rate-limit check, and IPv4 WRONGVIF is not rate-limited
+        "vif_rate_limit", "wrongvif_interval", "wrongvif_interval_strict",
+    ),
     # linux lacks the advanced API (api_support None): the bw and Register facts are unreachable there
     "linux": (
         "bw_upcalls_max", "bw_message_max", "bw_flush_at", "bw_flush_on_leq", "bw_first_interval",

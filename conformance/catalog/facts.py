@@ -62,6 +62,8 @@ FACT_CLAUSES: dict[str, tuple[str, ...]] = {
     "bw_leq_timer": ("bw.leq-fires", "bw.leq-restart"),
     "mfc4_delete_pending": ("mfc.delete-absent",),
     "wrongmif_from_non_mif": ("wrongmif.v6-upcall",),
+    "wrongvif_rate_limited": ("wrongvif.rate-limit",),
+    "byte_count4": ("counters.", "bw."),
 }
 
 

@@ -71,6 +71,14 @@ class Harness:
     def packet(self, version: int, src: str, group: str, ttl: int = 64, size: int = 0) -> Packet:
         return udp(version, src, group, ttl=ttl, size=size)
 
+    def counted_bytes(self, pkt: Packet) -> int:
+        """The bytes a counter or bw meter adds for ``pkt``: its IP length, or for IPv4 under a
+        "payload" profile (NetBSD ip_mdq) the length after the IP header."""
+        raw = bytes(pkt)
+        if raw[0] >> 4 == 4 and self.profile.byte_count4 == "payload":
+            return len(raw) - (raw[0] & 0x0F) * 4
+        return len(raw)
+
     def send(self, port: int, pkt: Packet | bytes, count: int = 1) -> None:
         """Inject ``pkt`` from the tester on ``port`` (wrapped in Ethernet when it is IP)."""
         frame = pkt if isinstance(pkt, bytes) else frame_for(pkt, self.port(port).peer_mac)
@@ -156,6 +164,18 @@ class Harness:
                                  f"{[u.describe() for u in got]}")
 
     # -- capabilities ----------------------------------------------------------------------
+    def _probe_get(self, r: RoutingSocket, number: int) -> bytes:
+        """getsockopt on the probe socket; where only the router may read (NetBSD ip_mrouter_get:
+        the profile's socket.get_non_router errno), the probe takes the router for the read and
+        lets go when it is closed (it fails with init.in_use while another socket holds it)."""
+        try:
+            return self.target.getsockopt(r.sock, r.family.level, number, 4)
+        except OSError as e:
+            if e.errno != self.profile.errno_of(r.family.get_non_router):
+                raise
+        r.init()
+        return self.target.getsockopt(r.sock, r.family.level, number, 4)
+
     def require_api(self, bits: int = 0) -> int:
         """Probe MRT_API_SUPPORT; features absent give the outcome ``unsupported``."""
         from conformance.outcomes import unsupported
@@ -165,7 +185,7 @@ class Harness:
         number = spec.numbers.get(self.profile.abi_name, spec.numbers[BSD])
         r = self.routing_socket(4)
         try:
-            raw = self.target.getsockopt(r.sock, r.family.level, number, 4)
+            raw = self._probe_get(r, number)
         except OSError as e:
             unsupported(f"probe getsockopt(MRT_API_SUPPORT={number}) failed with {expect.errname(e.errno)}")
         finally:

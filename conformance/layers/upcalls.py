@@ -119,7 +119,8 @@ bind_bottom_up(IGMPMsgLinux, IP, im_msgtype=4)
 bind_layers(MRT6Msg, IPv6, im6_msgtype=3)
 bind_bottom_up(MRT6Msg, IPv6, im6_msgtype=4)
 
-IGMPMSG_LAYERS: dict[str, type[_IGMPMsg]] = {"bsd-amd64": IGMPMsgBSD, "linux-amd64": IGMPMsgLinux}
+IGMPMSG_LAYERS: dict[str, type[_IGMPMsg]] = {"bsd-amd64": IGMPMsgBSD, "netbsd-amd64": IGMPMsgBSD,
+                                              "linux-amd64": IGMPMsgLinux}
 
 
 def parse_ipv4_routing_read(data: bytes, abi_name: str) -> Packet:

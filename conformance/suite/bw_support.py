@@ -141,11 +141,12 @@ class Rig:
         if key not in self._pkts:
             pkt = self.h.packet(4, self.src, key[0], ttl=64, size=size)
             self._pkts[key] = pkt
-            self.plen_of[size] = len(bytes(pkt))
+            self.plen_of[size] = self.h.counted_bytes(pkt)
         return self._pkts[key]
 
     def plen(self, size: int = 0) -> int:
-        """Total IP length of the packets ``send(size=size)`` sends: what a meter counts in bytes."""
+        """What a meter counts in bytes for a packet ``send(size=size)`` sends: its total IP length,
+        or the length after the IP header under a payload-counting profile (NetBSD)."""
         self.packet(size)
         return self.plen_of[size]
 

@@ -55,7 +55,7 @@ def test_second_wrong_vif_upcall_exactly_at_the_rate_limit_interval(h, v, switch
     interval: the profile's ``wrongvif_interval_strict`` decides. IPv6 only where rate-limited."""
     exact_only(h, offset)
     p = h.profile
-    limited = v == 4 or p.wrongmif_rate_limited
+    limited = p.wrongvif_rate_limited if v == 4 else p.wrongmif_rate_limited
     r = h.router(v, vifs=(0, 1))
     r.set_int(switch, 1)  # MRT_ASSERT for IPv4; MRT6_PIM for IPv6 (FreeBSD has no MRT6_ASSERT)
     request.addfinalizer(lambda: switch_off(r, switch))  # Linux keeps it across MRT_DONE and close

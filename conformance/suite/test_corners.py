@@ -60,19 +60,24 @@ def test_wrongmif_from_an_interface_that_is_no_mif_follows_the_profile(h):
     h.expect_copies([], on=set(), context="a packet failing RPF is not forwarded")
 
 
-# -- socket.non-router: IPv6 getsockopt ----------------------------------------------------------
+# -- socket.non-router: getsockopt from another socket --------------------------------------------
 @pytest.mark.clause("socket.non-router")
-def test_ipv6_getsockopt_from_a_socket_that_is_not_the_router_follows_the_profile(h):
-    """FreeBSD X_ip6_mrouter_get: EACCES unless the socket is the router (IPv4 gets need no
-    ownership); Linux answers any raw ICMPv6 socket."""
-    r = h.router(6)
+@pytest.mark.parametrize("v", [4, 6])
+def test_getsockopt_from_a_socket_that_is_not_the_router_follows_the_profile(h, v, request):
+    """FreeBSD X_ip6_mrouter_get: EACCES unless the socket is the router, while its IPv4 gets need
+    no ownership; NetBSD ip_mrouter_get refuses IPv4 with ENOPROTOOPT (and IPv6 with EACCES);
+    Linux answers any raw socket of the family."""
+    path = "socket.get_non_router" if v == 4 else "socket6.get_non_router"
+    r = h.router(v)
     r.set_pim(True)
-    other = h.routing_socket(6)
-    with h.raises("socket6.get_non_router", "getsockopt(MRT6_PIM) from a second raw ICMPv6 socket"):
+    request.addfinalizer(lambda: r.set_pim(False))  # Linux keeps PIM across MRT_DONE and close
+    other = h.routing_socket(v)
+    name = "MRT_ASSERT/MRT_PIM" if v == 4 else "MRT6_PIM"
+    with h.raises(path, f"getsockopt({name}) from a second raw socket of IPv{v}"):
         value = other.get_int("pim")
-    if h.profile.errno_of("socket6.get_non_router") is None:
-        assert value == 1, f"MRT6_PIM read from another socket: expected 1, got {value}"
-    assert r.get_int("pim") == 1, "the router itself reads MRT6_PIM"
+    if h.profile.errno_of(path) is None:
+        assert value == 1, f"{name} read from another socket: expected 1, got {value}"
+    assert r.get_int("pim") == 1, f"the router itself reads {name}"
 
 
 # -- upcall.v6-format: the pad bytes --------------------------------------------------------------
