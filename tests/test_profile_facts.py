@@ -177,27 +177,29 @@ FACTS = [f for f in fact_fields() if f != "errnos"]
 # cannot creep in and a closed one must be removed.
 # BSD profiles have no MRT_TABLE: its facts cannot show there (the option is absent, the tests unsupported)
 NO_TABLES = ("table_id_limit4", "table_id_limit6", "table_checks4", "table_checks6")
+# interface removal the profile does not define ("not-modelled"): its tests end unsupported there
+NO_IFREMOVAL4, NO_IFREMOVAL6 = "interface_removal4", "interface_removal6"
 KNOWN_GAPS: dict[str, tuple[str, ...]] = {
     "documented": (
         "done_resets_assert", "assert_value", "pim_sets_assert", "nocache_expiry", "nocache_expiry_ticks",
         "wrongvif_requires_parent", "add_vif_checks", "add_mif_checks", "vif_flags_allowed",
         "mif_flags_allowed", "vif_lookup", "v4_arrival_needs_vif", "group_management_not_routed", "vif_hole_counters",
         "bw_upcalls_max",
-        *NO_TABLES,
+        *NO_TABLES, NO_IFREMOVAL4, NO_IFREMOVAL6,
     ),
     "freebsd": (
         "done_resets_assert", "assert_value", "pim_sets_assert", "nocache_expiry", "nocache_expiry_ticks",
         "wrongvif_requires_parent", "add_vif_checks", "add_mif_checks", "vif_flags_allowed",
         "mif_flags_allowed", "vif_lookup", "v4_arrival_needs_vif", "group_management_not_routed", "vif_hole_counters",
         "bw_upcalls_max",
-        *NO_TABLES,
+        *NO_TABLES, NO_IFREMOVAL6,
     ),
     "freebsd-legacy": (
         "done_resets_assert", "assert_value", "pim_sets_assert", "nocache_expiry", "nocache_expiry_ticks",
         "wrongvif_requires_parent", "add_vif_checks", "add_mif_checks", "vif_flags_allowed",
         "mif_flags_allowed", "vif_lookup", "v4_arrival_needs_vif", "group_management_not_routed", "vif_hole_counters",
         "bw_upcalls_max",
-        *NO_TABLES,
+        *NO_TABLES, NO_IFREMOVAL6,
         "bw_flush_on_leq",  # the wheel flushes at its own 1 s runs: flush_on_leq is inert
     ),
     # linux lacks the advanced API (api_support None): the bw and Register facts are unreachable there

@@ -26,6 +26,15 @@ class TargetUnavailable(RuntimeError):
         self.reason = reason
 
 
+class Unsupported(Exception):
+    """The target cannot perform an optional operation (``remove_interface``...): the tests that need it
+    end ``unsupported``, never ``pass``. ``reason`` says why, for the report."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
 @dataclass(frozen=True)
 class Port:
     """One router interface wired to the tester.
@@ -151,10 +160,20 @@ class Target(abc.ABC):
         """True when ``advance`` costs no wall time (tests may then step freely)."""
         return False
 
+    # -- interfaces (optional) ------------------------------------------------------------
+    def remove_interface(self, port: int) -> None:
+        """The router's network device of ``port`` goes away (Linux NETDEV_UNREGISTER, BSD ifnet
+        departure) while routing state uses it; afterwards ``send(port, ..)`` is dropped and
+        ``collect()`` shows nothing on it. ``reset()`` brings the port back as it was.
+
+        Optional: the default raises ``Unsupported``, so tests needing it end ``unsupported``."""
+        raise Unsupported(f"target {self.name!r} cannot remove an interface")
+
     # -- lifecycle ------------------------------------------------------------------------
     @abc.abstractmethod
     def reset(self) -> None:
-        """Return to a pristine router: all sockets closed, tables empty, wires drained."""
+        """Return to a pristine router: all sockets closed, tables empty, wires drained, every port
+        (also one ``remove_interface`` took away) present as at the start."""
 
     def shutdown(self) -> None:  # noqa: B027 - optional hook: most targets hold nothing to release
         """Release everything (namespaces, sockets). Called once at session end."""

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import cast
 
-from conformance.targets.base import Port, SocketHandle, Target, TargetInfo, port_plan
+from conformance.targets.base import Port, SocketHandle, Target, TargetInfo, Unsupported, port_plan
+from reference_impl.ifremoval import RemovalNotModelled
 from reference_impl.kernel import Kernel
 from reference_impl.mrouter import MRouter
 from reference_impl.packets import mac_bytes
@@ -75,6 +76,17 @@ class ReferenceTarget(Target):
 
     def advance(self, seconds: float) -> None:
         self.kernel.advance(seconds)
+
+    def remove_interface(self, port: int) -> None:
+        """The model kernel unregisters the port's interface (reference_impl/ifremoval.py, per profile)."""
+        if not 0 <= port < len(self.ports):
+            raise ValueError(f"no port {port}; ports are 0..{len(self.ports) - 1}")
+        try:
+            self.kernel.remove_interface(self.ports[port].ifindex)
+        except KeyError:
+            raise ValueError(f"port {port} was removed already") from None
+        except RemovalNotModelled as e:
+            raise Unsupported(str(e)) from None
 
     @property
     def virtual_time(self) -> bool:
