@@ -139,6 +139,10 @@ class LinuxVmTarget(Target):
         """Frames the guest's router emitted per port since the last call."""
         return self._agent.collect()
 
+    def remove_interface(self, port: int) -> None:
+        """Delete the port's veth pair in the guest (the agent's remove_interface; reset restores it)."""
+        self._agent.remove_interface(port)
+
     def advance(self, seconds: float) -> None:
         """Let real time pass, waiting here on the host.
 
