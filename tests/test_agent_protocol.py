@@ -24,6 +24,7 @@ SAMPLE_ARGS: dict[str, dict[str, Any]] = {
     "reset": {},
     "info": {},
     "remove_interface": {"port": 1},
+    "routing_state": {"version": 6, "table": 254},
     "shutdown": {},
     "bye": {},
 }

@@ -110,7 +110,7 @@ def test_protocol_hello_unknown_op_and_bye(agent_py: Path, python: str) -> None:
     answers = [P.decode_response(line.encode() + b"\n") for line in done.stdout.splitlines()]
     assert [a.id for a in answers] == [1, 2, 3, 4, 5, 6]
     hello = answers[0].result
-    assert hello["version"] == 1 and hello["backend"] == "linux" and set(hello["capabilities"]) == set(P.OPS) - {"hello", "bye"}
+    assert hello["version"] == 1 and hello["backend"] == "linux" and set(hello["capabilities"]) == set(P.OPS) - {"hello", "bye", "routing_state"}
     assert "profile" not in hello and "CONFIG_IP_MROUTE" in hello["unavailable"]  # this host has no mroute
     assert "\n" not in hello["unavailable"]
     assert answers[1].error == P.ErrorInfo("protocol", answers[1].error.message) and "unknown op 'frobnicate'" in answers[1].error.message

@@ -17,6 +17,7 @@ from typing import Any, Protocol
 from conformance.agent import protocol as P
 from conformance.targets.base import Port, SocketHandle, Target, TargetInfo, TargetUnavailable, Unsupported
 from reference_impl.profiles import PROFILES, Profile, get_profile
+from reference_impl.snapshot import TableState
 
 
 class AgentError(RuntimeError):
@@ -288,6 +289,16 @@ class AgentTarget(Target):
         if "remove_interface" not in self.capabilities:
             raise Unsupported(f"agent {self.connection.describe} does not offer remove_interface")
         self.connection.call("remove_interface", port=port)
+
+    def routing_state(self, version: int, table: int = 254) -> TableState:
+        """The agent's ``routing_state`` op; ``Unsupported`` when the agent does not list it."""
+        if "routing_state" not in self.capabilities:
+            raise Unsupported(f"agent {self.connection.describe} does not offer routing_state")
+        data = self.connection.call("routing_state", version=version, table=table)
+        try:
+            return TableState.from_json(data)
+        except (KeyError, TypeError, ValueError) as e:
+            raise AgentError(f"{self.connection.describe}: malformed routing_state result ({e!r})") from None
 
     def collect(self) -> dict[int, list[bytes]]:
         d = self.connection.describe

@@ -47,6 +47,7 @@ OPS: dict[str, dict[str, str]] = {
     "reset": {},
     "info": {},
     "remove_interface": {"port": _INT},  # optional (listed in capabilities where the agent has it)
+    "routing_state": {"version": _INT, "table": _INT},  # optional, likewise
     "shutdown": {},
     "bye": {},
 }

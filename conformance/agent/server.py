@@ -114,6 +114,11 @@ class Session:
             raise P.ProtocolError(f"no port {port}; this target has {len(target.ports)}")
         target.remove_interface(port)
 
+    def op_routing_state(self, version: int, table: int) -> dict[str, Any]:
+        if version not in (4, 6):
+            raise P.ProtocolError(f"version must be 4 or 6, not {version}")
+        return self._target().routing_state(version, table).to_json()
+
     def op_collect(self) -> dict[str, list[str]]:
         return {str(port): [P.b64encode(f) for f in frames] for port, frames in self._target().collect().items()}
 

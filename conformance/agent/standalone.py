@@ -70,11 +70,12 @@ OPS = {
     "reset": {},
     "info": {},
     "remove_interface": {"port": "int"},  # optional: only backends that can list it
+    "routing_state": {"version": "int", "table": "int"},  # optional: not offered by this agent yet
     "shutdown": {},
     "bye": {},
 }  # type: Dict[str, Dict[str, str]]
 CAPABILITIES = [op for op in OPS if op not in ("hello", "bye")]
-OPTIONAL_OPS = ("remove_interface",)
+OPTIONAL_OPS = ("remove_interface", "routing_state")
 
 # Numbers this file needs itself (by name, checked against mroute_spec by the project's tests).
 NUM = {
@@ -964,6 +965,8 @@ class Session:
             return t.advance(float(a["seconds"]))
         if op == "reset":
             return t.reset()
+        if op == "routing_state":
+            raise NotSupported("this agent cannot read the routing state back yet")
         if op == "remove_interface":
             if not 0 <= a["port"] < len(t.ports):
                 raise ProtocolError("no port %d; this target has %d" % (a["port"], len(t.ports)))

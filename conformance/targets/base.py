@@ -12,6 +12,7 @@ import ipaddress
 from dataclasses import dataclass, field
 
 from reference_impl.profiles import Profile
+from reference_impl.snapshot import TableState
 
 
 class TargetUnavailable(RuntimeError):
@@ -168,6 +169,14 @@ class Target(abc.ABC):
 
         Optional: the default raises ``Unsupported``, so tests needing it end ``unsupported``."""
         raise Unsupported(f"target {self.name!r} cannot remove an interface")
+
+    # -- reading state back (optional) ----------------------------------------------------
+    def routing_state(self, version: int, table: int = 254) -> TableState:
+        """The vifs and MFC entries of one family's routing ``table`` as the system shows them
+        (Linux: /proc/net/ip_mr_vif, ip_mr_cache, ip6_mr_*), normalised (reference_impl/snapshot.py).
+
+        Optional: the default raises ``Unsupported``, so tests needing it end ``unsupported``."""
+        raise Unsupported(f"target {self.name!r} cannot read its routing state back")
 
     # -- lifecycle ------------------------------------------------------------------------
     @abc.abstractmethod

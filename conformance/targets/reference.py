@@ -5,11 +5,13 @@ from __future__ import annotations
 from typing import cast
 
 from conformance.targets.base import Port, SocketHandle, Target, TargetInfo, Unsupported, port_plan
+from reference_impl.family import FAMILIES
 from reference_impl.ifremoval import RemovalNotModelled
 from reference_impl.kernel import Kernel
 from reference_impl.mrouter import MRouter
 from reference_impl.packets import mac_bytes
 from reference_impl.profiles import DOCUMENTED, Profile
+from reference_impl.snapshot import TableState, snapshot
 from reference_impl.sockets import Socket
 from reference_impl.vifs import Interface
 
@@ -76,6 +78,12 @@ class ReferenceTarget(Target):
 
     def advance(self, seconds: float) -> None:
         self.kernel.advance(seconds)
+
+    def routing_state(self, version: int, table: int = 254) -> TableState:
+        """The model's table as Linux's /proc would show it (a table never created: empty)."""
+        af = next(af for af, fam in FAMILIES.items() if fam.version == version)
+        router = self.kernel.tables[af].get(table)
+        return TableState() if router is None else snapshot(router)
 
     def remove_interface(self, port: int) -> None:
         """The model kernel unregisters the port's interface (reference_impl/ifremoval.py, per profile)."""
