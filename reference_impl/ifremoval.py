@@ -15,31 +15,46 @@ The policy is the profile's ``interface_removal4`` / ``interface_removal6`` (dat
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, assert_never
+from typing import Protocol, assert_never
 
-from reference_impl.profiles import IfRemoval
-from reference_impl.vifs import Interface
+from reference_impl.family import Family
+from reference_impl.mfc import MfcEntry
+from reference_impl.profiles import IfRemoval, Profile
+from reference_impl.vifs import Interface, Vif
 
-if TYPE_CHECKING:
-    from reference_impl.mrouter import MRouter
+
+class RemovalView(Protocol):
+    """One table's router as interface removal sees it (satisfied by mrouter.MRouter)."""
+
+    @property
+    def profile(self) -> Profile: ...
+    @property
+    def family(self) -> Family: ...
+    @property
+    def vifs(self) -> list[Vif | None]: ...
+
+    def all_entries(self) -> list[MfcEntry]: ...
+    def remove_entry(self, entry: MfcEntry) -> None: ...
+    def vifs_changed(self) -> None: ...
+    def interface_removed(self, iface: Interface) -> None: ...
 
 
 class RemovalNotModelled(Exception):
     """The profile defines no interface-removal semantics for a family that has a vif on the device."""
 
 
-def removal_policy(router: MRouter) -> IfRemoval:
+def removal_policy(router: RemovalView) -> IfRemoval:
     """The profile's interface-removal policy for ``router``'s address family."""
     p = router.profile
     return p.interface_removal4 if router.family.version == 4 else p.interface_removal6
 
 
-def vifs_on(router: MRouter, iface: Interface) -> list[int]:
+def vifs_on(router: RemovalView, iface: Interface) -> list[int]:
     """Indices of ``router``'s vifs bound to ``iface``."""
     return [i for i, v in enumerate(router.vifs) if v is not None and v.iface is iface]
 
 
-def remove_interface(interfaces: list[Interface], routers: list[MRouter], ifindex: int) -> Interface:
+def remove_interface(interfaces: list[Interface], routers: list[RemovalView], ifindex: int) -> Interface:
     """Unregister the interface ``ifindex``: apply each router's policy to its vifs on it, then drop it
     from ``interfaces`` (frames on its port go nowhere). Raises KeyError for an unknown ifindex and
     RemovalNotModelled (changing nothing) when a router with vifs on it has no policy."""
@@ -51,12 +66,13 @@ def remove_interface(interfaces: list[Interface], routers: list[MRouter], ifinde
             raise RemovalNotModelled(f"profile {router.profile.name}: IPv{router.family.version} interface "
                                      "removal is not modelled")
     for router in routers:
-        _remove_vifs(router, iface)
+        router.interface_removed(iface)  # remove_vifs, unless a (broken) variant overrides it
     interfaces.remove(iface)
     return iface
 
 
-def _remove_vifs(router: MRouter, iface: Interface) -> None:
+def remove_vifs(router: RemovalView, iface: Interface) -> None:
+    """Apply the profile's policy to ``router``'s vifs on ``iface`` (the MFC first, then the vifs)."""
     indices = vifs_on(router, iface)
     if not indices:
         return
