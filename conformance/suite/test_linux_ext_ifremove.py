@@ -17,6 +17,7 @@ import ipaddress
 import pytest
 
 from conformance.outcomes import unsupported
+from conformance.suite.linux_ext import require_table, table
 from mroute_spec.constants import VIFF_USE_IFINDEX
 
 # IPv4 by address, IPv4 with VIFF_USE_IFINDEX (Linux), IPv6 (mif6c_pifi is always an ifindex)
@@ -147,3 +148,23 @@ def test_entry_whose_parent_went_away(h, v):
     h.expect_copies(sent, on=set(), context=f"({s}, {g}) arriving on port 0, its parent vif {GONE} removed")
     h.expect_upcalls(r, [("NOCACHE", 0, s, g)] if expired else [],
                      context=f"({s}, {g}) arriving on port 0 (asserts off), its parent vif {GONE} removed")
+
+
+@pytest.mark.parametrize("v", [4, 6])
+@pytest.mark.clause("linuxext.ifremove-vifs")
+def test_removal_deletes_the_vifs_in_every_table(h, v):
+    """ipmr_device_event walks every table (ipmr_for_each_table): vif 1 on port 1 in table 254 and
+    in table 7 both go; MRT_DEL_VIF of either fails as for an absent vif."""
+    policy(h, v)
+    r = h.router(v, vifs=(0, 1))
+    t = h.routing_socket(v)
+    require_table(h, t)
+    table(t, 7)
+    t.init()
+    t.add_vifs(1, 2)
+    h.remove_interface(GONE)
+    fam = "vif" if v == 4 else "mif"
+    for sock, name in ((r, "table 254"), (t, "table 7")):
+        with h.raises(f"{fam}.del_absent", f"MRT_DEL_VIF of vif {GONE} in {name} after its interface went away"):
+            sock.del_vif(GONE)
+    t.del_vif(2)  # the other vif of table 7 is still there
