@@ -70,7 +70,7 @@ OPS = {
     "reset": {},
     "info": {},
     "remove_interface": {"port": "int"},  # optional: only backends that can list it
-    "routing_state": {"version": "int", "table": "int"},  # optional: not offered by this agent yet
+    "routing_state": {"version": "int", "table": "int"},  # optional: only backends that can list it
     "shutdown": {},
     "bye": {},
 }  # type: Dict[str, Dict[str, str]]
@@ -325,6 +325,10 @@ class KernelBackend:
     def restore_ports(self) -> None:
         """Bring back every port remove_interface took away (called by reset)."""
 
+    def routing_state(self, version: int, table: int) -> Dict[str, Any]:
+        """The table's vifs and MFC as the system shows them (optional)."""
+        raise NotSupported("the %s backend cannot read the routing state back" % self.name)
+
     def destroy(self) -> None:
         raise NotImplementedError
 
@@ -437,7 +441,7 @@ class LinuxBackend(KernelBackend):
     name = "linux"
     profile = "linux"
     CLONE_NEWNET = 0x40000000
-    optional_ops = ("remove_interface",)
+    optional_ops = ("remove_interface", "routing_state")
 
     @staticmethod
     def check() -> None:
@@ -554,6 +558,24 @@ class LinuxBackend(KernelBackend):
         inj.bind(("t%d" % i, 0))
         return cap, inj
 
+    def routing_state(self, version: int, table: int) -> Dict[str, Any]:
+        """/proc/net/ip_mr_vif + ip_mr_cache (ip6_mr_* for IPv6) of the router namespace, normalised as
+        the protocol's routing_state result; /proc shows only the default table 254."""
+        if table != 254:
+            raise NotSupported("/proc shows only the default table 254, not %d" % table)
+        prefix = "ip_mr" if version == 4 else "ip6_mr"
+
+        def read() -> Tuple[List[str], List[str]]:
+            with open("/proc/thread-self/net/%s_vif" % prefix) as f:
+                vifs = f.read().splitlines()[1:]
+            with open("/proc/thread-self/net/%s_cache" % prefix) as f:
+                return vifs, f.read().splitlines()[1:]
+        try:
+            vif_lines, mfc_lines = self._in(0, read)
+        except FileNotFoundError as exc:
+            raise NotSupported("no %s" % exc.filename) from None
+        return proc_state(vif_lines, mfc_lines, version, {"r%d" % i: i for i in range(len(self.ports))})
+
     def remove_interface(self, port: int) -> None:
         """Delete port ``port``'s veth pair (ipmr sees NETDEV_UNREGISTER for r{port}); reset() restores it."""
         if port in self.gone:
@@ -667,6 +689,34 @@ class LinuxBackend(KernelBackend):
 
     def details(self) -> Dict[str, Any]:
         return {"namespaces": self.names, "ipv6_mroute": os.path.exists("/proc/net/ip6_mr_vif")}
+
+
+def _be32(word: str) -> str:
+    """A /proc %08X of a __be32 (printed as a host-order u32) as the dotted quad it holds."""
+    return str(ipaddress.IPv4Address(struct.pack("=I", int(word, 16))))
+
+
+def proc_state(vif_lines: List[str], mfc_lines: List[str], version: int, port_of: Dict[str, int]) -> Dict[str, Any]:
+    """Linux /proc vif and cache lines (headers dropped) as the routing_state result (mirrors
+    conformance/targets/linux/mrstate.py; tests/test_standalone_agent.py compares them)."""
+    vifs = []
+    for line in vif_lines:
+        f = line.split()
+        vifs.append({"index": int(f[0]), "port": port_of.get(f[1]), "flags": int(f[6], 16),
+                     "local": _be32(f[7]) if version == 4 else "", "icount": int(f[3]), "ocount": int(f[5]),
+                     "ibytes": int(f[2]), "obytes": int(f[4])})
+    mfc = []
+    for line in mfc_lines:
+        f = line.split()
+        if version == 4:
+            group, origin = _be32(f[0]), _be32(f[1])
+        else:
+            group, origin = str(ipaddress.ip_address(f[0])), str(ipaddress.ip_address(f[1]))
+        parent = int(f[2])
+        mfc.append({"source": origin, "group": group, "parent": parent,
+                    "oifs": [[int(x) for x in t.split(":")] for t in f[6:]], "pktcnt": int(f[3]),
+                    "bytecnt": int(f[4]), "wrong_if": int(f[5]), "pending": parent == -1})
+    return {"vifs": vifs, "mfc": mfc}
 
 
 # -- freebsd: vnet jails, epair, bpf(4) (NOT RUN: written against the headers) ---------------------
@@ -966,7 +1016,9 @@ class Session:
         if op == "reset":
             return t.reset()
         if op == "routing_state":
-            raise NotSupported("this agent cannot read the routing state back yet")
+            if a["version"] not in (4, 6):
+                raise ProtocolError("version must be 4 or 6, not %s" % a["version"])
+            return t.routing_state(a["version"], a["table"])
         if op == "remove_interface":
             if not 0 <= a["port"] < len(t.ports):
                 raise ProtocolError("no port %d; this target has %d" % (a["port"], len(t.ports)))
