@@ -230,5 +230,7 @@ class DataPath(RouterState):
     def release(self, pending: Pending, entry: MfcEntry) -> None:
         """Replay a pending entry's queue, in arrival order, through the new entry."""
         for pkt, ifindex in pending.queue:
-            iface = self.kernel.interface(ifindex)
+            iface = next((i for i in self.kernel.interfaces if i.ifindex == ifindex), None)
+            if iface is None:  # its interface went away while queued (ifremoval.py): not replayed, untested
+                continue
             self.mdq(entry, pkt, iface, self.vif_of(iface))

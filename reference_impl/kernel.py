@@ -32,6 +32,7 @@ from mroute_spec.options import Direction, OptionSpec, Role, option_by_number
 from reference_impl.clock import VirtualClock
 from reference_impl.errors import Errno
 from reference_impl.family import FAMILIES, V4, V6, Family
+from reference_impl.ifremoval import RemovalView, remove_interface
 from reference_impl.mrouter import MRouter
 from reference_impl.packets import parse_frame
 from reference_impl.profiles import Profile
@@ -250,6 +251,13 @@ class Kernel:
             if s.family == family and s.type == SOCK_RAW and s.proto == proto:
                 if icmp_type is None or s.icmp6_passes(icmp_type, blocks):
                     s.deliver(data)
+
+    def remove_interface(self, ifindex: int) -> Interface:
+        """The network device ``ifindex`` goes away (NETDEV_UNREGISTER / ifnet departure): every table's
+        vifs on it go per the profile (reference_impl/ifremoval.py); frames on its port are dropped.
+        KeyError: no such interface; ifremoval.RemovalNotModelled: the profile does not say."""
+        routers: list[RemovalView] = [r for tables in self.tables.values() for r in tables.values()]
+        return remove_interface(self.interfaces, routers, ifindex)
 
     def take_output(self) -> list[tuple[int, bytes]]:
         out = list(self.output)

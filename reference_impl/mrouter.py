@@ -28,11 +28,12 @@ from reference_impl.contracts import KernelView
 from reference_impl.errors import Errno
 from reference_impl.family import Family
 from reference_impl.forwarding import DataPath
+from reference_impl.ifremoval import remove_vifs
 from reference_impl.meters import Meters
 from reference_impl.mfc import NO_FLAGS, MfcEntry, MfcRequest
 from reference_impl.register import Register
 from reference_impl.sockets import Socket
-from reference_impl.vifs import Vif, VifError, VifRequest, VifTableView, validate
+from reference_impl.vifs import Interface, Vif, VifError, VifRequest, VifTableView, validate
 
 Setter = Callable[[Socket, bytes], "bytes | None"]
 # the roles getsockopt answers (mroute_spec.options: Direction.GET)
@@ -161,6 +162,10 @@ class MRouter(DataPath):
             raise Errno(f"{self.family.vif_err}.del_absent")
         self.vifs[index] = None
         self.vifs_changed()
+
+    def interface_removed(self, iface: Interface) -> None:
+        """The device ``iface`` went away: its vifs go per the profile (reference_impl/ifremoval.py)."""
+        remove_vifs(self, iface)
 
     # -- MRT_FLUSH (Linux) -------------------------------------------------------------------
     def opt_flush(self, sock: Socket, buf: bytes) -> None:

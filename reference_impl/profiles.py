@@ -41,6 +41,8 @@ VifLookup = Literal["lowest", "highest"]
 KeptFor = Literal["below-numvifs", "existing", "all"]
 VifHoleCounters = Literal["zeros", "errno"]
 MfcLookup = Literal["exact", "star-g"]  # Linux extensions (issue 13)
+# what a device going away does to the vifs on it and the MFC (reference_impl/ifremoval.py)
+IfRemoval = Literal["delete-vifs", "delete-vifs-expire-parent", "not-modelled"]
 BwThresholdFlush = Literal["after-queue", "before-queue", "deferred"]
 SetupKind = Literal["sockopt", "sysctl", "condition"]
 BwLeqTimer = Literal["per-meter", "wheel"]
@@ -184,6 +186,12 @@ class Profile:
     # table.busy) and "id" (errno table.bad_id); IPv4 checks busy first, ip6mr the id first
     table_checks4: tuple[str, ...] = ("busy", "id")
     table_checks6: tuple[str, ...] = ("id", "busy")
+    # a network device with vifs on it goes away (reference_impl/ifremoval.py), per family:
+    # "delete-vifs" (Linux ipmr_device_event / ip6mr_device_event: vif_delete, MFC untouched),
+    # "delete-vifs-expire-parent" (FreeBSD ip_mroute.c if_detached_event: entries whose parent is
+    # the vif expire first), "not-modelled" (the profile does not say)
+    interface_removal4: IfRemoval = "not-modelled"
+    interface_removal6: IfRemoval = "not-modelled"
 
     # --- FreeBSD designs (issue 12) ---
     # What bw_flush_at pending records make the kernel do (docs/spec/freebsd.md §6.4). Every flush
@@ -356,6 +364,9 @@ FREEBSD = Profile(
     required_setup=_BSD_SETUP,
     mfc4_delete_pending=True,  # del_mfc looks up any entry, pending included (§3.5)
     wrongmif_from_non_mif=True,
+    # ip_mroute.c if_detached_event: expire_mfc(rt) for mfc_parent == vifi, then del_vif_locked;
+    # IPv6 (ip6_mroute.c) not read yet: not modelled
+    interface_removal4="delete-vifs-expire-parent",
 )
 
 # The pre-2021 design (FreeBSD 8.x-13.0): docs/spec/freebsd.md §0 LEGACY; only the differences.
@@ -391,6 +402,8 @@ NETBSD = replace(
     name="netbsd",
     description="NetBSD ip_mroute.c / ip6_mroute.c (MROUTING + PIM kernel), amd64",
     abi_name="netbsd-amd64",  # FreeBSD's layouts, SIOCGETVIFCNT/SIOCGETSGCNT _IOWR('u', 51/52) (§2)
+    # FreeBSD's if_detached_event hook is FreeBSD's own; NetBSD's if_detach path is not read yet
+    interface_removal4="not-modelled",
     errnos={
         "socket.not_raw": "ENOPROTOOPT",  # udp_ctloutput -> ip_ctloutput default (§3.1)
         "socket.wrong_proto": "EOPNOTSUPP",  # ip_mrouter_init / ip6_mrouter_init (§3.2)
@@ -477,6 +490,7 @@ DOCUMENTED = replace(
     bw_first_interval="first-packet",
     border_bit_from="register-vif",
     required_setup=(),  # the text names no set-up; FreeBSD's is the freebsd profiles'
+    interface_removal4="not-modelled",  # multicast(4) says nothing about a departing interface
 )
 
 LINUX = Profile(
@@ -570,6 +584,9 @@ LINUX = Profile(
     mfc_lookup="star-g",
     table_id_limit4=1_000_000_000,
     table_id_limit6=100_000_000,
+    # ipmr_device_event / ip6mr_device_event (NETDEV_UNREGISTER): vif_delete / mif6_delete only
+    interface_removal4="delete-vifs",
+    interface_removal6="delete-vifs",
 )
 
 PROFILES: dict[str, Profile] = {p.name: p for p in (DOCUMENTED, FREEBSD, FREEBSD_LEGACY, NETBSD, LINUX)}

@@ -247,6 +247,24 @@ class SgCountZeroesSockaddrs(MRouter):
         return sdef.pack(**a)
 
 
+class RemovalClearsTtls(MRouter):
+    """When a device goes away, the MFC entries also lose their ttl for its vif index (Linux keeps it,
+    so a vif added again at that index is an outgoing interface again)."""
+
+    def interface_removed(self, iface: Interface) -> None:
+        gone = [i for i, v in enumerate(self.vifs) if v is not None and v.iface is iface]
+        super().interface_removed(iface)
+        for entry in self.all_entries():
+            entry.ttls = bytes(0 if i in gone else t for i, t in enumerate(entry.ttls))
+
+
+class RemovalLeavesVifs(MRouter):
+    """A device going away leaves its vifs in the table (bound to an interface that is no more)."""
+
+    def interface_removed(self, iface: Interface) -> None:
+        pass
+
+
 @dataclass(frozen=True)
 class Variant:
     """A broken variant, the part of the model it replaces, and the clauses that must catch it."""
@@ -291,6 +309,8 @@ VARIANTS: tuple[Variant, ...] = (
     Variant("flush_ignores_static", FlushIgnoresStatic, ("linuxext.flush-mfc", "linuxext.flush-vifs"), "linux"),
     Variant("pim_four_always_whole", PimFourAlwaysWhole, ("linuxext.wrvifwhole",), "linux"),
     Variant("sg_count_zeroes_sockaddrs", SgCountZeroesSockaddrs, ("linuxext.sg6-request-copied",), "linux"),
+    Variant("removal_clears_ttls", RemovalClearsTtls, ("linuxext.ifremove-forwarding",), "linux"),
+    Variant("removal_leaves_vifs", RemovalLeavesVifs, ("linuxext.ifremove-vifs",), "linux"),
 )
 
 

@@ -21,10 +21,10 @@ from conformance.agent import protocol as P
 from conformance.agent.client import AgentConnection, AgentError, AgentTarget
 from conformance.agent.server import serve
 from conformance.agent.transport import connect_unix, spawn_stdio
-from conformance.targets.base import TargetUnavailable
+from conformance.targets.base import Target, TargetUnavailable, Unsupported
 from conformance.targets.reference import ReferenceTarget
 from mroute_spec.constants import AF_INET, AF_INET6, IPPROTO_IGMP, SOCK_RAW
-from reference_impl.profiles import DOCUMENTED, FREEBSD
+from reference_impl.profiles import DOCUMENTED, FREEBSD, LINUX
 
 AGENT = [sys.executable, "-m", "conformance.agent", "--backend", "reference"]
 ROOT = Path(__file__).resolve().parents[1]
@@ -287,7 +287,7 @@ def test_unavailable_target_raises_target_unavailable_with_the_agents_reason(tmp
     argv = fake_agent(tmp_path, """
         import sys
         from conformance.agent.server import serve
-        from conformance.targets.base import TargetUnavailable
+        from conformance.targets.base import Target, TargetUnavailable, Unsupported
 
         def build():
             raise TargetUnavailable("kernel without IPv4 multicast routing (MRT_INIT: ENOPROTOOPT)")
@@ -488,3 +488,33 @@ def test_on_a_device_end_of_input_before_the_first_line_means_the_host_is_not_th
     assert reader.readline() == b'{"id":1}\n'
     assert reader.readline() == b""  # after the first line, end of input is final
     assert _AwaitHost(Port(), wait=0).readline() == b""  # type: ignore[arg-type]
+
+
+# -- remove_interface (optional op) ----------------------------------------------------------------
+def test_remove_interface_is_served_and_unsupported_travels_as_its_own_error_type() -> None:
+    class NoRemoval(ReferenceTarget):
+        def remove_interface(self, port: int) -> None:
+            Target.remove_interface(self, port)  # the contract's default: Unsupported
+
+    ok = served(req(1, "remove_interface", port=1), req(2, "remove_interface", port=9), source=ReferenceTarget(LINUX))
+    assert ok[0] == {"id": 1, "ok": True, "result": None}
+    assert ok[1]["error"]["type"] == "protocol" and "no port 9" in ok[1]["error"]["message"]
+    refused = served(req(1, "hello", version=1), req(2, "remove_interface", port=1), source=NoRemoval())
+    assert "remove_interface" in refused[0]["result"]["capabilities"]
+    assert refused[1]["error"] == {"type": "unsupported", "message": "target 'reference' cannot remove an interface"}
+
+
+def test_agent_target_removes_an_interface_or_says_unsupported() -> None:
+    connection, _ = spawn_stdio([*AGENT, "--profile", "linux"], timeout=20)
+    target = AgentTarget(connection)
+    try:
+        sock = target.open_socket(AF_INET, SOCK_RAW, IPPROTO_IGMP)
+        target.setsockopt(sock, 0, mrt_init(LINUX), struct.pack("=i", 1))
+        target.remove_interface(2)
+        target.send(2, b"\xff" * 60)  # the port is gone: dropped, not an error
+        assert target.collect()[2] == []
+        target.capabilities.remove("remove_interface")  # an agent that does not offer the op
+        with pytest.raises(Unsupported):
+            target.remove_interface(1)
+    finally:
+        target.shutdown()

@@ -23,6 +23,8 @@ SAMPLE_ARGS: dict[str, dict[str, Any]] = {
     "advance": {"seconds": 0.25},
     "reset": {},
     "info": {},
+    "remove_interface": {"port": 1},
+    "routing_state": {"version": 6, "table": 254},
     "shutdown": {},
     "bye": {},
 }
@@ -52,6 +54,11 @@ def test_errors_round_trip_with_errno_by_name() -> None:
     assert got == P.Response(9, False, error=P.ErrorInfo("oserror", "Address already in use", "EADDRINUSE"))
     got = P.decode_response(P.encode_error(None, "protocol", "line is not JSON\nsecond line"))
     assert got.id is None and got.error == P.ErrorInfo("protocol", "line is not JSON", None)
+
+
+def test_unsupported_error_round_trips() -> None:
+    got = P.decode_response(P.encode_error(3, "unsupported", "target 'x' cannot remove an interface"))
+    assert got == P.Response(3, False, error=P.ErrorInfo("unsupported", "target 'x' cannot remove an interface", None))
 
 
 def test_errno_names_map_to_this_hosts_numbers() -> None:

@@ -378,3 +378,22 @@ def test_linux_lab_injects_captures_and_cleans_up_without_mroute(monkeypatch: py
     finally:
         backend.shutdown()
     assert not any(os.path.exists(f"/run/netns/{n}") for n in names)
+
+
+def test_standalone_proc_parser_matches_the_linux_targets() -> None:
+    """The standalone agent's routing_state parser gives what conformance.targets.linux.mrstate does."""
+    from conformance.targets.linux import mrstate
+    from reference_impl.snapshot import TableState, normalised
+
+    vif4 = [" 0 r0              300       3         0       0 00000 010012C6 00000000",
+            " 3 pimreg            0       0        10       1 08004 010312C6 00000000"]
+    mfc4 = ["050001E8 0F0012C6 0          4      400        1  1:1    12:3  ",
+            "060001E8 100012C6 -1         0        0        0"]
+    vif6 = [" 2 r2                0       0       120       1 08000"]
+    mfc6 = ["ff3e:0000:0000:0000:0000:0000:0001:0005 2001:0db8:0000:0000:0000:0000:0000:000f 2"
+            "          1      120        0  2:1  "]
+    ports = {"r0": 0, "r2": 2}
+    for version, vifs, mfc in ((4, vif4, mfc4), (6, vif6, mfc6)):
+        want = normalised(mrstate.parse_vifs(vifs, version, ports), mrstate.parse_mfc(mfc, version))
+        assert TableState.from_json(S.proc_state(vifs, mfc, version, ports)) == want
+        assert want.mfc and want.vifs

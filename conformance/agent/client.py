@@ -15,8 +15,9 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from conformance.agent import protocol as P
-from conformance.targets.base import Port, SocketHandle, Target, TargetInfo, TargetUnavailable
+from conformance.targets.base import Port, SocketHandle, Target, TargetInfo, TargetUnavailable, Unsupported
 from reference_impl.profiles import PROFILES, Profile, get_profile
+from reference_impl.snapshot import TableState
 
 
 class AgentError(RuntimeError):
@@ -153,6 +154,8 @@ class AgentConnection:
             raise OSError(number, error.message or os.strerror(number))
         if error.type == "unavailable":
             raise TargetUnavailable(error.message or f"{self.describe}: target unavailable")
+        if error.type == "unsupported":
+            raise Unsupported(error.message or f"{self.describe}: {op!r} unsupported")
         raise AgentError(f"{self.describe}: {error.type} error on {op!r}: {error.message}")
 
     def call(self, op: str, **args: Any) -> Any:
@@ -280,6 +283,22 @@ class AgentTarget(Target):
     # -- wires ----------------------------------------------------------------------------
     def send(self, port: int, frame: bytes) -> None:
         self.connection.call("send", port=port, frame=P.b64encode(frame))
+
+    def remove_interface(self, port: int) -> None:
+        """The agent's ``remove_interface`` op; ``Unsupported`` when the agent does not list it."""
+        if "remove_interface" not in self.capabilities:
+            raise Unsupported(f"agent {self.connection.describe} does not offer remove_interface")
+        self.connection.call("remove_interface", port=port)
+
+    def routing_state(self, version: int, table: int = 254) -> TableState:
+        """The agent's ``routing_state`` op; ``Unsupported`` when the agent does not list it."""
+        if "routing_state" not in self.capabilities:
+            raise Unsupported(f"agent {self.connection.describe} does not offer routing_state")
+        data = self.connection.call("routing_state", version=version, table=table)
+        try:
+            return TableState.from_json(data)
+        except (KeyError, TypeError, ValueError) as e:
+            raise AgentError(f"{self.connection.describe}: malformed routing_state result ({e!r})") from None
 
     def collect(self) -> dict[int, list[bytes]]:
         d = self.connection.describe

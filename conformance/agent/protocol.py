@@ -16,7 +16,9 @@ from typing import Any
 
 PROTOCOL_VERSION = 1
 MAX_LINE = 16 * 1024 * 1024  # bytes per message, newline included
-ERROR_TYPES = ("oserror", "unavailable", "protocol", "internal")
+# "unsupported": an optional op (remove_interface) the target cannot perform (a compatible addition:
+# only answered to ops a client of this version asks for)
+ERROR_TYPES = ("oserror", "unavailable", "protocol", "internal", "unsupported")
 
 # Symbolic numbers travel by name. These are the suite's numbers (the Target contract's, which are
 # Linux's); an agent maps the names to its own platform's values. A number without a name here
@@ -44,6 +46,8 @@ OPS: dict[str, dict[str, str]] = {
     "advance": {"seconds": _NUM},
     "reset": {},
     "info": {},
+    "remove_interface": {"port": _INT},  # optional (listed in capabilities where the agent has it)
+    "routing_state": {"version": _INT, "table": _INT},  # optional, likewise
     "shutdown": {},
     "bye": {},
 }

@@ -12,7 +12,7 @@ from dataclasses import asdict
 from typing import Any, BinaryIO
 
 from conformance.agent import protocol as P
-from conformance.targets.base import SocketHandle, Target, TargetUnavailable
+from conformance.targets.base import SocketHandle, Target, TargetUnavailable, Unsupported
 
 AGENT = {"name": "mroute-conformance-agent", "version": "1.0"}
 CAPABILITIES = [op for op in P.OPS if op not in ("hello", "bye")]
@@ -108,6 +108,17 @@ class Session:
             raise P.ProtocolError(f"no port {port}; this target has {len(target.ports)}")
         target.send(port, P.b64decode(frame, "frame"))
 
+    def op_remove_interface(self, port: int) -> None:
+        target = self._target()
+        if not 0 <= port < len(target.ports):
+            raise P.ProtocolError(f"no port {port}; this target has {len(target.ports)}")
+        target.remove_interface(port)
+
+    def op_routing_state(self, version: int, table: int) -> dict[str, Any]:
+        if version not in (4, 6):
+            raise P.ProtocolError(f"version must be 4 or 6, not {version}")
+        return self._target().routing_state(version, table).to_json()
+
     def op_collect(self) -> dict[str, list[str]]:
         return {str(port): [P.b64encode(f) for f in frames] for port, frames in self._target().collect().items()}
 
@@ -142,6 +153,8 @@ class Session:
             return P.encode_error(exc.id if id is None else id, "protocol", str(exc))
         except TargetUnavailable as exc:
             return P.encode_error(id, "unavailable", str(exc) or type(exc).__name__)
+        except Unsupported as exc:
+            return P.encode_error(id, "unsupported", exc.reason)
         except OSError as exc:
             message = exc.strerror or str(exc) or P.errno_name(exc.errno)
             return P.encode_error(id, "oserror", message, P.errno_name(exc.errno))

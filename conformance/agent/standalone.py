@@ -33,6 +33,7 @@ import ctypes
 import ctypes.util
 import errno
 import fcntl
+import functools
 import ipaddress
 import json
 import os
@@ -68,10 +69,13 @@ OPS = {
     "advance": {"seconds": "number"},
     "reset": {},
     "info": {},
+    "remove_interface": {"port": "int"},  # optional: only backends that can list it
+    "routing_state": {"version": "int", "table": "int"},  # optional: only backends that can list it
     "shutdown": {},
     "bye": {},
 }  # type: Dict[str, Dict[str, str]]
 CAPABILITIES = [op for op in OPS if op not in ("hello", "bye")]
+OPTIONAL_OPS = ("remove_interface", "routing_state")
 
 # Numbers this file needs itself (by name, checked against mroute_spec by the project's tests).
 NUM = {
@@ -96,6 +100,10 @@ class ProtocolError(ValueError):
 
 class Unavailable(RuntimeError):
     """The backend cannot run on this machine; the reason is one line."""
+
+
+class NotSupported(RuntimeError):
+    """An optional op this backend cannot perform; answered with an ``unsupported`` error."""
 
 
 def one_line(text: object, limit: int = 300) -> str:
@@ -278,6 +286,7 @@ class KernelBackend:
     name = "kernel"
     profile = "documented"
     QUIET, RECV_FIRST, RECV_GAP = 0.03, 0.05, 0.005
+    optional_ops = ()  # type: Tuple[str, ...]
 
     def __init__(self) -> None:
         self.plan = []  # type: List[Dict[str, Any]]
@@ -308,6 +317,17 @@ class KernelBackend:
 
     def clean_router(self) -> None:
         """After every socket is closed: make the router pristine (tables, switches)."""
+
+    def remove_interface(self, port: int) -> None:
+        """The router's device of ``port`` goes away (optional; reset() brings it back)."""
+        raise NotSupported("the %s backend cannot remove an interface" % self.name)
+
+    def restore_ports(self) -> None:
+        """Bring back every port remove_interface took away (called by reset)."""
+
+    def routing_state(self, version: int, table: int) -> Dict[str, Any]:
+        """The table's vifs and MFC as the system shows them (optional)."""
+        raise NotSupported("the %s backend cannot read the routing state back" % self.name)
 
     def destroy(self) -> None:
         raise NotImplementedError
@@ -396,6 +416,7 @@ class KernelBackend:
         for s in list(self.socks.values()):
             s.close()  # MRT_DONE / MRT6_DONE for a routing socket
         self.socks.clear()
+        self.restore_ports()
         self.clean_router()
         self.collect()  # drain in-flight frames
 
@@ -420,6 +441,7 @@ class LinuxBackend(KernelBackend):
     name = "linux"
     profile = "linux"
     CLONE_NEWNET = 0x40000000
+    optional_ops = ("remove_interface", "routing_state")
 
     @staticmethod
     def check() -> None:
@@ -443,6 +465,7 @@ class LinuxBackend(KernelBackend):
         self.capture = []  # type: List[socket.socket]
         self.injectors = []  # type: List[socket.socket]
         self.tables = {socket.AF_INET: set(), socket.AF_INET6: set()}  # type: Dict[int, set]
+        self.gone = set()  # type: set
         try:
             run(["ip", "-batch", "-"], stdin="".join("netns add %s\n" % n for n in self.names))
             self.fds = [os.open("/run/netns/" + n, os.O_RDONLY) for n in self.names]
@@ -483,19 +506,14 @@ class LinuxBackend(KernelBackend):
                           "net.ipv6.conf.default.router_solicitations": 0, "net.ipv6.conf.default.accept_ra": 0})
         self._sysctls(1, {"net.ipv6.conf.all.disable_ipv6": 1, "net.ipv6.conf.default.disable_ipv6": 1})
         n = len(self.plan)
-        run(["ip", "-n", router, "-batch", "-"], stdin="".join(
-            "link add name r%d index %d address %s type veth peer name t%d address %s netns %s\n"
-            % (i, 10 + i, p["mac"], i, p["peer_mac"], tester) for i, p in enumerate(self.plan)))
+        run(["ip", "-n", router, "-batch", "-"], stdin="".join(self._veth_line(i) for i in range(n)))
         per_dev = {}  # type: Dict[str, int]
         for i in range(n):
-            per_dev.update({"net.ipv4.conf.r%d.rp_filter" % i: 0, "net.ipv6.conf.r%d.accept_dad" % i: 0})
+            per_dev.update(self._port_sysctls(i))
         self._sysctls(0, per_dev)
         lines = ["link set lo up"]
-        for i, p in enumerate(self.plan):
-            lines += ["addr add %s/24 dev r%d" % (p["ipv4"], i), "addr add %s/64 dev r%d nodad" % (p["ipv6"], i),
-                      "link set r%d up" % i,
-                      "neigh replace %s lladdr %s dev r%d nud permanent" % (p["peer_ipv4"], p["peer_mac"], i),
-                      "neigh replace %s lladdr %s dev r%d nud permanent" % (p["peer_ipv6"], p["peer_mac"], i)]
+        for i in range(n):
+            lines += self._port_lines(i)
         run(["ip", "-n", router, "-batch", "-"], stdin="\n".join(lines) + "\n")
         run(["ip", "-n", tester, "-batch", "-"], stdin="link set lo up\n" + "".join("link set t%d up\n" % i for i in range(n)))
         self._await_running(0, ["r%d" % i for i in range(n)])
@@ -507,16 +525,79 @@ class LinuxBackend(KernelBackend):
 
         def open_wires() -> None:
             for i in range(n):
-                cap = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)
-                cap.setsockopt(socket.SOL_SOCKET, NUM["LINUX_SO_RCVBUFFORCE"], 32 << 20)
-                cap.bind(("t%d" % i, NUM["ETH_P_ALL"]))
-                cap.setblocking(False)
-                inj = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)
-                inj.bind(("t%d" % i, 0))
+                cap, inj = self._open_wire(i)
                 self.capture.append(cap)
                 self.injectors.append(inj)
         self._in(1, open_wires)
         self.port_of_fd = {s.fileno(): i for i, s in enumerate(self.capture)}
+
+    def _veth_line(self, i: int) -> str:
+        p = self.plan[i]
+        return ("link add name r%d index %d address %s type veth peer name t%d address %s netns %s\n"
+                % (i, 10 + i, p["mac"], i, p["peer_mac"], self.names[1]))
+
+    @staticmethod
+    def _port_sysctls(i: int) -> Dict[str, int]:
+        return {"net.ipv4.conf.r%d.rp_filter" % i: 0, "net.ipv6.conf.r%d.accept_dad" % i: 0}
+
+    def _port_lines(self, i: int) -> List[str]:
+        p = self.plan[i]
+        return ["addr add %s/24 dev r%d" % (p["ipv4"], i), "addr add %s/64 dev r%d nodad" % (p["ipv6"], i),
+                "link set r%d up" % i,
+                "neigh replace %s lladdr %s dev r%d nud permanent" % (p["peer_ipv4"], p["peer_mac"], i),
+                "neigh replace %s lladdr %s dev r%d nud permanent" % (p["peer_ipv6"], p["peer_mac"], i)]
+
+    @staticmethod
+    def _open_wire(i: int) -> Tuple[socket.socket, socket.socket]:
+        """Capture and injector sockets on tester end t{i} (call inside the tester namespace)."""
+        cap = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)
+        cap.setsockopt(socket.SOL_SOCKET, NUM["LINUX_SO_RCVBUFFORCE"], 32 << 20)
+        cap.bind(("t%d" % i, NUM["ETH_P_ALL"]))
+        cap.setblocking(False)
+        inj = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)
+        inj.bind(("t%d" % i, 0))
+        return cap, inj
+
+    def routing_state(self, version: int, table: int) -> Dict[str, Any]:
+        """/proc/net/ip_mr_vif + ip_mr_cache (ip6_mr_* for IPv6) of the router namespace, normalised as
+        the protocol's routing_state result; /proc shows only the default table 254."""
+        if table != 254:
+            raise NotSupported("/proc shows only the default table 254, not %d" % table)
+        prefix = "ip_mr" if version == 4 else "ip6_mr"
+
+        def read() -> Tuple[List[str], List[str]]:
+            with open("/proc/thread-self/net/%s_vif" % prefix) as f:
+                vifs = f.read().splitlines()[1:]
+            with open("/proc/thread-self/net/%s_cache" % prefix) as f:
+                return vifs, f.read().splitlines()[1:]
+        try:
+            vif_lines, mfc_lines = self._in(0, read)
+        except FileNotFoundError as exc:
+            raise NotSupported("no %s" % exc.filename) from None
+        return proc_state(vif_lines, mfc_lines, version, {"r%d" % i: i for i in range(len(self.ports))})
+
+    def remove_interface(self, port: int) -> None:
+        """Delete port ``port``'s veth pair (ipmr sees NETDEV_UNREGISTER for r{port}); reset() restores it."""
+        if port in self.gone:
+            raise ValueError("port %d was removed already" % port)
+        self.gone.add(port)
+        self.port_of_fd = {fd: i for fd, i in self.port_of_fd.items() if i != port}
+        self.capture[port].close()
+        self.injectors[port].close()
+        run(["ip", "-n", self.names[0], "link", "del", "r%d" % port])
+        self.last = time.monotonic()
+
+    def restore_ports(self) -> None:
+        for i in sorted(self.gone):
+            run(["ip", "-n", self.names[0], "-batch", "-"], stdin=self._veth_line(i))
+            self._sysctls(0, self._port_sysctls(i))
+            run(["ip", "-n", self.names[0], "-batch", "-"], stdin="\n".join(self._port_lines(i)) + "\n")
+            run(["ip", "-n", self.names[1], "link", "set", "t%d" % i, "up"])
+            self._await_running(0, ["r%d" % i])
+            self._await_running(1, ["t%d" % i])
+            self.capture[i], self.injectors[i] = self._in(1, functools.partial(self._open_wire, i))
+            self.port_of_fd[self.capture[i].fileno()] = i
+            self.gone.discard(i)
 
     def _await_running(self, which: int, ifnames: List[str], timeout: float = 5.0) -> None:
         """Wait on rtnetlink link events until every interface is IFF_RUNNING (frames are dropped before)."""
@@ -557,7 +638,8 @@ class LinuxBackend(KernelBackend):
         return out
 
     def inject(self, port: int, frame: bytes) -> None:
-        self.injectors[port].send(frame)
+        if port not in self.gone:  # a removed port's wire is gone: the frame goes nowhere
+            self.injectors[port].send(frame)
 
     def capture_fds(self) -> List[int]:
         return list(self.port_of_fd)
@@ -607,6 +689,34 @@ class LinuxBackend(KernelBackend):
 
     def details(self) -> Dict[str, Any]:
         return {"namespaces": self.names, "ipv6_mroute": os.path.exists("/proc/net/ip6_mr_vif")}
+
+
+def _be32(word: str) -> str:
+    """A /proc %08X of a __be32 (printed as a host-order u32) as the dotted quad it holds."""
+    return str(ipaddress.IPv4Address(struct.pack("=I", int(word, 16))))
+
+
+def proc_state(vif_lines: List[str], mfc_lines: List[str], version: int, port_of: Dict[str, int]) -> Dict[str, Any]:
+    """Linux /proc vif and cache lines (headers dropped) as the routing_state result (mirrors
+    conformance/targets/linux/mrstate.py; tests/test_standalone_agent.py compares them)."""
+    vifs = []
+    for line in vif_lines:
+        f = line.split()
+        vifs.append({"index": int(f[0]), "port": port_of.get(f[1]), "flags": int(f[6], 16),
+                     "local": _be32(f[7]) if version == 4 else "", "icount": int(f[3]), "ocount": int(f[5]),
+                     "ibytes": int(f[2]), "obytes": int(f[4])})
+    mfc = []
+    for line in mfc_lines:
+        f = line.split()
+        if version == 4:
+            group, origin = _be32(f[0]), _be32(f[1])
+        else:
+            group, origin = str(ipaddress.ip_address(f[0])), str(ipaddress.ip_address(f[1]))
+        parent = int(f[2])
+        mfc.append({"source": origin, "group": group, "parent": parent,
+                    "oifs": [[int(x) for x in t.split(":")] for t in f[6:]], "pktcnt": int(f[3]),
+                    "bytecnt": int(f[4]), "wrong_if": int(f[5]), "pending": parent == -1})
+    return {"vifs": vifs, "mfc": mfc}
 
 
 # -- freebsd: vnet jails, epair, bpf(4) (NOT RUN: written against the headers) ---------------------
@@ -864,8 +974,10 @@ class Session:
             if a["version"] != PROTOCOL_VERSION:
                 raise ProtocolError("protocol version mismatch: the client speaks %s, this agent speaks %d"
                                     % (a["version"], PROTOCOL_VERSION))
+            optional = LinuxBackend.optional_ops if self.backend_name == "linux" else FreeBSDBackend.optional_ops
             hello = {"version": PROTOCOL_VERSION, "agent": AGENT, "backend": self.backend_name,
-                     "capabilities": CAPABILITIES}  # type: Dict[str, Any]
+                     "capabilities": [op for op in CAPABILITIES if op not in OPTIONAL_OPS or op in optional]
+                     }  # type: Dict[str, Any]
             try:
                 t = self.target()
             except Unavailable as exc:
@@ -903,6 +1015,14 @@ class Session:
             return t.advance(float(a["seconds"]))
         if op == "reset":
             return t.reset()
+        if op == "routing_state":
+            if a["version"] not in (4, 6):
+                raise ProtocolError("version must be 4 or 6, not %s" % a["version"])
+            return t.routing_state(a["version"], a["table"])
+        if op == "remove_interface":
+            if not 0 <= a["port"] < len(t.ports):
+                raise ProtocolError("no port %d; this target has %d" % (a["port"], len(t.ports)))
+            return t.remove_interface(a["port"])
         return t.info()  # "info": the only op left in OPS
 
     def handle(self, line: bytes) -> bytes:
@@ -915,6 +1035,8 @@ class Session:
             return encode_error(exc.id if id is None else id, "protocol", str(exc))
         except Unavailable as exc:
             return encode_error(id, "unavailable", str(exc))
+        except NotSupported as exc:
+            return encode_error(id, "unsupported", str(exc))
         except OSError as exc:
             return encode_error(id, "oserror", exc.strerror or str(exc) or errno_name(exc.errno), errno_name(exc.errno))
         except Exception as exc:

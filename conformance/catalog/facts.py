@@ -14,6 +14,8 @@ FACT_CLAUSES: dict[str, tuple[str, ...]] = {
     "table_id_limit6": ("linuxext.table-id",),
     "table_checks4": ("linuxext.table-busy", "linuxext.table-id"),
     "table_checks6": ("linuxext.table-busy", "linuxext.table-id"),
+    "interface_removal4": ("linuxext.ifremove-vifs", "linuxext.ifremove-forwarding", "linuxext.ifremove-parent"),
+    "interface_removal6": ("linuxext.ifremove-vifs", "linuxext.ifremove-forwarding", "linuxext.ifremove-parent"),
     "maxvifs": ("vif.index-range",),
     "maxmifs": ("mif.index-range",),
     "done_resets_assert": ("init.done", "init.pim"),

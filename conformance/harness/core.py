@@ -12,10 +12,12 @@ from conformance.harness.clock import Stopwatch
 from conformance.harness.packets import Frame, decode_frame, frame_for, tag, udp
 from conformance.harness.routing import RoutingSocket
 from conformance.harness.upcalls import Upcall
-from conformance.targets.base import Port, SocketHandle, Target
+from conformance.outcomes import unsupported
+from conformance.targets.base import Port, SocketHandle, Target, Unsupported
 from mroute_spec.constants import AF_INET, AF_INET6, IPPROTO_ICMPV6, IPPROTO_IGMP, SOCK_RAW
 from mroute_spec.options import BSD, BY_NAME
 from reference_impl.profiles import Profile
+from reference_impl.snapshot import TableState
 
 FAMILY_OF = {4: (AF_INET, IPPROTO_IGMP), 6: (AF_INET6, IPPROTO_ICMPV6)}
 
@@ -92,6 +94,21 @@ class Harness:
         for p in pkts:
             self.send(port, p)
         return pkts
+
+    def remove_interface(self, port: int) -> None:
+        """The router's device of ``port`` goes away; ``unsupported`` where the target cannot do it."""
+        self._collect()  # frames seen before the removal stay attributed to the port
+        try:
+            self.target.remove_interface(port)
+        except Unsupported as e:
+            unsupported(e.reason)
+
+    def routing_state(self, version: int, table: int = 254) -> TableState:
+        """The target's routing table as the system shows it; ``unsupported`` where it cannot say."""
+        try:
+            return self.target.routing_state(version, table)
+        except Unsupported as e:
+            unsupported(e.reason)
 
     def _collect(self) -> None:
         for port, frames in self.target.collect().items():

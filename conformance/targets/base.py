@@ -12,6 +12,7 @@ import ipaddress
 from dataclasses import dataclass, field
 
 from reference_impl.profiles import Profile
+from reference_impl.snapshot import TableState
 
 
 class TargetUnavailable(RuntimeError):
@@ -20,6 +21,15 @@ class TargetUnavailable(RuntimeError):
     Raise it from a target's constructor: every test is then reported ``skip`` with ``reason``,
     visibly, and never as a failure.
     """
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class Unsupported(Exception):
+    """The target cannot perform an optional operation (``remove_interface``...): the tests that need it
+    end ``unsupported``, never ``pass``. ``reason`` says why, for the report."""
 
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
@@ -151,10 +161,28 @@ class Target(abc.ABC):
         """True when ``advance`` costs no wall time (tests may then step freely)."""
         return False
 
+    # -- interfaces (optional) ------------------------------------------------------------
+    def remove_interface(self, port: int) -> None:
+        """The router's network device of ``port`` goes away (Linux NETDEV_UNREGISTER, BSD ifnet
+        departure) while routing state uses it; afterwards ``send(port, ..)`` is dropped and
+        ``collect()`` shows nothing on it. ``reset()`` brings the port back as it was.
+
+        Optional: the default raises ``Unsupported``, so tests needing it end ``unsupported``."""
+        raise Unsupported(f"target {self.name!r} cannot remove an interface")
+
+    # -- reading state back (optional) ----------------------------------------------------
+    def routing_state(self, version: int, table: int = 254) -> TableState:
+        """The vifs and MFC entries of one family's routing ``table`` as the system shows them
+        (Linux: /proc/net/ip_mr_vif, ip_mr_cache, ip6_mr_*), normalised (reference_impl/snapshot.py).
+
+        Optional: the default raises ``Unsupported``, so tests needing it end ``unsupported``."""
+        raise Unsupported(f"target {self.name!r} cannot read its routing state back")
+
     # -- lifecycle ------------------------------------------------------------------------
     @abc.abstractmethod
     def reset(self) -> None:
-        """Return to a pristine router: all sockets closed, tables empty, wires drained."""
+        """Return to a pristine router: all sockets closed, tables empty, wires drained, every port
+        (also one ``remove_interface`` took away) present as at the start."""
 
     def shutdown(self) -> None:  # noqa: B027 - optional hook: most targets hold nothing to release
         """Release everything (namespaces, sockets). Called once at session end."""

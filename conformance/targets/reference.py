@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from typing import cast
 
-from conformance.targets.base import Port, SocketHandle, Target, TargetInfo, port_plan
+from conformance.targets.base import Port, SocketHandle, Target, TargetInfo, Unsupported, port_plan
+from reference_impl.family import FAMILIES
+from reference_impl.ifremoval import RemovalNotModelled
 from reference_impl.kernel import Kernel
 from reference_impl.mrouter import MRouter
 from reference_impl.packets import mac_bytes
 from reference_impl.profiles import DOCUMENTED, Profile
+from reference_impl.snapshot import TableState, snapshot
 from reference_impl.sockets import Socket
 from reference_impl.vifs import Interface
 
@@ -75,6 +78,23 @@ class ReferenceTarget(Target):
 
     def advance(self, seconds: float) -> None:
         self.kernel.advance(seconds)
+
+    def routing_state(self, version: int, table: int = 254) -> TableState:
+        """The model's table as Linux's /proc would show it (a table never created: empty)."""
+        af = next(af for af, fam in FAMILIES.items() if fam.version == version)
+        router = self.kernel.tables[af].get(table)
+        return TableState() if router is None else snapshot(router)
+
+    def remove_interface(self, port: int) -> None:
+        """The model kernel unregisters the port's interface (reference_impl/ifremoval.py, per profile)."""
+        if not 0 <= port < len(self.ports):
+            raise ValueError(f"no port {port}; ports are 0..{len(self.ports) - 1}")
+        try:
+            self.kernel.remove_interface(self.ports[port].ifindex)
+        except KeyError:
+            raise ValueError(f"port {port} was removed already") from None
+        except RemovalNotModelled as e:
+            raise Unsupported(str(e)) from None
 
     @property
     def virtual_time(self) -> bool:

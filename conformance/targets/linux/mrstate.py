@@ -10,12 +10,14 @@ always turns them off again.
 
 from __future__ import annotations
 
+import ipaddress
 import socket
 import struct
 from dataclasses import dataclass
 
 from conformance.targets.linux.netns import NetNamespace
 from reference_impl.profiles import LINUX
+from reference_impl.snapshot import MfcState, TableState, VifState, canonical, normalised
 
 # MRT_FLUSH / MRT6_FLUSH flag bits (uapi mroute.h / mroute6.h): MFC, MFC_STATIC, VIFS, VIFS_STATIC
 FLUSH_EVERYTHING = 0x1 | 0x2 | 0x4 | 0x8
@@ -113,3 +115,45 @@ def restore(router: NetNamespace, tables: dict[int, set[int]], flush: bool) -> N
                         s.setsockopt(fam.level, opt, struct.pack("=i", 0))
                     except OSError:  # ENOPROTOOPT: kernel without PIM support
                         pass
+
+
+# -- reading the tables back, normalised (reference_impl/snapshot.py) ---------------------------
+def _be32(word: str) -> str:
+    """A /proc %08X of a __be32 (printed as a host-order u32) as the dotted quad it holds."""
+    return str(ipaddress.IPv4Address(struct.pack("=I", int(word, 16))))
+
+
+def parse_vifs(lines: list[str], version: int, port_of: dict[str, int]) -> list[VifState]:
+    """ip_mr_vif / ip6_mr_vif lines (header dropped): "idx name bytes_in pkts_in bytes_out pkts_out
+    flags [local remote]" (ipmr_vif_seq_show / ip6mr_vif_seq_show)."""
+    out = []
+    for line in lines:
+        f = line.split()
+        local = _be32(f[7]) if version == 4 else ""
+        out.append(VifState(int(f[0]), port_of.get(f[1]), int(f[6], 16), local,
+                            icount=int(f[3]), ocount=int(f[5]), ibytes=int(f[2]), obytes=int(f[4])))
+    return out
+
+
+def parse_mfc(lines: list[str], version: int) -> list[MfcState]:
+    """ip_mr_cache / ip6_mr_cache lines: "group origin iif pkts bytes wrong [vif:ttl ...]"; an
+    unresolved entry has iif -1 and zero counters (ipmr_mfc_seq_show / ipmr_cache_unresolved)."""
+    out = []
+    for line in lines:
+        f = line.split()
+        group, origin = (_be32(f[0]), _be32(f[1])) if version == 4 else (canonical(f[0]), canonical(f[1]))
+        parent = int(f[2])
+        oifs = tuple((int(a), int(b)) for a, b in (t.split(":") for t in f[6:]))
+        out.append(MfcState(origin, group, parent, oifs, int(f[3]), int(f[4]), int(f[5]), pending=parent == -1))
+    return out
+
+
+def table_state(router: NetNamespace, version: int, port_of: dict[str, int]) -> TableState:
+    """The default table of ``version`` as /proc shows it in the router namespace."""
+    prefix = "ip_mr" if version == 4 else "ip6_mr"
+    with router.entered():
+        text = {}
+        for name in ("vif", "cache"):
+            with open(f"/proc/thread-self/net/{prefix}_{name}") as f:
+                text[name] = f.read().splitlines()[1:]
+    return normalised(parse_vifs(text["vif"], version, port_of), parse_mfc(text["cache"], version))

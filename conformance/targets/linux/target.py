@@ -18,13 +18,14 @@ import time
 
 import conformance.targets.linux.mrstate as mrstate
 import conformance.targets.linux.netns as netns
-from conformance.targets.base import Port, SocketHandle, Target, TargetInfo
+from conformance.targets.base import Port, SocketHandle, Target, TargetInfo, Unsupported
 from conformance.targets.linux.errors import TargetUnavailable
 from conformance.targets.linux.settle import Activity
 from conformance.targets.linux.sockets import RouterSockets
-from conformance.targets.linux.topology import Topology
+from conformance.targets.linux.topology import Topology, remove_port, restore_port
 from conformance.targets.linux.wire import Wires
 from reference_impl.profiles import LINUX
+from reference_impl.snapshot import TableState
 
 
 def _env_seconds(name: str, default: float) -> float:
@@ -172,6 +173,27 @@ class LinuxTarget(Target):
         """Frames the router emitted per port since the last call, once ``quiet`` s passed silent."""
         return self._wires.collect(self.quiet)
 
+    def routing_state(self, version: int, table: int = 254) -> TableState:
+        """The router namespace's /proc/net/ip_mr_vif + ip_mr_cache (ip6_mr_* for IPv6), normalised.
+        /proc shows only the default table: another one is ``Unsupported``."""
+        if table != mrstate.DEFAULT_TABLE:
+            raise Unsupported(f"/proc shows only the default table {mrstate.DEFAULT_TABLE}, not {table}")
+        try:
+            return mrstate.table_state(self._topo.router, version, {p.name: p.index for p in self.ports})
+        except FileNotFoundError as e:  # kernel without IPv6 multicast routing
+            raise Unsupported(f"no {e.filename}") from None
+
+    def remove_interface(self, port: int) -> None:
+        """Delete port ``port``'s veth pair in the namespaces this target made (the router's ipmr sees
+        NETDEV_UNREGISTER for r{port}); ``reset()`` creates it again."""
+        if not 0 <= port < len(self.ports):
+            raise ValueError(f"no port {port}; ports are 0..{len(self.ports) - 1}")
+        if port in self._wires.gone:
+            raise ValueError(f"port {port} was removed already")
+        self._wires.detach(port)
+        remove_port(self._topo.router, port)
+        self._activity.touch()
+
     # -- time -----------------------------------------------------------------------------
     def advance(self, seconds: float) -> None:
         """Real time: sleep (the kernel's timers are wall-clock)."""
@@ -183,6 +205,9 @@ class LinuxTarget(Target):
         """Close every socket, empty the vif/MFC tables, turn PIM/ASSERT off, drain the wires."""
         started = time.monotonic()
         self._socks.close_all()
+        for port in sorted(self._wires.gone):  # ports remove_interface took away come back first
+            restore_port(self._topo.router, self._topo.tester, self.ports[port])
+            self._wires.attach(port)
         router = self._topo.router
         dirty = bool(mrstate.leftovers(mrstate.snapshot(router))) or any(self._tables.values())
         mrstate.restore(router, self._tables, flush=dirty)

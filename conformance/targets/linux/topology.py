@@ -109,20 +109,31 @@ class Topology:
         netns.delete(self.namespace_names)
 
 
+def _veth_line(tester: NetNamespace, i: int) -> str:
+    """The `ip -batch` line creating port i's veth pair (router end r{i} with a fixed ifindex)."""
+    return (f"link add name r{i} index {ROUTER_IFINDEX_BASE + i} address {router_mac(i)}"
+            f" type veth peer name t{i} address {tester_mac(i)} netns {tester.name}\n")
+
+
+def _router_port_lines(i: int, a: dict) -> list[str]:
+    """Port i's router-end addresses, link up and permanent neighbours, as `ip -batch` lines."""
+    return [
+        f"addr add {a['ipv4']}/24 dev r{i}",
+        f"addr add {a['ipv6']}/64 dev r{i} nodad",
+        f"link set r{i} up",
+        f"neigh replace {a['peer_ipv4']} lladdr {tester_mac(i)} dev r{i} nud permanent",
+        f"neigh replace {a['peer_ipv6']} lladdr {tester_mac(i)} dev r{i} nud permanent",
+    ]
+
+
 def _wire_up(router: NetNamespace, tester: NetNamespace, n: int) -> list[Port]:
     plan = port_plan(n)
     # defaults first, so interfaces are born quiet (tester: no IPv6 at all; router: no DAD/RS)
     router.sysctls(ROUTER_SYSCTLS_GLOBAL)
     tester.sysctls(TESTER_SYSCTLS_GLOBAL)
     try:
-        netns.run_ip(
-            ["-n", router.name, "-batch", "-"],
-            stdin="".join(
-                f"link add name r{i} index {ROUTER_IFINDEX_BASE + i} address {router_mac(i)}"
-                f" type veth peer name t{i} address {tester_mac(i)} netns {tester.name}\n"
-                for i in range(n)
-            ),
-        )
+        netns.run_ip(["-n", router.name, "-batch", "-"],
+                     stdin="".join(_veth_line(tester, i) for i in range(n)))
     except RuntimeError as e:
         raise TargetUnavailable(f"cannot create veth pairs (CONFIG_VETH?): {e}") from e
     sysctls: dict[str, object] = {}
@@ -131,13 +142,7 @@ def _wire_up(router: NetNamespace, tester: NetNamespace, n: int) -> list[Port]:
     router.sysctls(sysctls)  # rp_filter=0 per device BEFORE any traffic
     lines = ["link set lo up"]
     for i, a in enumerate(plan):
-        lines += [
-            f"addr add {a['ipv4']}/24 dev r{i}",
-            f"addr add {a['ipv6']}/64 dev r{i} nodad",
-            f"link set r{i} up",
-            f"neigh replace {a['peer_ipv4']} lladdr {tester_mac(i)} dev r{i} nud permanent",
-            f"neigh replace {a['peer_ipv6']} lladdr {tester_mac(i)} dev r{i} nud permanent",
-        ]
+        lines += _router_port_lines(i, a)
     netns.run_ip(["-n", router.name, "-batch", "-"], stdin="\n".join(lines) + "\n")
     netns.run_ip(
         ["-n", tester.name, "-batch", "-"],
@@ -161,6 +166,27 @@ def _wire_up(router: NetNamespace, tester: NetNamespace, n: int) -> list[Port]:
         )
         for i, a in enumerate(plan)
     ]
+
+
+def remove_port(router: NetNamespace, i: int) -> None:
+    """Delete port i's veth pair (both ends go): the router sees NETDEV_UNREGISTER for r{i}."""
+    netns.run_ip(["-n", router.name, "link", "del", f"r{i}"])
+
+
+def restore_port(router: NetNamespace, tester: NetNamespace, port: Port) -> None:
+    """Create port ``port.index``'s veth pair again exactly as ``_wire_up`` did (same ifindex, MACs,
+    addresses, sysctls, neighbours) and wait until both ends run."""
+    i = port.index
+    netns.run_ip(["-n", router.name, "-batch", "-"], stdin=_veth_line(tester, i))
+    router.sysctls(_router_port_sysctls(f"r{i}"))
+    netns.run_ip(["-n", router.name, "-batch", "-"],
+                 stdin="\n".join(_router_port_lines(i, port_plan(i + 1)[i])) + "\n")
+    netns.run_ip(["-n", tester.name, "link", "set", f"t{i}", "up"])
+    await_running(router, [f"r{i}"])
+    await_running(tester, [f"t{i}"])
+    with router.entered():
+        if socket.if_nametoindex(f"r{i}") != port.ifindex:
+            raise RuntimeError(f"port {i} came back with another ifindex")
 
 
 def _canonical6(addr: str) -> str:

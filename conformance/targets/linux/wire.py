@@ -62,8 +62,31 @@ class Wires:
         except BaseException:
             self.close()
             raise
+        self._topo = topo
+        self._gone: set[int] = set()  # ports whose veth pair was deleted (remove_interface)
         self._port_of_fd = {s.fileno(): i for i, s in enumerate(self._capture)}
         self.dropped = 0
+
+    def detach(self, port: int) -> None:
+        """Close port ``port``'s sockets before its veth goes: sends to it are dropped from now on and
+        ``collect`` shows nothing on it, like a wire that is no more."""
+        self._gone.add(port)
+        self._port_of_fd = {fd: i for fd, i in self._port_of_fd.items() if i != port}
+        self._capture[port].close()
+        self._inject[port].close()
+
+    def attach(self, port: int) -> None:
+        """Open port ``port``'s sockets again, on its re-created tester end."""
+        with self._topo.tester.entered():
+            self._capture[port] = self._open_capture(f"t{port}")
+            self._inject[port] = self._open_injector(f"t{port}")
+        self._port_of_fd[self._capture[port].fileno()] = port
+        self._gone.discard(port)
+
+    @property
+    def gone(self) -> frozenset[int]:
+        """Ports detached and not attached again."""
+        return frozenset(self._gone)
 
     @staticmethod
     def _open_capture(dev: str) -> socket.socket:
@@ -86,6 +109,8 @@ class Wires:
         """Inject ``frame`` on tester end t{port}; the router receives it on r{port}."""
         if not 0 <= port < len(self._inject):
             raise ValueError(f"no port {port}; ports are 0..{len(self._inject) - 1}")
+        if port in self._gone:  # the wire is gone: the frame goes nowhere
+            return
         try:
             self._inject[port].send(frame)
         finally:
@@ -135,6 +160,8 @@ class Wires:
         """Read (and so reset) each capture socket's kernel drop count; a drop loses evidence."""
         lost = {}
         for i, s in enumerate(self._capture):
+            if i in self._gone:
+                continue
             _packets, drops = struct.unpack("=II", s.getsockopt(SOL_PACKET, PACKET_STATISTICS, 8))
             if drops:
                 lost[i] = drops

@@ -20,6 +20,7 @@ from conformance.targets.vm import initramfs, kernels, qemu
 from conformance.targets.vm.kernels import KERNEL_ENV
 from conformance.targets.vm.qemu import ACCEL_ENV
 from reference_impl.profiles import LINUX
+from reference_impl.snapshot import TableState
 
 BOOT_TIMEOUT_ENV = "MROUTE_VM_BOOT_TIMEOUT"
 DEFAULT_KERNEL = "debian:6.12"
@@ -138,6 +139,14 @@ class LinuxVmTarget(Target):
     def collect(self) -> dict[int, list[bytes]]:
         """Frames the guest's router emitted per port since the last call."""
         return self._agent.collect()
+
+    def routing_state(self, version: int, table: int = 254) -> TableState:
+        """The guest router's /proc tables, normalised (the agent's routing_state)."""
+        return self._agent.routing_state(version, table)
+
+    def remove_interface(self, port: int) -> None:
+        """Delete the port's veth pair in the guest (the agent's remove_interface; reset restores it)."""
+        self._agent.remove_interface(port)
 
     def advance(self, seconds: float) -> None:
         """Let real time pass, waiting here on the host.
