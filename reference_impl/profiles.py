@@ -152,6 +152,11 @@ class Profile:
     vif_lookup: VifLookup = "lowest"
     # IPv4 packets arriving on an interface with no vif are not multicast-routed at all
     v4_arrival_needs_vif: bool = False
+    # IPv4 packets from 0.0.0.0/8 to a routable group (not 224.0.0.x, not IGMP) are martians the
+    # input route drops before multicast routing sees them (Linux: net/ipv4/route.c
+    # ip_mc_validate_source, "if (ipv4_is_zeronet(saddr)) { if (!ipv4_is_local_multicast(daddr) &&
+    # ip_hdr(skb)->protocol != IPPROTO_IGMP) return -EINVAL;"): a (*,G) entry never counts them
+    v4_zeronet_source_dropped: bool = False
     # IGMP (IPv4) and MLD (IPv6) go to the routing socket only and are never multicast-routed
     # (Linux: ip_mr_input hands IGMP to the mroute socket, MLD with Router Alert is delivered locally)
     group_management_not_routed: bool = False
@@ -471,6 +476,7 @@ LINUX = Profile(
     del_vif_range="maxvifs",
     vif_lookup="highest",
     v4_arrival_needs_vif=True,
+    v4_zeronet_source_dropped=True,
     group_management_not_routed=True,
     mfc_ttls_kept_for="existing",
     mfc6_ifset_kept_for="existing",

@@ -181,21 +181,21 @@ KNOWN_GAPS: dict[str, tuple[str, ...]] = {
     "documented": (
         "done_resets_assert", "assert_value", "pim_sets_assert", "nocache_expiry", "nocache_expiry_ticks",
         "wrongvif_requires_parent", "add_vif_checks", "add_mif_checks", "vif_flags_allowed",
-        "mif_flags_allowed", "vif_lookup", "v4_arrival_needs_vif", "group_management_not_routed", "vif_hole_counters",
+        "mif_flags_allowed", "vif_lookup", "v4_arrival_needs_vif", "v4_zeronet_source_dropped", "group_management_not_routed", "vif_hole_counters",
         "bw_upcalls_max",
         *NO_TABLES,
     ),
     "freebsd": (
         "done_resets_assert", "assert_value", "pim_sets_assert", "nocache_expiry", "nocache_expiry_ticks",
         "wrongvif_requires_parent", "add_vif_checks", "add_mif_checks", "vif_flags_allowed",
-        "mif_flags_allowed", "vif_lookup", "v4_arrival_needs_vif", "group_management_not_routed", "vif_hole_counters",
+        "mif_flags_allowed", "vif_lookup", "v4_arrival_needs_vif", "v4_zeronet_source_dropped", "group_management_not_routed", "vif_hole_counters",
         "bw_upcalls_max",
         *NO_TABLES,
     ),
     "freebsd-legacy": (
         "done_resets_assert", "assert_value", "pim_sets_assert", "nocache_expiry", "nocache_expiry_ticks",
         "wrongvif_requires_parent", "add_vif_checks", "add_mif_checks", "vif_flags_allowed",
-        "mif_flags_allowed", "vif_lookup", "v4_arrival_needs_vif", "group_management_not_routed", "vif_hole_counters",
+        "mif_flags_allowed", "vif_lookup", "v4_arrival_needs_vif", "v4_zeronet_source_dropped", "group_management_not_routed", "vif_hole_counters",
         "bw_upcalls_max",
         *NO_TABLES,
         "bw_flush_on_leq",  # the wheel flushes at its own 1 s runs: flush_on_leq is inert
@@ -206,7 +206,7 @@ KNOWN_GAPS: dict[str, tuple[str, ...]] = {
         "nocache_expiry_ticks", "wrongvif_requires_parent", "bw_upcalls_max",
         "bw_message_max", "bw_flush_at", "bw_flush_on_leq", "bw_first_interval", "border_bit_from", "tmin",
         "add_vif_checks", "add_mif_checks", "vif_flags_allowed", "vif_use_ifindex", "mif_flags_allowed", "vif_lookup",
-        "v4_arrival_needs_vif", "mfc6_ifset_kept_for", "vif_hole_counters", "bw_threshold_flush", "bw_leq_timer",
+        "v4_arrival_needs_vif", "v4_zeronet_source_dropped", "mfc6_ifset_kept_for", "vif_hole_counters", "bw_threshold_flush", "bw_leq_timer",
     ),
 }
 

@@ -51,6 +51,7 @@ FACT_CLAUSES: dict[str, tuple[str, ...]] = {
     "del_vif_range": ("vif.delete",),
     "vif_lookup": ("nocache.", "vif."),
     "v4_arrival_needs_vif": ("nocache.", "mfc.", "wrongvif."),
+    "v4_zeronet_source_dropped": ("mfc.", "linuxext."),
     "group_management_not_routed": ("socket.igmp-io", "socket.mld-io", "nocache."),
     "mfc_ttls_kept_for": ("mfc.vif-added-later",),
     "mfc6_ifset_kept_for": ("mfc6.ifset", "mfc.vif-added-later"),
