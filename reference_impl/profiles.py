@@ -184,6 +184,12 @@ class Profile:
     # tables (errno option.unknown_in_range). ipmr.c ipmr_new_table: 1e9; ip6mr.c: 1e8
     table_id_limit4: int | None = None
     table_id_limit6: int | None = None
+    # the id of the default table, the one the default mrule routes packets by and the one exempt
+    # from the id limit: IPv4 RT_TABLE_DEFAULT (253: ipmr_rules_init, fib_default_rule_add(ops,
+    # 0x7fff, RT_TABLE_DEFAULT)), IPv6 RT6_TABLE_DFLT = RT_TABLE_MAIN (254). MRT_TABLE 254 on IPv4
+    # creates the separate table 254, which no rule selects (linux-vm 6.1 and 6.12: nothing forwarded)
+    default_table4: int = 253
+    default_table6: int = 254
     # the order of MRT_TABLE's checks: "busy" (the socket is its table's routing socket: errno
     # table.busy) and "id" (errno table.bad_id); IPv4 checks busy first, ip6mr the id first
     table_checks4: tuple[str, ...] = ("busy", "id")

@@ -11,6 +11,8 @@ FACT_CLAUSES: dict[str, tuple[str, ...]] = {
     # Linux extensions (issue 13)
     "mfc_lookup": ("mfc.exact-match", "linuxext."),
     "table_id_limit4": ("linuxext.table-id",),
+    "default_table4": ("linuxext.table-independent", "linuxext.table-id"),
+    "default_table6": ("linuxext.table-independent", "linuxext.table-id"),
     "table_id_limit6": ("linuxext.table-id",),
     "table_checks4": ("linuxext.table-busy", "linuxext.table-id"),
     "table_checks6": ("linuxext.table-busy", "linuxext.table-id"),

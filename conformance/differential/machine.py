@@ -77,10 +77,11 @@ arrivals = st.sampled_from(("parent", "parent", "oif", "any"))
 ANY = {4: "0.0.0.0", 6: "::"}
 wildcards = st.sampled_from(("", "", "", "", "", "star-g", "star-g", "star-star"))  # Linux (*,G) / (*,*)
 flush_flags = st.integers(0, 15)
-# MRT_TABLE ids that never create a table, whatever the socket's state: the default table (254)
-# and ids at the family's limit (EINVAL, or EBUSY first on an IPv4 routing socket). A created table
-# would outlive the example on a kernel target that reuses its namespace.
-table_ids = {4: st.sampled_from((254, 1_000_000_000)), 6: st.sampled_from((254, 100_000_000, 1_000_000_000))}
+# MRT_TABLE ids that never create a table, whatever the socket's state: the family's default table
+# (IPv4 RT_TABLE_DEFAULT 253, IPv6 RT6_TABLE_DFLT 254) and ids at the family's limit (EINVAL, or
+# EBUSY first on an IPv4 routing socket). A created table would outlive the example on a kernel
+# target that reuses its namespace.
+table_ids = {4: st.sampled_from((253, 1_000_000_000)), 6: st.sampled_from((254, 100_000_000, 1_000_000_000))}
 
 
 @dataclass
