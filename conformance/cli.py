@@ -28,6 +28,7 @@ from conformance import verdict
 from conformance.adapters import check_adapter
 from conformance.agent.script import add_agent_script
 from conformance.catalog import load_catalog
+from conformance.differential.cli import add_differential
 from conformance.errors import PROG, UsageError, report_error
 from conformance.interrupts import Interrupts, child_env
 from conformance.report.commands import (
@@ -426,7 +427,7 @@ def _add_fixtures(commands: argparse._SubParsersAction) -> None:
 
 SUBCOMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (
     _add_run, _add_clauses, _add_bench, add_report, add_profile_match, add_expectations, _add_fixtures,
-    add_kernels, add_targets, add_agent_script,
+    add_kernels, add_targets, add_agent_script, add_differential,
 )
 
 if __name__ == "__main__":

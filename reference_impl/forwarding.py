@@ -35,6 +35,11 @@ def is_group_management(pkt: IPPacket) -> bool:
     return pkt.proto == IPPROTO_ICMPV6 and pkt.l4_offset < pkt.length and pkt.data[pkt.l4_offset] in MLD_TYPES
 
 
+def is_zeronet(pkt: IPPacket) -> bool:
+    """An IPv4 packet from 0.0.0.0/8 that is not IGMP (which the input route lets through)."""
+    return pkt.src.startswith("0.") and pkt.proto != IPPROTO_IGMP
+
+
 class DataPath(RouterState):
     """The data path of a router: what happens to a multicast packet arriving on an interface."""
 
@@ -43,6 +48,8 @@ class DataPath(RouterState):
         if self.router is None or self.family.is_local_group(pkt.dst):
             return
         if self.profile.group_management_not_routed and is_group_management(pkt):
+            return
+        if self.family.version == 4 and self.profile.v4_zeronet_source_dropped and is_zeronet(pkt):
             return
         arrival = self.vif_of(iface)
         if arrival is None and self.family.version == 4 and self.profile.v4_arrival_needs_vif:

@@ -42,7 +42,6 @@ from reference_impl.vifs import Interface
 # generic socket options the harness sets as a profile's required set-up: stored, no effect (the
 # model has no receive-buffer limit and never loops copies back: it behaves as if set up)
 GENERIC_OPTIONS = {(SOL_SOCKET, SO_RCVBUF), (IPPROTO_IP, IP_MULTICAST_LOOP), (IPPROTO_IPV6, IPV6_MULTICAST_LOOP)}
-DEFAULT_TABLE = 254  # RT_TABLE_DEFAULT / RT6_TABLE_DFLT
 
 
 def _oserror(code: int) -> OSError:
@@ -64,9 +63,13 @@ class Kernel:
         # the default table's routers (RT_TABLE_DEFAULT): packets are routed by these (Linux: the
         # default mrule); MRT_TABLE adds others, reachable through the sockets that select them
         self.routers = {V4.af: router_class(self, V4), V6.af: router_class(self, V6)}
-        self.tables: dict[int, dict[int, MRouter]] = {af: {DEFAULT_TABLE: r} for af, r in self.routers.items()}
+        self.tables: dict[int, dict[int, MRouter]] = {af: {self.default_table(af): r} for af, r in self.routers.items()}
 
     # -- helpers ---------------------------------------------------------------------------
+    def default_table(self, family: int) -> int:
+        """The id of the table packets are routed by (the default mrule's): per family, from the profile."""
+        return self.profile.default_table4 if family == V4.af else self.profile.default_table6
+
     def fail(self, path: str) -> OSError:
         code = self.profile.errno_of(path)
         if code is None:
@@ -168,7 +171,7 @@ class Kernel:
 
     def router_of(self, sock: Socket) -> MRouter:
         """The router of the table ``sock`` selected (Linux `ipmr_table ? : RT_TABLE_DEFAULT`)."""
-        return self.tables[sock.family][sock.table or DEFAULT_TABLE]
+        return self.tables[sock.family][sock.table or self.default_table(sock.family)]
 
     def _set_table(self, sock: Socket, router: MRouter, value: bytes) -> None:
         """MRT_TABLE / MRT6_TABLE: create or select a table for this socket (ipmr_new_table)."""
@@ -180,7 +183,7 @@ class Kernel:
         for check in p.table_checks4 if fam.version == 4 else p.table_checks6:
             if check == "busy" and sock is router.router:
                 raise self.fail("table.busy")
-            if check == "id" and table != DEFAULT_TABLE and table >= limit:
+            if check == "id" and table != self.default_table(sock.family) and table >= limit:
                 raise self.fail("table.bad_id")
         tables = self.tables[sock.family]
         if table not in tables:

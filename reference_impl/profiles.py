@@ -155,6 +155,11 @@ class Profile:
     vif_lookup: VifLookup = "lowest"
     # IPv4 packets arriving on an interface with no vif are not multicast-routed at all
     v4_arrival_needs_vif: bool = False
+    # IPv4 packets from 0.0.0.0/8 to a routable group (not 224.0.0.x, not IGMP) are martians the
+    # input route drops before multicast routing sees them (Linux: net/ipv4/route.c
+    # ip_mc_validate_source, "if (ipv4_is_zeronet(saddr)) { if (!ipv4_is_local_multicast(daddr) &&
+    # ip_hdr(skb)->protocol != IPPROTO_IGMP) return -EINVAL;"): a (*,G) entry never counts them
+    v4_zeronet_source_dropped: bool = False
     # IGMP (IPv4) and MLD (IPv6) go to the routing socket only and are never multicast-routed
     # (Linux: ip_mr_input hands IGMP to the mroute socket, MLD with Router Alert is delivered locally)
     group_management_not_routed: bool = False
@@ -182,6 +187,12 @@ class Profile:
     # tables (errno option.unknown_in_range). ipmr.c ipmr_new_table: 1e9; ip6mr.c: 1e8
     table_id_limit4: int | None = None
     table_id_limit6: int | None = None
+    # the id of the default table, the one the default mrule routes packets by and the one exempt
+    # from the id limit: IPv4 RT_TABLE_DEFAULT (253: ipmr_rules_init, fib_default_rule_add(ops,
+    # 0x7fff, RT_TABLE_DEFAULT)), IPv6 RT6_TABLE_DFLT = RT_TABLE_MAIN (254). MRT_TABLE 254 on IPv4
+    # creates the separate table 254, which no rule selects (linux-vm 6.1 and 6.12: nothing forwarded)
+    default_table4: int = 253
+    default_table6: int = 254
     # the order of MRT_TABLE's checks: "busy" (the socket is its table's routing socket: errno
     # table.busy) and "id" (errno table.bad_id); IPv4 checks busy first, ip6mr the id first
     table_checks4: tuple[str, ...] = ("busy", "id")
@@ -576,6 +587,7 @@ LINUX = Profile(
     del_vif_range="maxvifs",
     vif_lookup="highest",
     v4_arrival_needs_vif=True,
+    v4_zeronet_source_dropped=True,
     group_management_not_routed=True,
     mfc_ttls_kept_for="existing",
     mfc6_ifset_kept_for="existing",

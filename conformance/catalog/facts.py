@@ -11,6 +11,8 @@ FACT_CLAUSES: dict[str, tuple[str, ...]] = {
     # Linux extensions (issue 13)
     "mfc_lookup": ("mfc.exact-match", "linuxext."),
     "table_id_limit4": ("linuxext.table-id",),
+    "default_table4": ("linuxext.table-independent", "linuxext.table-id"),
+    "default_table6": ("linuxext.table-independent", "linuxext.table-id"),
     "table_id_limit6": ("linuxext.table-id",),
     "table_checks4": ("linuxext.table-busy", "linuxext.table-id"),
     "table_checks6": ("linuxext.table-busy", "linuxext.table-id"),
@@ -54,6 +56,7 @@ FACT_CLAUSES: dict[str, tuple[str, ...]] = {
     "del_vif_range": ("vif.delete",),
     "vif_lookup": ("nocache.", "vif."),
     "v4_arrival_needs_vif": ("nocache.", "mfc.", "wrongvif."),
+    "v4_zeronet_source_dropped": ("mfc.", "linuxext."),
     "group_management_not_routed": ("socket.igmp-io", "socket.mld-io", "nocache."),
     "mfc_ttls_kept_for": ("mfc.vif-added-later",),
     "mfc6_ifset_kept_for": ("mfc6.ifset", "mfc.vif-added-later"),

@@ -33,10 +33,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from hypothesis import note, reject, settings
+from hypothesis import Phase, note, reject, settings
+from hypothesis import seed as hypothesis_seed
 from hypothesis import strategies as st
+from hypothesis.errors import Unsatisfiable
 from hypothesis.stateful import (
     RuleBasedStateMachine,
+    get_state_machine_test,
     initialize,
     precondition,
     rule,
@@ -74,10 +77,11 @@ arrivals = st.sampled_from(("parent", "parent", "oif", "any"))
 ANY = {4: "0.0.0.0", 6: "::"}
 wildcards = st.sampled_from(("", "", "", "", "", "star-g", "star-g", "star-star"))  # Linux (*,G) / (*,*)
 flush_flags = st.integers(0, 15)
-# MRT_TABLE ids that never create a table, whatever the socket's state: the default table (254)
-# and ids at the family's limit (EINVAL, or EBUSY first on an IPv4 routing socket). A created table
-# would outlive the example on a kernel target that reuses its namespace.
-table_ids = {4: st.sampled_from((254, 1_000_000_000)), 6: st.sampled_from((254, 100_000_000, 1_000_000_000))}
+# MRT_TABLE ids that never create a table, whatever the socket's state: the family's default table
+# (IPv4 RT_TABLE_DEFAULT 253, IPv6 RT6_TABLE_DFLT 254) and ids at the family's limit (EINVAL, or
+# EBUSY first on an IPv4 routing socket). A created table would outlive the example on a kernel
+# target that reuses its namespace.
+table_ids = {4: st.sampled_from((253, 1_000_000_000)), 6: st.sampled_from((254, 100_000_000, 1_000_000_000))}
 
 
 @dataclass
@@ -210,6 +214,8 @@ class Stats:
     examples: int = 0
     steps: int = 0
     longest_s: float = 0.0
+    too_slow: int = 0  # examples rejected for running past the time budget
+    found: list[Disagreement] = field(default_factory=list)  # collected disagreements (``collect``)
 
 
 class StatsMachine(RuleBasedStateMachine):
@@ -219,8 +225,12 @@ class StatsMachine(RuleBasedStateMachine):
 
 
 def differential_machine(model: Target, kernel: Target, *, budget_s: float = DEFAULT_BUDGET_S,
-                         name: str = "DifferentialMachine") -> type[StatsMachine]:
-    """A state machine class comparing ``model`` with ``kernel`` (both reused across examples)."""
+                         name: str = "DifferentialMachine", collect: bool = False) -> type[StatsMachine]:
+    """A state machine class comparing ``model`` with ``kernel`` (both reused across examples).
+
+    ``collect``: a disagreement is recorded in ``stats.found`` and its example abandoned, so the
+    run goes on to find the others (the CLI's mode) instead of failing at the first one.
+    """
 
     class Machine(StatsMachine):
         stats = Stats()
@@ -237,7 +247,13 @@ def differential_machine(model: Target, kernel: Target, *, budget_s: float = DEF
                     if self.ls.step(op).kernel.outcome == OK:
                         self.known.update(op)
             except TooSlow as e:
+                self.stats.too_slow += 1
                 note(f"rejected: {e}")
+                reject()
+            except Disagreement as d:
+                if not collect:
+                    raise
+                self.stats.found.append(d)
                 reject()
 
         def send(self, data: st.DataObject, count: int, entry: ops.AddMfc | None = None) -> None:
@@ -348,6 +364,20 @@ def differential_machine(model: Target, kernel: Target, *, budget_s: float = DEF
 
     Machine.__name__ = Machine.__qualname__ = name
     return Machine
+
+
+def collect(model: Target, kernel: Target, config: settings, *, budget_s: float = DEFAULT_BUDGET_S,
+            seed: int | None = None) -> Stats:
+    """Run the machine under ``config`` recording every disagreement (``stats.found``) unshrunk."""
+    machine = differential_machine(model, kernel, budget_s=budget_s, collect=True)
+    test = get_state_machine_test(machine, settings=settings(config, phases=[Phase.generate]))
+    if seed is not None:
+        test = hypothesis_seed(seed)(test)
+    try:
+        test()
+    except Unsatisfiable:  # every example was rejected (too slow, or each one disagreed)
+        pass
+    return machine.stats
 
 
 def run(model: Target, kernel: Target, config: settings, *, budget_s: float = DEFAULT_BUDGET_S,

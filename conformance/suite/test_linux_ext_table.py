@@ -21,6 +21,7 @@ from conformance.suite.linux_ext import expect_errno, require_table, table
 
 BOTH_FAMILIES = pytest.mark.parametrize("v", [4, 6])
 ID_LIMIT = {4: 1_000_000_000, 6: 100_000_000}
+DEFAULT_TABLE = {4: 253, 6: 254}  # RT_TABLE_DEFAULT (ipmr.c) / RT6_TABLE_DFLT = RT_TABLE_MAIN (ip6mr.c)
 
 
 def table_socket(h, v: int, table_id: int | None, init: bool = True):
@@ -83,17 +84,19 @@ def test_table_takes_exactly_a_u32(h, v, size):
         r.set_raw("table", struct.pack("<I", 5).ljust(size, b"\0")[:size])
 
 
-# IPv6 only: on real Linux (Debian 6.1.192 and 6.12.118, linux-vm) the IPv4 case forwards no copy
-# at all when both tables hold the same vifs and (S,G), where the model (one default mrule) forwards
-# through table 254. Until ipmr.c explains that, the suite asserts only what a real kernel showed.
-@pytest.mark.parametrize("v", [6])
+# With only the default mrule, ipmr.c ip_mr_input -> ipmr_rt_fib_lookup -> ipmr_fib_lookup ->
+# ipmr_rule_action routes by RT_TABLE_DEFAULT, which is 253 for IPv4 (ipmr_rules_init:
+# fib_default_rule_add(ops, 0x7fff, RT_TABLE_DEFAULT)) and RT6_TABLE_DFLT = RT_TABLE_MAIN = 254 for
+# IPv6. An IPv4 socket that selects 254 (as require_table's probe does) is on a table no rule picks:
+# debian:6.1 and 6.12 then forward nothing, which is what kept this test IPv6-only before.
+@BOTH_FAMILIES
 @pytest.mark.clause("linuxext.table-independent")
 def test_tables_have_their_own_vifs_and_entries_and_packets_use_the_default(h, v):
     """Table 5 and the default table both hold mifs 0, 1 and an (S,G) entry; a packet is forwarded
     once, by the default table (the only mrule), counted there and not in table 5."""
     a = table_socket(h, v, 5)
     a.add_vifs(0, 1)
-    b = table_socket(h, v, None)
+    b = table_socket(h, v, DEFAULT_TABLE[v])  # the probe selected 254: back to the family's default
     b.add_vifs(0, 1)  # the same indices: the tables' vif arrays are separate
     s, g = h.src(v, 0, 30), h.group(v, 40)
     a.add_mfc(s, g, 0, ttls={1: 1})
