@@ -121,10 +121,12 @@ def test_state_counters_after_forwarding(h, v):
     size = sum(len(bytes(p)) for p in sent)
     st = h.routing_state(v)
     sg = r.sg_count(s, g)
-    got = {e.group: e for e in st.mfc}[canonical(g)]
+    got = {e.group: e for e in st.mfc}.get(canonical(g))
+    assert got is not None, f"({s}, {g}) is missing from the routing state: {st.mfc}"
     assert (got.pktcnt, got.bytecnt, got.wrong_if) == (sg["pktcnt"], sg["bytecnt"], sg["wrong_if"]), (got, sg)
     assert got.wrong_if == 1 and got.pktcnt in (3, 4), got  # Linux counts the wrong-iif packet too
     by_index = {x.index: x for x in st.vifs}
+    assert set(by_index) >= {0, 1, 2, 3}, f"vifs missing from the routing state: {st.vifs}"
     for i, (ic, ib, oc, ob) in {0: (3, size, 0, 0), 1: (0, 0, 3, size), 2: (0, 0, 3, size), 3: (0, 0, 0, 0)}.items():
         counts = r.vif_count(i)
         x = by_index[i]
