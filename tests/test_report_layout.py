@@ -164,3 +164,18 @@ def test_harness_messages_write_values_out_instead_of_python_reprs() -> None:
                                  "  ttls: expected [1, 2], got absent"]
     assert core._upcalls([("nocache", 1, "198.18.0.10", "232.1.0.1")]) == "nocache vif 1 (198.18.0.10, 232.1.0.1)"
     assert core._upcalls([]) == "none"
+
+
+def test_evidence_keeps_the_failure_lines_bounded() -> None:
+    from types import SimpleNamespace
+
+    def report(message: str, failed: bool = True) -> SimpleNamespace:
+        crash = SimpleNamespace(message=message)
+        return SimpleNamespace(failed=failed, longrepr=SimpleNamespace(reprcrash=crash))
+
+    got = outcomes.evidence(report("AssertionError: differs:\n  vif: expected 1, got 2\n\n  " + "x" * 900))
+    assert got[:2] == ["AssertionError: differs:", "  vif: expected 1, got 2"]
+    assert len(got) == 3 and len(got[2]) == outcomes.MAX_EVIDENCE_LINE and got[2].endswith("…")
+    many = outcomes.evidence(report("\n".join(f"line {i}" for i in range(200))))
+    assert len(many) == outcomes.MAX_EVIDENCE_LINES and many[-1] == "… 141 more lines"
+    assert outcomes.evidence(report("fine", failed=False)) == []
