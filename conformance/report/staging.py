@@ -16,7 +16,7 @@ from pathlib import Path
 from conformance.interrupts import ABANDONED
 
 # Everything `run` writes into --report-dir; publishing replaces exactly these.
-MANAGED = ("results.json", "report.html", "junit.xml", "allure-results", "deviations")
+MANAGED = ("results.json", "report.html", "junit.xml", "allure-results", "allure-report", "deviations")
 PREVIOUS = "previous-results.json"  # the replaced results.json, kept for "since the previous run"
 
 
