@@ -14,6 +14,7 @@ import argparse
 import json
 import os
 import secrets
+import shlex
 import subprocess
 import sys
 import tempfile
@@ -38,8 +39,10 @@ from conformance.report.commands import (
     add_report,
     expectation_options,
     finish_run,
+    previous_of,
 )
 from conformance.report.html import write_report
+from conformance.report.identity import COMMAND_ENV
 from conformance.report.staging import Stage, StageError
 from conformance.report.text import clause_table, run_summary
 from conformance.results import set_verdict, suite_version
@@ -266,7 +269,7 @@ def _run_staged(
     seed = args.hypothesis_seed = secrets.randbelow(2**32) if args.randomize else args.hypothesis_seed
     options.append(f"--hypothesis-seed={seed}")
     print(f"hypothesis seed: {seed} (repeat with --hypothesis-seed {seed})", flush=True)
-    env = child_env(str(stage))
+    env = {**child_env(str(stage)), COMMAND_ENV: getattr(args, "command_line", "")}
     rc = interrupts.run(_pytest_command(args, *options, *extra), env=env).returncode
     if rc == pytest.ExitCode.USAGE_ERROR and not interrupts.interrupted:
         raise UsageError(f"pytest rejected the arguments (exit {rc}); see its message above")
@@ -282,9 +285,9 @@ def _run_staged(
     before = verdict.of(document)
     if verdict.of(_final_verdict(document, rc, interrupts)) != before:  # interrupted meanwhile
         results.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
-        write_report(document, stage / REPORT_NAME, results)
-    if args.allure_html and not interrupts.interrupted:
-        _render_allure(args, stage, document)
+        write_report(document, stage / REPORT_NAME, results, previous_of(args))
+    if args.allure_html and not interrupts.interrupted and _render_allure(args, stage, document):
+        write_report(document, stage / REPORT_NAME, results, previous_of(args))  # now linking the Allure page
     return document
 
 
@@ -298,7 +301,7 @@ def _allure_available() -> None:
         raise UsageError(f"--allure-html: {exc}") from None
 
 
-def _render_allure(args: argparse.Namespace, stage: Path, document: dict) -> None:
+def _render_allure(args: argparse.Namespace, stage: Path, document: dict) -> bool:
     """DIR/allure-report/index.html from the run's allure-results, with history kept beside DIR."""
     from conformance.report.allure_html import AllureError, render
 
@@ -309,8 +312,9 @@ def _render_allure(args: argparse.Namespace, stage: Path, document: dict) -> Non
                        name=f"mroute-conformance: {target.get('name')} ({target.get('profile')})")
     except AllureError as exc:  # the run's verdict stands; the extra page is only missing
         print(f"{PROG}: warning: --allure-html: {exc}", file=sys.stderr)
-        return
+        return False
     print(f"allure report: {Path(args.report_dir) / index.relative_to(stage)}")
+    return True
 
 
 def _run_kernel_matrix(args: argparse.Namespace, extra: list[str]) -> int:
@@ -396,6 +400,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f"unrecognized argument {unknown[0]!r} for '{args.command}'; "
                 f"valid options: {args.valid_options}"
             )
+        args.command_line = shlex.join([PROG, *(sys.argv[1:] if argv is None else argv)])
         return args.func(args, extra)
     except UsageError as exc:
         return report_error(str(exc))

@@ -27,6 +27,8 @@ UNSUPPORTED_PREFIX = "unsupported: "
 JUDGED = "mroute_judged"  # report attribute: (outcome, message) set by the expectations judge
 XPASS_STRICT = "[XPASS(strict)]"
 MAX_MESSAGE = 1000
+MAX_EVIDENCE_LINES, MAX_EVIDENCE_LINE = 60, 500  # bounds of a test's multi-line evidence
+EVIDENCE_OUTCOMES = frozenset({FAIL, ERROR, UNEXPECTED_PASS, EXPECTED_FAIL})
 
 
 def unsupported(reason: str) -> NoReturn:
@@ -44,6 +46,17 @@ def one_line(text: str) -> str:
     """Collapse a possibly multi-line message to one bounded line."""
     line = " | ".join(part.strip() for part in text.splitlines() if part.strip())
     return line if len(line) <= MAX_MESSAGE else line[: MAX_MESSAGE - 1] + "…"
+
+
+def evidence(report: pytest.TestReport) -> list[str]:
+    """The failure's explanation line by line, as the assertion wrote it (expected vs observed,
+    decoded errno names, upcall fields, byte diffs), bounded; empty when the phase did not fail."""
+    if not (report.failed or getattr(report, "wasxfail", None) is not None):
+        return []
+    lines = [line.rstrip() for line in _crash_message(report).splitlines() if line.strip()]
+    if len(lines) > MAX_EVIDENCE_LINES:
+        lines = [*lines[: MAX_EVIDENCE_LINES - 1], f"… {len(lines) - MAX_EVIDENCE_LINES + 1} more lines"]
+    return [line if len(line) <= MAX_EVIDENCE_LINE else line[: MAX_EVIDENCE_LINE - 1] + "…" for line in lines]
 
 
 def _crash_message(report: pytest.TestReport | pytest.CollectReport) -> str:

@@ -26,6 +26,7 @@ import pytest
 from conformance import interrupts, outcomes
 from conformance.adapters import check_adapter
 from conformance.catalog import load_catalog
+from conformance.report.identity import invocation
 from conformance.results import CLAUSE_PROPERTY, TARGET_PROPERTY, ResultsCollector
 from conformance.targets import registry
 from reference_impl.profiles import PROFILES
@@ -157,6 +158,7 @@ def pytest_configure(config: pytest.Config) -> None:
             collector.extras.append(lambda: {"checked_profile": deviation})
         if config.pluginmanager.hasplugin("hypothesispytest"):
             collector.extras.append(lambda: {"hypothesis": hypothesis_record(config)})
+        collector.extras.append(lambda: {"invocation": invocation(config.invocation_params.args)})
 
 
 def _install_expectations(config: pytest.Config, deviation: str | None) -> Expectations | None:

@@ -58,15 +58,19 @@ class CaseRecord:
     message: str = ""
     duration_s: float = 0.0
     collection_error: bool = False
+    evidence: list[str] = field(default_factory=list)
 
     def as_json(self) -> dict[str, Any]:
-        return {
+        entry: dict[str, Any] = {
             "id": self.id,
             "clauses": self.clauses,
             "outcome": self.outcome,
             "message": self.message,
             "duration_s": round(self.duration_s, 6),
         }
+        if self.evidence and self.outcome in outcomes.EVIDENCE_OUTCOMES:
+            entry["evidence"] = self.evidence
+        return entry
 
 
 def clause_outcomes(tests: Iterable[dict[str, Any]], catalog_ids: Iterable[str]) -> dict[str, str]:
@@ -161,6 +165,7 @@ class ResultsCollector:
             record.outcome is None or outcomes.worst(result[0], record.outcome) != record.outcome
         ):
             record.outcome, record.message = result  # a phase can only make a test's outcome worse
+            record.evidence = outcomes.evidence(report)
 
     def tests(self) -> list[dict[str, Any]]:
         """Test entries in collection order (collection errors first)."""

@@ -61,3 +61,18 @@ def test_a_missing_or_wrong_allure_is_one_line_with_the_install_hint(tmp_path: P
     with pytest.raises(AllureError, match="not Allure 3"):
         find_allure()
     assert shutil.which("sh")
+
+
+def test_run_allure_html_is_linked_from_report_html(tmp_path: Path) -> None:
+    _allure()
+    out = tmp_path / "run"
+    done = subprocess.run(
+        [sys.executable, "-m", "conformance.cli", "run", "--report-dir", str(out), "--allure-html", "-k", "queue_depth"],
+        check=False, capture_output=True, text=True,
+    )
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert (out / "allure-report" / "index.html").is_file()
+    html = (out / "report.html").read_text(encoding="utf-8")
+    assert '<a href="allure-report/index.html">Allure report</a>' in html
+    tree = embedded_tree(out / "allure-report" / "index.html")  # grouped by clause group, then clause
+    assert tree == {"nocache": ["nocache.queue-depth"]}, tree

@@ -158,8 +158,8 @@ def by_name(document: dict) -> dict[str, dict]:
 
 
 def comparable(document: dict) -> dict:
-    """results.json without timing fields."""
-    stripped = {k: v for k, v in document.items() if k not in ("started", "finished")}
+    """results.json without timing fields and the command line (which names -n)."""
+    stripped = {k: v for k, v in document.items() if k not in ("started", "finished", "invocation")}
     stripped["tests"] = [{k: v for k, v in t.items() if k != "duration_s"} for t in document["tests"]]
     return stripped
 
@@ -169,8 +169,9 @@ def test_results_json_has_the_contract_shape(fake: pytest.Pytester, monkeypatch:
     _, doc = run_suite(fake, MIXED_SUITE)
     assert list(doc) == [
         "schema", "verdict", "verdict_reason", "suite", "target", "started", "finished", "summary", "tests", "clauses",
-        "hypothesis",
+        "hypothesis", "invocation",
     ]
+    assert doc["invocation"]["command"].startswith(("python", "pytest")) and doc["invocation"]["host"]["hostname"]
     assert doc["hypothesis"] == {"seed": None, "profile": "mroute-run", "derandomize": False, "database": False}
     assert doc["verdict"] == "fail" and doc["verdict_reason"].startswith("3 of 10 tests did not pass")
     assert doc["schema"] == SCHEMA
@@ -184,7 +185,9 @@ def test_results_json_has_the_contract_shape(fake: pytest.Pytester, monkeypatch:
     assert doc["target"] == {"name": "fake", "profile": "none", "details": {"build": "42"}}
     assert ISO_Z.match(doc["started"]) and ISO_Z.match(doc["finished"]) and doc["started"] <= doc["finished"]
     for test in doc["tests"]:
-        assert list(test) == ["id", "clauses", "outcome", "message", "duration_s"]
+        assert list(test)[:5] == ["id", "clauses", "outcome", "message", "duration_s"]
+        assert list(test)[5:] in ([], ["evidence"])  # evidence: only a failure's lines, when it has any
+        assert "evidence" not in test or test["outcome"] in ("fail", "error", "unexpected-pass", "expected-fail")
         assert isinstance(test["duration_s"], float) and "\n" not in test["message"]
 
 

@@ -208,6 +208,64 @@ def test_screenshot_and_print(run_dir: Path, tmp_path: Path) -> None:
     assert data.startswith(b"%PDF") and len(re.findall(rb"/Type\s*/Page\b(?!s)", data)) >= 2
 
 
+MEASURE = """<script>
+(function () {
+  var head = document.getElementById("headline").getBoundingClientRect();
+  var b = document.body;
+  b.setAttribute("data-scroll-width", document.documentElement.scrollWidth);
+  b.setAttribute("data-viewport-width", window.innerWidth);
+  b.setAttribute("data-headline-bottom", Math.ceil(head.bottom));
+  b.setAttribute("data-verdict-bottom", Math.ceil(document.getElementById("verdict").getBoundingClientRect().bottom));
+})();
+</script>"""
+
+
+def layout_of(page: Path, tmp_path: Path) -> tuple[dict[str, int], str]:
+    """Chromium's layout of ``page`` at 1280x800 (measured by a script added to a copy of it), and
+    its console output (a page error or a failed resource shows there)."""
+    probe = tmp_path / f"measured-{page.name}"
+    probe.write_text(page.read_text().replace("</body>", MEASURE + "</body>"))
+    done = browse(probe, tmp_path / "profile-measure", "--window-size=1280,800", "--enable-logging=stderr",
+                  "--v=0", "--dump-dom")
+    body = TreeBuilder()
+    body.feed(done.stdout)
+    (node,) = body.root.find("body")
+    return {k.removeprefix("data-"): int(v) for k, v in node.attrs.items() if k.startswith("data-")}, done.stderr
+
+
+def failing_report(run_dir: Path, tmp_path: Path) -> Path:
+    """The run's report as if a clause had failed with long evidence (a long unbroken value included)."""
+    doc = copy.deepcopy(results_of(run_dir))
+    broken = next(t for t in doc["tests"] if "vif.threshold" in t["clauses"])
+    evidence = ["AssertionError: TTL 9 through a vif with threshold 10: expected one copy on ports none, got 1",
+                "  raw: expected " + "ab" * 300 + ", got " + "cd" * 300]
+    broken.update(outcome="fail", message=" | ".join(evidence), evidence=evidence)
+    doc["tests"][0]["id"] += "[" + "x" * 400 + "]"
+    page = tmp_path / "failing.html"
+    page.write_text(render(set_verdict(doc, verdict.decide(doc["tests"], doc["target"]))))
+    return page
+
+
+@pytest.mark.parametrize("kind", ["pass", "fail"])
+def test_at_1280_px_no_console_errors_no_horizontal_overflow_and_the_headline_above_the_fold(
+    run_dir: Path, tmp_path: Path, kind: str
+) -> None:
+    page = run_dir / "report.html" if kind == "pass" else failing_report(run_dir, tmp_path)
+    layout, console = layout_of(page, tmp_path)
+    assert "CONSOLE" not in console, console
+    assert layout["viewport-width"] == 1280  # (headless Chromium's window height includes its frame)
+    assert layout["scroll-width"] <= 1280, layout  # long IDs and byte values wrap
+    assert layout["headline-bottom"] <= 800, layout  # verdict, counts and target without scrolling at 1280x800
+    assert dom_of(page, tmp_path).by_id("verdict").all_text() == kind
+
+
+def test_the_deviation_register_is_neutral_inside_a_passing_report(run_dir: Path) -> None:
+    html = (run_dir / "report.html").read_text()
+    register = html[html.index('id="accepted-deviations"'):html.index('id="clauses"')]
+    assert "Accepted deviations" in register and "accepted deviations</b>, not failures" in register
+    assert 'class="badge o-fail"' not in register and "differs" in register  # no red badges, neutral words
+
+
 def test_an_untested_run_is_headed_untested_with_its_reason(run_dir: Path, tmp_path: Path) -> None:
     doc = copy.deepcopy(results_of(run_dir))
     for test in doc["tests"]:

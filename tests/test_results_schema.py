@@ -130,6 +130,9 @@ def test_the_schema_rejects_what_the_contract_forbids(validator: object) -> None
         {**document, "clauses": {"vif.add": "untested", "Bad ID": "pass"}},
         {**document, "started": "2026-01-01 00:00:00"},
         {**document, "surprise": 1},
+        {**document, "tests": [{"id": "x", "clauses": [], "outcome": "fail", "message": "", "duration_s": 0,
+                                "evidence": ["a\nb"]}]},
+        {**document, "invocation": {"command": "x", "cwd": "/", "host": {}}},
     ):
         assert not validator.is_valid(bad)  # type: ignore[attr-defined]
 
@@ -155,6 +158,7 @@ def assert_allure_matches(allure_dir: Path, doc: dict) -> None:
         clauses = by_name[result["name"]]["clauses"]
         labels = {(label["name"], label["value"]) for label in result["labels"]}
         assert {("clause", c) for c in clauses} | {("feature", catalog[c].group) for c in clauses} <= labels
+        assert {("story", c) for c in clauses} <= labels  # Allure's HTML groups by feature, then story
         assert {link["name"] for link in result["links"] if link["type"] == "spec"} == {
             f"{c}: {catalog[c].spec_ref}" for c in clauses
         }
@@ -178,6 +182,13 @@ def test_fake_runs_with_every_outcome_expectations_and_deviations_validate(
     assert {a["result"] for a in doc["expectations"]["applied"]} == {"expected-fail", "mismatch", "unexpected-pass"}
     assert doc["expectations"]["unused"] == [{"clause": "register.fragment", "outcome": "fail", "reason": "never run"}]
     assert doc["deviations"]["clauses"]["nocache.queue-depth"]["matches"] == ["documented", "linux"]
+    assert doc["invocation"]["command"] == "mroute-conformance " + " ".join(
+        [*base, "--profile=documented", "--expectations=fake.toml", "--deviations", "--", "--continue-on-collection-errors"])
+    assert set(doc["invocation"]["host"]) == {"hostname", "os", "kernel", "machine", "python"}
+    by_name = {t["id"].split("::")[-1]: t for t in doc["tests"]}
+    assert by_name["test_changed"]["evidence"] == ["AssertionError: got EPERM"]  # the mismatch's own failure
+    assert by_name["test_listed"]["evidence"] == ["AssertionError: got ENOBUFS"]  # expected-fail keeps it too
+    assert "evidence" not in by_name["test_threshold[1]"] and "evidence" not in by_name["test_unsupported"]
     for path in (pytester.path / "out" / "deviations").glob("*.json"):
         assert_valid(validator, path)
 

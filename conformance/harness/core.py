@@ -148,7 +148,7 @@ class Harness:
         got = r.upcalls()
         if len(got) != 1:
             raise AssertionError(
-                f"expected one {kind} upcall, got {len(got)}: {[u.describe() for u in got]}")
+                f"expected one {kind} upcall, got {len(got)}: {'; '.join(u.describe() for u in got) or 'none'}")
         u = got[0]
         expect.assert_fields(f"{kind} upcall", {"kind": kind, "vif": vif, "src": src, "dst": dst},
                              {"kind": u.kind, "vif": u.vif, "src": u.src, "dst": u.dst})
@@ -158,7 +158,7 @@ class Harness:
         """Exactly these upcalls, as (kind, vif, src, dst), in this order."""
         seen = [(u.kind, u.vif, u.src, u.dst) for u in r.upcalls()]
         if seen != want:
-            raise AssertionError(f"{context}: expected upcalls {want or 'none'}, got {seen or 'none'}")
+            raise AssertionError(f"{context}: expected upcalls {_upcalls(want)}, got {_upcalls(seen)}")
 
     def expect_copies(self, sent: list[Packet], on: set[int], context: str) -> dict[int, list[Frame]]:
         """Every packet of ``sent`` left once, in order, on each port of ``on``; nothing elsewhere."""
@@ -168,8 +168,8 @@ class Harness:
         for port in sorted(got):
             expected = want if port in on else []
             if [tag(f.raw) for f in got[port]] != expected:
-                shown = [f"{tag(f.raw)} ({f.describe()})" for f in got[port]]
-                diffs.append(f"  port {port}: expected {expected or 'nothing'}, got {shown or 'nothing'}")
+                shown = "; ".join(f"{tag(f.raw)} ({f.describe()})" for f in got[port])
+                diffs.append(f"  port {port}: expected {', '.join(expected) or 'nothing'}, got {shown or 'nothing'}")
         if diffs:
             raise AssertionError(f"{context}:\n" + "\n".join(diffs))
         return got
@@ -178,7 +178,7 @@ class Harness:
         got = r.upcalls()
         if got:
             raise AssertionError(f"expected no upcall{' (' + why + ')' if why else ''}, got "
-                                 f"{[u.describe() for u in got]}")
+                                 f"{'; '.join(u.describe() for u in got)}")
 
     # -- capabilities ----------------------------------------------------------------------
     def _probe_get(self, r: RoutingSocket, number: int) -> bytes:
@@ -211,3 +211,8 @@ class Harness:
         if bits & ~support:
             unsupported(f"MRT_API_SUPPORT = {support:#x} lacks {bits & ~support:#x}")
         return support
+
+
+def _upcalls(calls: list[tuple[str, int, str, str]]) -> str:
+    """Upcalls as (kind, vif, src, dst) tuples, written out for a message (no Python reprs)."""
+    return "; ".join(f"{kind} vif {vif} ({src}, {dst})" for kind, vif, src, dst in calls) or "none"

@@ -35,8 +35,20 @@ def outcome(profile: Profile, path: str, what: str = "") -> Iterator[None]:
 
 def fields_diff(expected: dict, got: dict) -> str:
     """'field: expected X, got Y' for every differing key."""
-    lines = [f"  {k}: expected {expected[k]!r}, got {got.get(k)!r}" for k in expected if got.get(k) != expected[k]]
+    lines = [f"  {k}: expected {shown(expected[k])}, got {shown(got.get(k))}" for k in expected if got.get(k) != expected[k]]
     return "\n".join(lines)
+
+
+def shown(value: object) -> str:
+    """A field value for a message, without Python reprs: bytes as hex, a missing value as 'absent'."""
+    if value is None:
+        return "absent"
+    if isinstance(value, bytes | bytearray):
+        return value.hex(" ") or "no bytes"
+    if isinstance(value, list | tuple | set | frozenset):
+        items = sorted(value) if isinstance(value, set | frozenset) else value
+        return "[" + ", ".join(shown(v) for v in items) + "]"
+    return str(value)
 
 
 def assert_fields(what: str, expected: dict, got: dict) -> None:

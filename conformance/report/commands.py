@@ -60,10 +60,15 @@ def finish_run(args: argparse.Namespace, document: dict[str, Any], results: Path
     if args.deviations:
         document = _record_deviations(args, document, workdir, run_pytest)
         results.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
-    write_report(document, results.parent / REPORT_NAME, results)
+    write_report(document, results.parent / REPORT_NAME, results, previous_of(args))
     if document.get("expectations"):
         print(expectations_line(document["expectations"]))
     return document
+
+
+def previous_of(args: argparse.Namespace) -> Path:
+    """The results.json of the run before this one: still in the report directory until publishing."""
+    return Path(args.report_dir) / "results.json"
 
 
 def expectations_line(section: dict[str, Any]) -> str:

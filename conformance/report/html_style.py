@@ -21,15 +21,40 @@ dl.facts dt { color: var(--muted); } dl.facts dd { margin: 0; overflow-wrap: any
 .o-pass { background: var(--pass); } .o-fail, .o-error, .o-unexpected-pass { background: var(--fail); }
 .o-expected-fail { background: var(--warn); } .o-unsupported, .o-skip { background: var(--info); }
 .o-untested { background: var(--none); }
-.verdict { font-size: 22px; padding: 2px 14px; text-transform: uppercase; }
-.headline { font-size: 16px; margin: 0 0 10px; }
+.verdict-block { border: 1px solid var(--line); border-left: 12px solid var(--none); border-radius: 6px;
+                 padding: 14px 18px; margin-bottom: 12px; }
+.verdict-block.v-pass { border-left-color: var(--pass); } .verdict-block.v-fail { border-left-color: var(--fail); }
+.verdict-block.v-interrupted { border-left-color: var(--warn); }
+.verdict { display: inline-block; font-size: 40px; font-weight: 800; line-height: 1.1; padding: 2px 18px;
+           border-radius: 8px; color: #fff; background: var(--none); text-transform: uppercase;
+           vertical-align: middle; margin-right: 10px; }
+.headline { font-size: 17px; margin: 0 0 8px; overflow-wrap: anywhere; }
+.counts { margin: 2px 0; font-size: 15px; } .since-line { margin: 6px 0 0; }
+.verdict-block h1 { margin-top: 10px; }
+.verdict.o-pass { background: var(--pass); } .verdict.o-fail { background: var(--fail); }
+.verdict.o-interrupted { background: var(--warn); } .verdict.o-untested { background: var(--none); }
 .o-interrupted { background: var(--warn); }
+ol.attention { padding-left: 22px; } ol.attention > li { margin-bottom: 10px; }
+ul.att-tests { padding-left: 16px; margin: 4px 0; } ul.att-tests > li { margin: 4px 0; overflow-wrap: anywhere; }
+pre.evidence { margin: 4px 0 0; padding: 6px 8px; background: var(--band); border: 1px solid var(--line);
+               border-radius: 4px; font-size: 12px; white-space: pre-wrap; overflow-wrap: anywhere; }
+pre.evidence .ev-diff { color: var(--fail); font-weight: 600; }
+p.ok { color: var(--pass); font-weight: 600; }
+div.chart svg { max-width: 100%; height: auto; } svg.chart text { font: 12px system-ui, sans-serif; }
+.legend span { display: inline-block; margin-right: 12px; } .legend i { display: inline-block;
+ width: 10px; height: 10px; margin-right: 4px; vertical-align: middle; }
+.mark { font-size: 12px; color: var(--muted); border: 1px solid var(--line); border-radius: 4px; padding: 0 4px;
+        white-space: nowrap; }
+.mark.m-agrees { color: var(--fg); background: var(--band); }
+section.deviations td { background: #fbfbfc; }
+a { overflow-wrap: anywhere; }
 .totals td, .totals th { text-align: center; }
 .msg { font-family: ui-monospace, Menlo, Consolas, monospace; font-size: 12px; overflow-wrap: anywhere;
        white-space: pre-wrap; }
 ul.fails { margin: 0; padding-left: 16px; }
 td.id { white-space: nowrap; }
-td.test { overflow-wrap: anywhere; }
+td.test { overflow-wrap: anywhere; } td, th, dd, li { overflow-wrap: anywhere; }
+table { table-layout: auto; }
 .like { font-weight: 600; }
 #deviations code { overflow-wrap: anywhere; }
 ul.why { padding-left: 18px; } ul.why li { margin-bottom: 4px; }
@@ -40,7 +65,10 @@ ul.why { padding-left: 18px; } ul.why li { margin-bottom: 4px; }
   tr, dl.facts { break-inside: avoid; }
   thead { display: table-header-group; }
   a { color: inherit; text-decoration: none; }
-  .badge { -webkit-print-color-adjust: exact; print-color-adjust: exact; }
+  .badge, .verdict, .verdict-block, svg, .legend i { -webkit-print-color-adjust: exact; print-color-adjust: exact; }
+  .verdict-block { break-inside: avoid; }
+  pre.evidence { break-inside: avoid; }
+  #attention a::after, .links { display: none; }
   section.tests { break-before: page; }
 }
 """

@@ -16,19 +16,13 @@ from typing import Any
 
 from conformance import outcomes
 from conformance.catalog import load_catalog
+from conformance.report.charts import stacked_bars, tally
 from conformance.report.html_style import CSS
 
-CHART_OUTCOMES = (outcomes.PASS, outcomes.FAIL, outcomes.ERROR, outcomes.UNEXPECTED_PASS,
-                  outcomes.EXPECTED_FAIL, outcomes.UNSUPPORTED, outcomes.SKIP, outcomes.UNTESTED)
-COLOURS = {outcomes.PASS: "#1a7f37", outcomes.FAIL: "#cf222e", outcomes.ERROR: "#cf222e",
-           outcomes.UNEXPECTED_PASS: "#cf222e", outcomes.EXPECTED_FAIL: "#9a6700",
-           outcomes.UNSUPPORTED: "#0969da", outcomes.SKIP: "#54aeff", outcomes.UNTESTED: "#6e7781"}
 MATRIX_CSS = """
 .mx td.o { text-align: center; } .mx td.cid { white-space: nowrap; }
-tr.diff td.cid { font-weight: 600; } svg.chart text { font: 12px system-ui, sans-serif; }
-.legend span { display: inline-block; margin-right: 12px; } .legend i { display: inline-block;
- width: 10px; height: 10px; margin-right: 4px; vertical-align: middle; }
-.wrap { overflow-x: auto; } svg.chart { max-width: 100%; height: auto; }
+tr.diff td.cid { font-weight: 600; }
+.wrap { overflow-x: auto; }
 """
 
 
@@ -105,34 +99,12 @@ def rows(columns: Sequence[Column]) -> tuple[list[tuple[str, list[str]]], list[t
 
 def counts(column: Column) -> dict[str, int]:
     """How many clauses of ``column`` took each outcome."""
-    tally = dict.fromkeys(CHART_OUTCOMES, 0)
-    for outcome in column.clauses.values():
-        tally[outcome if outcome in tally else outcomes.UNTESTED] += 1
-    return tally
+    return tally(column.clauses.values())
 
 
 def chart(columns: Sequence[Column]) -> str:
-    """A horizontal stacked bar per run: clause outcomes, as inline SVG."""
-    width, bar, gap, left = 1000, 22, 10, 330
-    height = len(columns) * (bar + gap) + gap
-    parts = [f'<svg class="chart" role="img" aria-label="clause outcomes per run" width="{width}" '
-             f'height="{height}" viewBox="0 0 {width} {height}">']
-    for i, column in enumerate(columns):
-        tally = counts(column)
-        total = sum(tally.values()) or 1
-        y = gap + i * (bar + gap)
-        parts.append(f'<text x="0" y="{y + 15}">{escape(column.label[:48])}</text>')
-        x = float(left)
-        for outcome in CHART_OUTCOMES:
-            if not tally[outcome]:
-                continue
-            w = (width - left - 10) * tally[outcome] / total
-            parts.append(f'<rect x="{x:.1f}" y="{y}" width="{w:.1f}" height="{bar}" fill="{COLOURS[outcome]}">'
-                         f"<title>{escape(outcome)}: {tally[outcome]}</title></rect>")
-            x += w
-    parts.append("</svg>")
-    legend = "".join(f'<span><i style="background:{COLOURS[o]}"></i>{escape(o)}</span>' for o in CHART_OUTCOMES)
-    return "".join(parts) + f'<p class="legend">{legend}</p>'
+    """A horizontal stacked bar per run: clause outcomes, as inline SVG (the report's chart style)."""
+    return stacked_bars([(c.label, counts(c)) for c in columns], "clause outcomes per run")
 
 
 def _table(title: str, body: list[tuple[str, list[str]]], columns: Sequence[Column], cls: str) -> str:

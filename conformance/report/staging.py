@@ -2,7 +2,8 @@
 
 Until :meth:`Stage.publish`, nothing of the previous report is touched; a run that is abandoned
 (bad input, second Ctrl-C) leaves it as it was. Only the files a run writes are replaced, so other
-files in the directory are never removed.
+files in the directory are never removed; the replaced results.json is kept as
+previous-results.json, which report.html compares with.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from pathlib import Path
 from conformance.interrupts import ABANDONED
 
 # Everything `run` writes into --report-dir; publishing replaces exactly these.
-MANAGED = ("results.json", "report.html", "junit.xml", "allure-results", "deviations")
+MANAGED = ("results.json", "report.html", "junit.xml", "allure-results", "allure-report", "deviations")
+PREVIOUS = "previous-results.json"  # the replaced results.json, kept for "since the previous run"
 
 
 class StageError(Exception):
@@ -44,6 +46,9 @@ class Stage:
     def publish(self) -> None:
         """Replace the report's files by the staged ones, then remove the staging directory."""
         self.report_dir.mkdir(exist_ok=True)
+        old_results = self.report_dir / "results.json"
+        if (self.path / "results.json").is_file() and old_results.is_file() and not old_results.is_symlink():
+            old_results.replace(self.report_dir / PREVIOUS)
         for name in MANAGED:
             old, new = self.report_dir / name, self.path / name
             if old.is_dir() and not old.is_symlink():
