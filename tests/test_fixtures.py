@@ -547,3 +547,15 @@ def test_write_replaces_files_atomically_and_leaves_no_temporary_file(tmp_path, 
     monkeypatch.setattr(os, "replace", real_replace)
     assert export.write(tmp_path, fresh, {}) == 2  # the pcap and the manifest
     assert export.differences(tmp_path, fresh, {}) == []
+
+
+def test_export_check_outside_a_clone_is_one_line_exit_2(tmp_path, monkeypatch):
+    """From an installed package in another directory there is no kit to check: say so, do not list 1,700 files."""
+    from conformance.fixtures import cli as fixtures_cli
+
+    monkeypatch.setattr(fixtures_cli, "default_root", lambda: tmp_path)
+    monkeypatch.setattr(export, "export_profile", lambda *a, **k: pytest.fail("exported before checking the root"))
+    for argv in (["export", "--check"], ["export", "--check", "--root", str(tmp_path)]):
+        rc, out, err = run_cli(*argv)
+        assert rc == 2 and out == "" and len(err.strip().splitlines()) == 1, (rc, out, err)
+        assert str(tmp_path) in err and "pcaps/MANIFEST" in err and "Traceback" not in err
