@@ -12,6 +12,7 @@ import io
 import json
 import os
 import shutil
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
@@ -559,3 +560,88 @@ def test_export_check_outside_a_clone_is_one_line_exit_2(tmp_path, monkeypatch):
         rc, out, err = run_cli(*argv)
         assert rc == 2 and out == "" and len(err.strip().splitlines()) == 1, (rc, out, err)
         assert str(tmp_path) in err and "pcaps/MANIFEST" in err and "Traceback" not in err
+
+
+# -- replay: expectations files, JUnit XML, --report-dir ----------------------------------------
+def _failing_kit(tmp_path: Path) -> tuple[Path, dict, dict]:
+    """A one-profile kit whose fixture expects EEXIST where the reference succeeds."""
+    path = copy_kit(tmp_path / "kit")
+    doc = read_doc(path)
+    step = next(s for s in doc["steps"] if s["op"] == "setsockopt" and s["option"] == "MRT_ADD_MFC")
+    step["expect"]["errno"] = "EEXIST"
+    write_doc(path, doc)
+    return path, doc, step
+
+
+def _expectations(tmp_path: Path, test: str, reason: str) -> Path:
+    path = tmp_path / "expect.toml"
+    path.write_text(f'format = "mroute-conformance/expectations/1"\n\n[[expect]]\ntest = "{test}"\n'
+                    f'reason = "{reason}"\n')
+    return path
+
+
+def test_replay_applies_an_expectations_file_and_writes_junit(tmp_path):
+    path, doc, step = _failing_kit(tmp_path)
+    listed = _expectations(tmp_path, doc["id"], f"step {step['step']} setsockopt: errno: expected EEXIST, got success")
+    report = tmp_path / "report"
+    rc, out, err = run_cli("replay", "--expectations", str(listed), "--report-dir", str(report), str(path))
+    assert rc == 0, out + err
+    assert "0 fail, 1 expected-fail" in out and "expected-fail" in out
+    junit = ET.parse(report / "junit.xml").getroot()
+    case = junit.find("testsuite/testcase")
+    assert case is not None and case.get("name") == f"{doc['id']} [linux]"
+    skipped = case.find("skipped")
+    assert skipped is not None and skipped.get("type") == "expected-fail"
+    assert not list(tmp_path.glob(".report.staging-*")), "the staging directory was left behind"
+
+
+def test_replay_expectation_whose_reason_no_longer_matches_fails(tmp_path):
+    path, doc, _ = _failing_kit(tmp_path)
+    listed = _expectations(tmp_path, doc["id"], "some other reason")
+    rc, out, _ = run_cli("replay", "--expectations", str(listed), str(path))
+    assert rc == 1 and "expectation mismatch" in out and "1 fail" in out, out
+
+
+def test_replay_listed_fixture_that_passes_is_an_unexpected_pass(tmp_path):
+    path = copy_kit(tmp_path / "kit")
+    listed = _expectations(tmp_path, read_doc(path)["id"], "anything")
+    report = tmp_path / "report"
+    rc, out, _ = run_cli("replay", "--expectations", str(listed), "--report-dir", str(report), str(path))
+    assert rc == 1 and "1 unexpected-pass" in out, out
+    failure = ET.parse(report / "junit.xml").getroot().find("testsuite/testcase/failure")
+    assert failure is not None and failure.get("type") == "unexpected-pass"
+
+
+@pytest.mark.parametrize("case", ["missing", "not-utf8", "bad-format"])
+def test_replay_bad_expectations_file_is_one_line_exit_2_and_keeps_the_report(tmp_path, case):
+    listed = tmp_path / "expect.toml"
+    if case == "not-utf8":
+        listed.write_bytes(b'format = "\xff"\n')
+    elif case == "bad-format":
+        listed.write_text('format = "something/else"\n')
+    report = tmp_path / "report"
+    report.mkdir()
+    (report / "junit.xml").write_text("previous")
+    rc, out, err = run_cli("replay", "--expectations", str(listed), "--report-dir", str(report), str(ROOT / SAMPLE))
+    assert_one_line_bad_input(rc, err, listed, "--expectations")
+    assert out == "" and (report / "junit.xml").read_text() == "previous"
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["report", *(["expect.toml"] * (case != "missing"))])
+
+
+def test_replay_bad_fixture_keeps_the_previous_report(tmp_path):
+    bad = copy_kit(tmp_path / "kit")
+    bad.write_text("{")
+    report = tmp_path / "report"
+    report.mkdir()
+    (report / "junit.xml").write_text("previous")
+    rc, _, err = run_cli("replay", "--report-dir", str(report), str(bad))
+    assert_one_line_bad_input(rc, err, bad, "not a JSON document")
+    assert (report / "junit.xml").read_text() == "previous" and sorted(tmp_path.iterdir()) == [tmp_path / "kit", report]
+
+
+def test_replay_report_dir_that_is_a_file_is_one_line_exit_2(tmp_path):
+    report = tmp_path / "report"
+    report.write_text("a file")
+    rc, out, err = run_cli("replay", "--report-dir", str(report), str(ROOT / SAMPLE))
+    assert_one_line_bad_input(rc, err, report, "--report-dir", "not a directory")
+    assert out == "" and report.read_text() == "a file"
