@@ -138,7 +138,7 @@ def test_every_exported_group_and_profile_has_fixtures_and_every_pcap_is_used():
     pcaps = {p.relative_to(ROOT).as_posix() for p in (ROOT / "pcaps").rglob("*.pcapng")}
     assert pcaps == used, f"pcaps no fixture names: {sorted(pcaps - used)[:5]}"
     for profile in ("documented", "freebsd", "linux"):
-        wanted = {"nocache", "mfc", "mfc6", "wrongvif", "register"} | ({"bw"} if profile != "linux" else set())
+        wanted = {"nocache", "mfc", "mfc6", "wrongvif", "register", "socket"} | ({"bw"} if profile != "linux" else set())
         assert wanted <= groups[profile], f"{profile}: no fixtures for {sorted(wanted - groups[profile])}"
 
 

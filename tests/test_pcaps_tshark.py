@@ -138,6 +138,21 @@ def test_no_bad_checksum(dissected):
     assert checked > 1000, f"only {checked} frames had their IPv4 checksum verified"
 
 
+def test_membership_reports_are_in_the_pcaps_and_read_cleanly(dissected):
+    """IGMP and MLD membership reports (scenarios of the socket group) on the wire and on the routing socket."""
+    def layers(f: Frame) -> list[str]:
+        return f.fields["frame.protocols"].split(":")
+
+    wire = [f for f in _all(dissected) if layers(f)[0] == "eth"]
+    igmp = [f for f in wire if "igmp" in layers(f)]
+    mld = [f for f in wire if "icmpv6" in layers(f) and "ipv6.hopopts" in layers(f)]
+    assert igmp and mld, f"membership frames in the pcaps: {len(igmp)} IGMP, {len(mld)} MLD (need both)"
+    assert all(f.fields["igmp.checksum.status"] == "1" for f in igmp), "an IGMP report with a bad checksum"
+    assert all(f.fields["icmpv6.checksum.status"] == "1" for f in mld), "an MLD report with a bad checksum"
+    read = [f for f in _all(dissected) if f.fields["mroute.kind"] in ("IGMP", "ICMPv6")]
+    assert {f.fields["mroute.kind"] for f in read} == {"IGMP", "ICMPv6"}, "reports read on a routing socket"
+
+
 def _references(doc: dict) -> dict[int, tuple[int, str, str]]:
     """pcap frame -> (step, interface name, direction flags) as the fixture declares them."""
     names = [i["name"] for i in doc["pcap"]["interfaces"]]
@@ -319,7 +334,9 @@ def test_forcing_the_profiles_abi_decodes_the_same_without_warnings(dissected, t
             for p in pcaps for f in dissected["/".join(p.parts[-4:])]]
     assert [tuple(r[:3]) for r in forced] == auto
     assert {r[3] for r in forced if r[3]} == {f"{abi}-amd64"}
-    warned = [r for r in forced if any(int(s) >= PI_WARN for s in r[4].split("|") if s)]
+    # an MLD message read from a raw socket has no IPv6 header: Wireshark cannot verify its checksum
+    # and warns (docs/fixtures.md; the dissector adds mroute.icmpv6_checksum_unverifiable)
+    warned = [r for r in forced if r[0] != "ICMPv6" and any(int(s) >= PI_WARN for s in r[4].split("|") if s)]
     assert not warned, f"{len(warned)} frames with expert warnings when {abi} is forced: {warned[:3]}"
 
 
