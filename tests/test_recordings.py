@@ -24,7 +24,7 @@ RECORDED = kit.recorded_fixtures(DEFAULT_KIT)
 
 def test_recordings_are_shipped() -> None:
     names = {p.relative_to(DEFAULT_KIT / "fixtures").with_suffix("").as_posix() for p in RECORDED}
-    assert {"smcroute/static-sg", "smcroute/star-g", "smcroute/ipv6", "smcroute/table-7"} <= names
+    assert {"smcroute/static-sg", "smcroute/star-g", "smcroute/ipv6", "smcroute/table-7", "pimd/ssm-source"} <= names
 
 
 @pytest.mark.parametrize("path", RECORDED, ids=lambda p: p.stem)
@@ -102,7 +102,8 @@ TRACE = """\
 
 def test_convert_keeps_routing_socket_calls_in_clock_order() -> None:
     frame = b"\x01" * 60
-    events = [Event(100.5, "send", port=0, frame=frame), Event(101.2, "collect", frames={0: [], 1: [frame]})]
+    hello = bytes.fromhex("01005e00000d026d72000001" "0800" "45c0002e0000000001670000c6120001e000000d") + bytes(26)
+    events = [Event(100.5, "send", port=0, frame=frame), Event(101.2, "collect", frames={0: [hello], 1: [frame]})]
     conv = convert(parse(TRACE), events, LINUX, 101.5)
     calls = [(c.op, c.args.get("optname"), c.errno) for c in conv.recording.calls]
     assert calls == [("socket", None, None), ("socket", None, None), ("setsockopt", 200, None),
@@ -112,8 +113,10 @@ def test_convert_keeps_routing_socket_calls_in_clock_order() -> None:
     assert conv.recording.calls[4].result == (773).to_bytes(4, "little")
     assert conv.recording.calls[7].args["value"] == b""
     assert conv.recording.calls[6].result == [bytes.fromhex("4500001c0000000001000000c612000ae8010101")]
+    assert conv.recording.calls[9].result == {0: [], 1: [frame]}  # the daemon's PIM Hello is not forwarding
     assert conv.excluded == {
         "close at process exit (implicit: recorded as a close step)": 1,
+        "frames the daemon sent to link-local groups (its own protocol, not forwarding)": 1,
         "read: the router's own MLD/IGMP about link-local groups (not the routing API)": 1,
         "setsockopt level 0 optname 34: not a multicast routing option": 1,
     }

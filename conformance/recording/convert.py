@@ -73,6 +73,16 @@ def own_link_local_membership(family: int, data: bytes) -> bool:
     return data[16:19] == LINK_LOCAL4
 
 
+def link_local_frame(frame: bytes) -> bool:
+    """True for an Ethernet frame to a link-local group (224.0.0.0/24, ff02::/16): never forwarded by
+    multicast routing, so it is the daemon's own protocol traffic (PIM Hello, IGMP/MLD queries)."""
+    if len(frame) >= 34 and frame[12:14] == b"\x08\x00":
+        return frame[30:33] == LINK_LOCAL4
+    if len(frame) >= 54 and frame[12:14] == b"\x86\xdd":
+        return frame[38:40] == LINK_LOCAL6
+    return False
+
+
 def _errno_number(name: str | None) -> int | None:
     return None if name is None else getattr(E, name, E.EIO)
 
@@ -178,7 +188,13 @@ class _Converter:
         if ev.op == "send":
             self.add("send", ev.at, {"port": ev.port, "frame": ev.frame})
         else:
-            self.add("collect", ev.at, {}, {p: list(f) for p, f in ev.frames.items()})
+            frames: dict[int, list[bytes]] = {}
+            for port, got in ev.frames.items():
+                frames[port] = [f for f in got if not link_local_frame(f)]
+                if len(frames[port]) != len(got):
+                    self.excluded["frames the daemon sent to link-local groups (its own protocol, not forwarding)"] += (
+                        len(got) - len(frames[port]))
+            self.add("collect", ev.at, {}, frames)
 
     def exit(self, at: float) -> None:
         for _fd, (ident, _family) in sorted(self.fds.items()):

@@ -73,4 +73,13 @@ RUNS = {r.name: r for r in (
                   "mroute from r0 group 232.3.3.4 to r1\n",
         (Stimulus(0, "232.3.3.3"), Stimulus(0, "232.3.3.4")),
     ),
+    DaemonRun(
+        "pimd/ssm-source",
+        "pimd 2.3 (PIM-SM, SSM range 232/8) on r0..r3 without neighbours or receivers: MRT_INIT, MRT_PIM, "
+        "vifs and the register vif; a datagram from a directly connected source makes a NOCACHE upcall "
+        "pimd reads",
+        "pimd", ("pimd", "-f", "-N", "-c", "{config}", "-s", "debug"),
+        PHYINTS,
+        (Stimulus(0, "232.4.4.4"), Stimulus(0, "232.4.4.4")),
+    ),
 )}
