@@ -21,6 +21,7 @@ from typing import Any
 from conformance.fixtures.names import option_name
 from conformance.fixtures.recorder import Call, Recording
 from conformance.recording.strace import Syscall, buffer, integer, iov_bytes
+from mroute_spec.constants import MLD_TYPES
 from reference_impl.profiles import Profile
 
 # (family, type, protocol) of the sockets a multicast routing daemon drives the kernel through
@@ -49,7 +50,6 @@ class Converted:
     pid: int
 
 
-MLD_TYPES = (130, 131, 132, 143)  # query, v1 report, done, v2 report
 LINK_LOCAL6 = b"\xff\x02"
 LINK_LOCAL4 = b"\xe0\x00\x00"  # 224.0.0.0/24
 
