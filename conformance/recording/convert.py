@@ -18,10 +18,10 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from conformance.fixtures.frames import LINK_LOCAL4, LINK_LOCAL6, own_link_local_membership
 from conformance.fixtures.names import option_name
 from conformance.fixtures.recorder import Call, Recording
 from conformance.recording.strace import Syscall, buffer, integer, iov_bytes
-from mroute_spec.constants import MLD_TYPES
 from reference_impl.profiles import Profile
 
 # (family, type, protocol) of the sockets a multicast routing daemon drives the kernel through
@@ -48,29 +48,6 @@ class Converted:
     recording: Recording
     excluded: dict[str, int]
     pid: int
-
-
-LINK_LOCAL6 = b"\xff\x02"
-LINK_LOCAL4 = b"\xe0\x00\x00"  # 224.0.0.0/24
-
-
-def own_link_local_membership(family: int, data: bytes) -> bool:
-    """True for the router stack's own MLD/IGMP traffic about link-local groups (ff02::/16,
-    224.0.0.0/24), which a raw ICMPv6/IGMP socket also reads: not the routing API, never test traffic."""
-    if family == 10:
-        if len(data) < 24 or data[0] not in MLD_TYPES:
-            return False
-        if data[0] == 143:  # records: type, aux len, nsrcs, group
-            off, groups = 8, []
-            while off + 20 <= len(data):
-                groups.append(data[off + 4 : off + 20])
-                off += 20 + 16 * int.from_bytes(data[off + 2 : off + 4], "big") + 4 * data[off + 1]
-            return bool(groups) and all(g.startswith(LINK_LOCAL6) for g in groups)
-        group = data[8:24]
-        return group.startswith(LINK_LOCAL6) or group == bytes(16)
-    if len(data) < 20 or data[9] != 2:  # an upcall (ip_p 0) or not IGMP
-        return False
-    return data[16:19] == LINK_LOCAL4
 
 
 def link_local_frame(frame: bytes) -> bool:
