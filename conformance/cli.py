@@ -32,6 +32,7 @@ from conformance.catalog import load_catalog
 from conformance.differential.cli import add_differential
 from conformance.errors import PROG, UsageError, report_error
 from conformance.interrupts import Interrupts, child_env
+from conformance.recording.cli import add_record
 from conformance.report.commands import (
     REPORT_NAME,
     add_expectations,
@@ -432,7 +433,7 @@ def _add_fixtures(commands: argparse._SubParsersAction) -> None:
 
 SUBCOMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (
     _add_run, _add_clauses, _add_bench, add_report, add_profile_match, add_expectations, _add_fixtures,
-    add_kernels, add_targets, add_agent_script, add_differential,
+    add_kernels, add_targets, add_agent_script, add_differential, add_record,
 )
 
 if __name__ == "__main__":

@@ -27,6 +27,9 @@ SAMPLE_ARGS: dict[str, dict[str, Any]] = {
     "routing_state": {"version": 6, "table": 254},
     "shutdown": {},
     "bye": {},
+    "daemon_start": {"argv": ["smcrouted", "-n", "-f", "{config}"], "config": P.b64encode(b"phyint r0 enable\n")},
+    "daemon_settle": {"quiet": 1.0, "limit": 30},
+    "daemon_stop": {},
 }
 
 
@@ -39,6 +42,13 @@ def test_every_request_round_trips(op: str) -> None:
     line = P.encode_request(7, op, SAMPLE_ARGS[op])
     assert line.endswith(b"\n") and line.count(b"\n") == 1
     assert P.decode_request(line) == P.Request(7, op, SAMPLE_ARGS[op])
+
+
+def test_argv_must_be_a_nonempty_list_of_strings() -> None:
+    for bad in ([], "smcrouted", ["smcrouted", 1]):
+        line = P.encode_request(8, "daemon_start", {"argv": bad, "config": ""})
+        with pytest.raises(P.ProtocolError, match="'argv' must be list of strings"):
+            P.decode_request(line)
 
 
 @pytest.mark.parametrize(

@@ -30,6 +30,7 @@ _INT = "int"
 _NUM = "number"
 _B64 = "b64"
 _SYM = "int-or-name"
+_STRS = "list of strings"
 
 # op -> {arg name: kind}. Every listed arg is required; args not listed are ignored (forward
 # compatible within a version).
@@ -50,7 +51,12 @@ OPS: dict[str, dict[str, str]] = {
     "routing_state": {"version": _INT, "table": _INT},  # optional, likewise
     "shutdown": {},
     "bye": {},
+    # optional (advertised in capabilities by targets that can run a traced daemon: the Linux backend)
+    "daemon_start": {"argv": _STRS, "config": _B64},
+    "daemon_settle": {"quiet": _NUM, "limit": _NUM},
+    "daemon_stop": {},
 }
+DAEMON_OPS = ("daemon_start", "daemon_settle", "daemon_stop")
 
 
 class ProtocolError(ValueError):
@@ -193,6 +199,7 @@ def _check_arg(op: str, name: str, kind: str, value: object, id: int) -> None:
         _NUM: is_int(value) or isinstance(value, float),
         _B64: isinstance(value, str),
         _SYM: is_int(value) or isinstance(value, str),
+        _STRS: isinstance(value, list) and bool(value) and all(isinstance(v, str) for v in value),
     }[kind]
     if not ok:
         raise ProtocolError(f"op {op!r}: argument {name!r} must be {kind}, got {json.dumps(value)}", id)

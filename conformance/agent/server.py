@@ -15,7 +15,7 @@ from conformance.agent import protocol as P
 from conformance.targets.base import SocketHandle, Target, TargetUnavailable, Unsupported
 
 AGENT = {"name": "mroute-conformance-agent", "version": "1.0"}
-CAPABILITIES = [op for op in P.OPS if op not in ("hello", "bye")]
+CAPABILITIES = [op for op in P.OPS if op not in ("hello", "bye", *P.DAEMON_OPS)]
 
 TargetSource = Target | Callable[[], Target]
 
@@ -70,6 +70,8 @@ class Session:
             target = self._target()
         except TargetUnavailable as exc:
             return {**hello, "unavailable": str(exc)}
+        if getattr(target, "daemon_runner", None) is not None:
+            hello["capabilities"] = [*CAPABILITIES, *P.DAEMON_OPS]
         return {
             **hello,
             "profile": target.profile.name,
@@ -133,6 +135,31 @@ class Session:
         info = self._target().info()
         details = json.loads(json.dumps(info.details, default=str))  # anything JSON cannot say, as text
         return {"name": info.name, "profile": info.profile, "details": details}
+
+    def _daemon(self) -> Any:
+        runner = getattr(self._target(), "daemon_runner", None)
+        if runner is None:
+            raise P.ProtocolError("this target cannot run a traced daemon (no daemon_* capability)")
+        return runner
+
+    def op_daemon_start(self, argv: list[str], config: str) -> float:
+        """Start a daemon under strace in the router namespace (conformance/targets/linux/daemon.py)."""
+        from conformance.targets.linux.daemon import DaemonError
+
+        try:
+            return float(self._daemon().start(argv, P.b64decode(config, "config")))
+        except DaemonError as exc:
+            raise TargetUnavailable(str(exc)) from None
+
+    def op_daemon_settle(self, quiet: float, limit: float) -> float:
+        """Wait until the daemon's trace is quiet; the guest's wall-clock time then."""
+        return float(self._daemon().settle(float(quiet), float(limit)))
+
+    def op_daemon_stop(self) -> dict[str, Any]:
+        """Stop the daemon; its trace and output (base64), exit status and stop time."""
+        done = self._daemon().stop()
+        return {"trace": P.b64encode(done["trace"]), "output": P.b64encode(done["output"]),
+                "status": done["status"], "at": done["at"]}
 
     def op_shutdown(self) -> None:
         self.close_target()

@@ -19,6 +19,7 @@ import time
 import conformance.targets.linux.mrstate as mrstate
 import conformance.targets.linux.netns as netns
 from conformance.targets.base import Port, SocketHandle, Target, TargetInfo, Unsupported
+from conformance.targets.linux.daemon import DaemonRunner
 from conformance.targets.linux.errors import TargetUnavailable
 from conformance.targets.linux.settle import Activity
 from conformance.targets.linux.sockets import RouterSockets
@@ -135,6 +136,14 @@ class LinuxTarget(Target):
         self._tables: dict[int, set[int]] = {socket.AF_INET: set(), socket.AF_INET6: set()}
         self._shut = False
         self.last_reset_s = 0.0
+        self._daemon: DaemonRunner | None = None
+
+    @property
+    def daemon_runner(self) -> DaemonRunner:
+        """Runs one traced routing daemon in the router namespace (the recorder's agent ops)."""
+        if self._daemon is None:
+            self._daemon = DaemonRunner(self._topo.router.name)
+        return self._daemon
 
     # -- sockets ---------------------------------------------------------------------------
     def open_socket(self, family: int, type_: int, proto: int) -> SocketHandle:
@@ -226,6 +235,8 @@ class LinuxTarget(Target):
             return
         self._shut = True
         try:
+            if self._daemon is not None:
+                self._daemon.close()
             self._socks.close_all()
             self._wires.close()
         finally:

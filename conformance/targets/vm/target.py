@@ -107,6 +107,10 @@ class LinuxVmTarget(Target):
         self.boot_s = time.monotonic() - started
         return agent
 
+    def agent_call(self, op: str, *, timeout: float | None = None, **args: object) -> object:
+        """One raw agent request (e.g. the recorder's ``daemon_*`` ops); errors as AgentConnection.call."""
+        return self._agent.connection.request(op, dict(args), timeout=timeout)
+
     # -- delegation ------------------------------------------------------------------------
     def open_socket(self, family: int, type_: int, proto: int) -> SocketHandle:
         """socket(2) in the guest's router namespace."""
