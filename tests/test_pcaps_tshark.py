@@ -114,7 +114,7 @@ def fixture_docs(group: str | None = None, profile: str | None = None) -> list[d
 def dissected(tmp_path_factory) -> dict[str, list[Frame]]:
     """tshark's view of every committed pcap: pcap path -> its frames."""
     pcaps = sorted(ROOT.glob("pcaps/*/*/*.pcapng"))
-    assert len(pcaps) == len(list(ROOT.rglob("pcaps/**/*.pcapng"))), "a pcap outside pcaps/<group>/<clause>/"
+    assert len(pcaps) == len(list((ROOT / "pcaps").rglob("*.pcapng"))), "a pcap outside pcaps/<group>/<clause>/"
     assert pcaps, "no committed pcaps"
     return tshark_view(pcaps, tmp_path_factory.mktemp("tshark"))
 

@@ -74,7 +74,7 @@ def test_routing_state_travels_over_the_agent_protocol_or_is_unsupported() -> No
     assert answers[1]["error"]["type"] == "protocol"
 
     class Blind(ReferenceTarget):
-        def routing_state(self, version: int, table: int = 254) -> TableState:
+        def routing_state(self, version: int, table: int | None = None) -> TableState:
             return Target.routing_state(self, version, table)
 
     out = io.BytesIO()

@@ -16,7 +16,7 @@ from typing import Any, Protocol
 
 from conformance.agent import protocol as P
 from conformance.targets.base import Port, SocketHandle, Target, TargetInfo, TargetUnavailable, Unsupported
-from reference_impl.profiles import PROFILES, Profile, get_profile
+from reference_impl.profiles import LINUX, PROFILES, Profile, get_profile
 from reference_impl.snapshot import TableState
 
 
@@ -290,10 +290,13 @@ class AgentTarget(Target):
             raise Unsupported(f"agent {self.connection.describe} does not offer remove_interface")
         self.connection.call("remove_interface", port=port)
 
-    def routing_state(self, version: int, table: int = 254) -> TableState:
-        """The agent's ``routing_state`` op; ``Unsupported`` when the agent does not list it."""
+    def routing_state(self, version: int, table: int | None = None) -> TableState:
+        """The agent's ``routing_state`` op (table None: the family's Linux default, 253 / 254);
+        ``Unsupported`` when the agent does not list it."""
         if "routing_state" not in self.capabilities:
             raise Unsupported(f"agent {self.connection.describe} does not offer routing_state")
+        if table is None:
+            table = LINUX.default_table4 if version == 4 else LINUX.default_table6
         data = self.connection.call("routing_state", version=version, table=table)
         try:
             return TableState.from_json(data)

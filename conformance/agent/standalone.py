@@ -560,9 +560,10 @@ class LinuxBackend(KernelBackend):
 
     def routing_state(self, version: int, table: int) -> Dict[str, Any]:
         """/proc/net/ip_mr_vif + ip_mr_cache (ip6_mr_* for IPv6) of the router namespace, normalised as
-        the protocol's routing_state result; /proc shows only the default table 254."""
-        if table != 254:
-            raise NotSupported("/proc shows only the default table 254, not %d" % table)
+        the protocol's routing_state result; /proc shows only the family's default table (IPv4 253, IPv6 254)."""
+        default = 253 if version == 4 else 254
+        if table != default:
+            raise NotSupported("/proc shows only the default table %d of IPv%d, not %d" % (default, version, table))
         prefix = "ip_mr" if version == 4 else "ip6_mr"
 
         def read() -> Tuple[List[str], List[str]]:

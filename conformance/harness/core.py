@@ -103,7 +103,7 @@ class Harness:
         except Unsupported as e:
             unsupported(e.reason)
 
-    def routing_state(self, version: int, table: int = 254) -> TableState:
+    def routing_state(self, version: int, table: int | None = None) -> TableState:
         """The target's routing table as the system shows it; ``unsupported`` where it cannot say."""
         try:
             return self.target.routing_state(version, table)

@@ -171,8 +171,8 @@ class Target(abc.ABC):
         raise Unsupported(f"target {self.name!r} cannot remove an interface")
 
     # -- reading state back (optional) ----------------------------------------------------
-    def routing_state(self, version: int, table: int = 254) -> TableState:
-        """The vifs and MFC entries of one family's routing ``table`` as the system shows them
+    def routing_state(self, version: int, table: int | None = None) -> TableState:
+        """The vifs and MFC entries of one family's routing ``table`` (None: the family's default) as the system shows them
         (Linux: /proc/net/ip_mr_vif, ip_mr_cache, ip6_mr_*), normalised (reference_impl/snapshot.py).
 
         Optional: the default raises ``Unsupported``, so tests needing it end ``unsupported``."""

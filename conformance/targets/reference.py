@@ -79,10 +79,10 @@ class ReferenceTarget(Target):
     def advance(self, seconds: float) -> None:
         self.kernel.advance(seconds)
 
-    def routing_state(self, version: int, table: int = 254) -> TableState:
+    def routing_state(self, version: int, table: int | None = None) -> TableState:
         """The model's table as Linux's /proc would show it (a table never created: empty)."""
         af = next(af for af, fam in FAMILIES.items() if fam.version == version)
-        router = self.kernel.tables[af].get(table)
+        router = self.kernel.tables[af].get(self.kernel.default_table(af) if table is None else table)
         return TableState() if router is None else snapshot(router)
 
     def remove_interface(self, port: int) -> None:

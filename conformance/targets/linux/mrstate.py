@@ -21,7 +21,9 @@ from reference_impl.snapshot import MfcState, TableState, VifState, canonical, n
 
 # MRT_FLUSH / MRT6_FLUSH flag bits (uapi mroute.h / mroute6.h): MFC, MFC_STATIC, VIFS, VIFS_STATIC
 FLUSH_EVERYTHING = 0x1 | 0x2 | 0x4 | 0x8
-DEFAULT_TABLE = 254
+# each family's default table (ipmr.c RT_TABLE_DEFAULT, ip6mr.c RT6_TABLE_DFLT): a socket without
+# MRT_TABLE uses it, and /proc shows only it
+DEFAULT_TABLES: dict[int, int] = {socket.AF_INET: LINUX.default_table4, socket.AF_INET6: LINUX.default_table6}
 PROC_TABLES = ("ip_mr_vif", "ip_mr_cache", "ip6_mr_vif", "ip6_mr_cache")
 MC_FORWARDING = {
     "ipv4.all.mc_forwarding": "/proc/sys/net/ipv4/conf/all/mc_forwarding",
@@ -95,19 +97,19 @@ def restore(router: NetNamespace, tables: dict[int, set[int]], flush: bool) -> N
     """Turn PIM/ASSERT off and, if ``flush``, MRT_FLUSH everything (static too), in the default
     table and in ``tables``; done from a fresh privileged raw socket that is not the mrouter."""
     for family, fam in FAMILIES.items():
-        for table in sorted({DEFAULT_TABLE} | tables.get(family, set())):
+        for table in sorted({DEFAULT_TABLES[family]} | tables.get(family, set())):
             try:
                 s = router.socket(family, socket.SOCK_RAW, fam.proto)
             except OSError:  # no IPv6 in the router: nothing to restore there
                 continue
             with s:
                 try:
-                    if table != DEFAULT_TABLE:
+                    if table != DEFAULT_TABLES[family]:
                         s.setsockopt(fam.level, fam.table_opt, struct.pack("=I", table))
                     if flush:
                         s.setsockopt(fam.level, fam.flush_opt, struct.pack("=i", FLUSH_EVERYTHING))
                 except OSError as e:  # ENOPROTOOPT: no MRT_FLUSH / tables on this kernel
-                    if table == DEFAULT_TABLE:
+                    if table == DEFAULT_TABLES[family]:
                         raise RuntimeError(f"cannot flush multicast routes (family {family}): {e}") from e
                     continue
                 for opt in fam.switches:

@@ -182,11 +182,12 @@ class LinuxTarget(Target):
         """Frames the router emitted per port since the last call, once ``quiet`` s passed silent."""
         return self._wires.collect(self.quiet)
 
-    def routing_state(self, version: int, table: int = 254) -> TableState:
+    def routing_state(self, version: int, table: int | None = None) -> TableState:
         """The router namespace's /proc/net/ip_mr_vif + ip_mr_cache (ip6_mr_* for IPv6), normalised.
-        /proc shows only the default table: another one is ``Unsupported``."""
-        if table != mrstate.DEFAULT_TABLE:
-            raise Unsupported(f"/proc shows only the default table {mrstate.DEFAULT_TABLE}, not {table}")
+        /proc shows only the family's default table: another one is ``Unsupported``."""
+        default = mrstate.DEFAULT_TABLES[socket.AF_INET if version == 4 else socket.AF_INET6]
+        if table not in (None, default):
+            raise Unsupported(f"/proc shows only the default table {default} of IPv{version}, not {table}")
         try:
             return mrstate.table_state(self._topo.router, version, {p.name: p.index for p in self.ports})
         except FileNotFoundError as e:  # kernel without IPv6 multicast routing

@@ -144,7 +144,7 @@ class LinuxVmTarget(Target):
         """Frames the guest's router emitted per port since the last call."""
         return self._agent.collect()
 
-    def routing_state(self, version: int, table: int = 254) -> TableState:
+    def routing_state(self, version: int, table: int | None = None) -> TableState:
         """The guest router's /proc tables, normalised (the agent's routing_state)."""
         return self._agent.routing_state(version, table)
 
