@@ -118,7 +118,7 @@ def test_state_counters_after_forwarding(h, v):
     h.expect_copies(sent, on={1, 2}, context="three packets forwarded")
     h.send_marked(3, v, s, g)
     h.all_frames()
-    size = sum(len(bytes(p)) for p in sent)
+    size = sum(h.counted_bytes(p) for p in sent)
     st = h.routing_state(v)
     sg = r.sg_count(s, g)
     got = {e.group: e for e in st.mfc}.get(canonical(g))
