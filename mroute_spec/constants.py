@@ -37,20 +37,6 @@ class IPProto(IntEnum):
     IPPROTO_RAW = 255
 
 
-class SockOpt(IntEnum):
-    """Generic socket options a target's required set-up uses (Linux numbering, as the Target
-    contract uses for AF_* and SOCK_*; a target on another system maps them to its own): the
-    routing socket's receive buffer and multicast loopback (reference_impl.profiles.SetupStep)."""
-
-    SO_RCVBUF = 8  # at level SOL_SOCKET
-    IP_MULTICAST_LOOP = 34  # at level IPPROTO_IP
-    IPV6_MULTICAST_LOOP = 19  # at level IPPROTO_IPV6
-
-
-# the socket level of SO_* options (Linux numbering)
-SOL_SOCKET = 1
-
-
 class EtherType(IntEnum):
     """Ethernet types of the frames on the model's and the targets' wires."""
 
@@ -134,7 +120,6 @@ IPPROTO_IP, IPPROTO_IGMP, IPPROTO_TCP = IPProto.IPPROTO_IP, IPProto.IPPROTO_IGMP
 IPPROTO_UDP, IPPROTO_IPV6, IPPROTO_ICMPV6 = IPProto.IPPROTO_UDP, IPProto.IPPROTO_IPV6, IPProto.IPPROTO_ICMPV6
 IPPROTO_PIM, IPPROTO_RAW = IPProto.IPPROTO_PIM, IPProto.IPPROTO_RAW
 ETH_P_IP, ETH_P_IPV6 = EtherType.ETH_P_IP, EtherType.ETH_P_IPV6
-SO_RCVBUF, IP_MULTICAST_LOOP, IPV6_MULTICAST_LOOP = SockOpt.SO_RCVBUF, SockOpt.IP_MULTICAST_LOOP, SockOpt.IPV6_MULTICAST_LOOP
 VIFF_TUNNEL, VIFF_SRCRT = VifFlag.VIFF_TUNNEL, VifFlag.VIFF_SRCRT
 VIFF_REGISTER, VIFF_USE_IFINDEX = VifFlag.VIFF_REGISTER, VifFlag.VIFF_USE_IFINDEX
 VIFF_STATIC = VifFlag.VIFF_STATIC
@@ -156,8 +141,6 @@ MRT6MSG_NOCACHE, MRT6MSG_WRONGMIF = Mrt6MsgType.MRT6MSG_NOCACHE, Mrt6MsgType.MRT
 MRT6MSG_WHOLEPKT, MRT6MSG_WRMIFWHOLE = Mrt6MsgType.MRT6MSG_WHOLEPKT, Mrt6MsgType.MRT6MSG_WRMIFWHOLE
 PIM_REGISTER = PimType.PIM_REGISTER
 
-# ICMP6_FILTER: the raw ICMPv6 socket option (level IPPROTO_ICMPV6) the IPv6 routing socket sets
-ICMP6_FILTER = 1
 # MLD message types (RFC 2710, RFC 3810): listener query, report, done, v2 report
 MLD_TYPES = (130, 131, 132, 143)
 # upcall types that carry the whole packet after the header (WHOLEPKT, WRVIFWHOLE / WRMIFWHOLE)

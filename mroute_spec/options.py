@@ -147,6 +147,54 @@ def option_names(version: int) -> dict[str, str]:
     return {o.role: o.name for o in OPTIONS if o.version == version}
 
 
+@dataclass(frozen=True)
+class SocketOption:
+    """A socket option outside the routing tables that the harness sets: its (level, number) per ABI.
+
+    The numbers differ between systems (SOL_SOCKET is 1 on Linux, 0xffff on the BSDs), so they are
+    part of an ABI like the routing options: a target is handed its profile's numbers unchanged.
+    """
+
+    name: str
+    numbers: Mapping[str, tuple[int, int]]  # ABI name -> (level, option number)
+    payload: str  # the struct the option takes
+
+    def number(self, abi_name: str) -> tuple[int, int]:
+        return self.numbers[abi_name]
+
+
+def _bsd_linux(name: str, bsd: tuple[int, int], linux: tuple[int, int], payload: str = "int") -> SocketOption:
+    # NetBSD numbers these as FreeBSD does (both inherit sys/socket.h, netinet/in.h, netinet6/in6.h
+    # and netinet/icmp6.h from 4.4BSD and KAME)
+    return SocketOption(name, {BSD: bsd, NETBSD_ABI: bsd, LINUX: linux}, payload)
+
+
+_SOL_SOCKET_BSD, _SOL_SOCKET_LINUX = 0xFFFF, 1
+# Sources: FreeBSD sys/sys/socket.h (SOL_SOCKET 0xffff, SO_RCVBUF 0x1002), sys/netinet/in.h
+# (IP_MULTICAST_LOOP 11), sys/netinet6/in6.h (IPV6_MULTICAST_LOOP 11), sys/netinet/icmp6.h
+# (ICMP6_FILTER 18); Linux include/uapi/asm-generic/socket.h (SOL_SOCKET 1, SO_RCVBUF 8),
+# include/uapi/linux/in.h (IP_MULTICAST_LOOP 34), include/uapi/linux/in6.h (IPV6_MULTICAST_LOOP 19),
+# include/uapi/linux/icmpv6.h (ICMPV6_FILTER 1).
+SOCKET_OPTIONS: tuple[SocketOption, ...] = (
+    _bsd_linux("SO_RCVBUF", (_SOL_SOCKET_BSD, 0x1002), (_SOL_SOCKET_LINUX, 8)),
+    _bsd_linux("IP_MULTICAST_LOOP", (IPPROTO_IP, 11), (IPPROTO_IP, 34)),
+    _bsd_linux("IPV6_MULTICAST_LOOP", (IPPROTO_IPV6, 11), (IPPROTO_IPV6, 19)),
+    _bsd_linux("ICMP6_FILTER", (IPProto.IPPROTO_ICMPV6, 18), (IPProto.IPPROTO_ICMPV6, 1), "icmp6_filter"),
+)
+SOCKET_OPTIONS_BY_NAME: dict[str, SocketOption] = {o.name: o for o in SOCKET_OPTIONS}
+
+
+def socket_option(abi_name: str, name: str) -> tuple[int, int]:
+    """(level, number) of socket option ``name`` under ``abi_name``."""
+    return SOCKET_OPTIONS_BY_NAME[name].number(abi_name)
+
+
+@cache
+def socket_option_by_number(abi_name: str, level: int, number: int) -> SocketOption | None:
+    """The socket option (level, ``number``) names under ``abi_name``, if it is one of the table's."""
+    return next((o for o in SOCKET_OPTIONS if o.numbers.get(abi_name) == (level, number)), None)
+
+
 def markdown_table() -> str:
     """The option table as Markdown (docs/spec/options.md is this, checked by tests/test_spec_constants.py)."""
     abis = sorted({abi for o in OPTIONS for abi in o.numbers})
@@ -158,4 +206,11 @@ def markdown_table() -> str:
         payload = " / ".join(f"`{p}`" if p else "none" for p in sorted(payloads, key=str))
         numbers = [str(o.numbers[abi]) if abi in o.numbers else "—" for abi in abis]
         rows.append(f"| {o.name} | {o.level.name} | {o.role.value} | {direction} | {payload} | " + " | ".join(numbers) + " |")
+    rows += ["", "Socket options outside the routing tables that the harness sets (a profile's required set-up,",
+             "the IPv6 routing socket's ICMPv6 filter), as (level, number) per ABI:", "",
+             "| option | payload | " + " | ".join(abis) + " |", "|" + "---|" * (len(abis) + 2)]
+    for so in SOCKET_OPTIONS:
+        cells = ["(" + ", ".join(f"{n:#x}" if n > 255 else str(n) for n in so.numbers[abi]) + ")"
+                 if abi in so.numbers else "—" for abi in abis]
+        rows.append(f"| {so.name} | `{so.payload}` | " + " | ".join(cells) + " |")
     return "\n".join(rows) + "\n"

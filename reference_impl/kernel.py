@@ -12,23 +12,17 @@ import os
 from collections import deque
 
 from mroute_spec.constants import (
-    ICMP6_FILTER,
-    IP_MULTICAST_LOOP,
     IPPROTO_ICMPV6,
     IPPROTO_IGMP,
     IPPROTO_IP,
     IPPROTO_IPV6,
-    IPV6_MULTICAST_LOOP,
     MLD_TYPES,
     MRT_API_FLAGS_ALL,
-    SO_RCVBUF,
     SOCK_DGRAM,
     SOCK_RAW,
     SOCK_STREAM,
-    SOL_SOCKET,
 )
-from mroute_spec.constants import IPPROTO_ICMPV6 as SOL_ICMPV6
-from mroute_spec.options import Direction, OptionSpec, Role, option_by_number
+from mroute_spec.options import Direction, OptionSpec, Role, option_by_number, socket_option_by_number
 from reference_impl.clock import VirtualClock
 from reference_impl.errors import Errno
 from reference_impl.family import FAMILIES, V4, V6, Family
@@ -39,9 +33,10 @@ from reference_impl.profiles import Profile
 from reference_impl.sockets import Socket
 from reference_impl.vifs import Interface
 
-# generic socket options the harness sets as a profile's required set-up: stored, no effect (the
-# model has no receive-buffer limit and never loops copies back: it behaves as if set up)
-GENERIC_OPTIONS = {(SOL_SOCKET, SO_RCVBUF), (IPPROTO_IP, IP_MULTICAST_LOOP), (IPPROTO_IPV6, IPV6_MULTICAST_LOOP)}
+# generic socket options the harness sets as a profile's required set-up (numbered per the profile's
+# ABI): stored, no effect (the model has no receive-buffer limit and never loops copies back: it
+# behaves as if set up)
+STORED_OPTIONS = ("SO_RCVBUF", "IP_MULTICAST_LOOP", "IPV6_MULTICAST_LOOP")
 
 
 def _oserror(code: int) -> OSError:
@@ -133,9 +128,11 @@ class Kernel:
 
     def setsockopt(self, sock: Socket, level: int, optname: int, value: bytes) -> bytes:
         """setsockopt(2): returns the option buffer as it is after the call."""
-        if sock.family == V6.af and level == SOL_ICMPV6 and optname == ICMP6_FILTER:
+        generic = socket_option_by_number(self.profile.abi_name, level, optname)
+        if generic is not None and generic.name == "ICMP6_FILTER" and sock.family == V6.af:
             return self._icmp6_filter(sock, value)
-        if (level, optname) in GENERIC_OPTIONS and level in (SOL_SOCKET, FAMILIES[sock.family].level):
+        if generic is not None and generic.name in STORED_OPTIONS and (
+                generic.name == "SO_RCVBUF" or level == FAMILIES[sock.family].level):
             if sock.closed:
                 raise _oserror(E.EBADF)
             if len(value) < 4:

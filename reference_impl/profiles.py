@@ -18,7 +18,6 @@ from mroute_spec.constants import AF_INET
 # Transition re-exports (imports, not definitions): these constants moved to mroute_spec.constants;
 # import them from there. The coordinator removes this block once no branch imports them from here.
 from mroute_spec.constants import AF_INET6 as AF_INET6
-from mroute_spec.constants import ICMP6_FILTER as ICMP6_FILTER
 from mroute_spec.constants import IPPROTO_ICMPV6 as IPPROTO_ICMPV6
 from mroute_spec.constants import IPPROTO_IGMP as IPPROTO_IGMP
 from mroute_spec.constants import IPPROTO_IP as IPPROTO_IP
@@ -27,7 +26,7 @@ from mroute_spec.constants import IPPROTO_UDP as IPPROTO_UDP
 from mroute_spec.constants import SOCK_DGRAM as SOCK_DGRAM
 from mroute_spec.constants import SOCK_RAW as SOCK_RAW
 from mroute_spec.constants import SOCK_STREAM as SOCK_STREAM
-from mroute_spec.options import BY_NAME, option_by_number, option_numbers
+from mroute_spec.options import BY_NAME, option_by_number, option_numbers, socket_option
 
 # The closed sets of values a policy field may take: the model `match`es on them with
 # `assert_never`, so a new value no handler knows is a type error (and Profile rejects it at runtime).
@@ -268,6 +267,11 @@ class Profile:
 
     def struct(self, name: str) -> StructDef:
         return self.abi[name]
+
+    def sockopt(self, name: str) -> tuple[int, int]:
+        """(level, number) of a socket option outside the routing tables (SO_RCVBUF, ICMP6_FILTER...)
+        in this profile's ABI (mroute_spec.options.SOCKET_OPTIONS)."""
+        return socket_option(self.abi_name, name)
 
     def arg_struct(self, option: str) -> str | None:
         """The struct an option takes under this profile (None: no argument, or no such option)."""

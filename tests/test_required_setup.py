@@ -8,9 +8,9 @@ import struct
 import pytest
 
 from conformance.harness import Harness
-from conformance.harness.setup import SOCKOPTS
 from conformance.targets.base import SocketHandle
 from conformance.targets.reference import ReferenceTarget
+from mroute_spec.options import SOCKET_OPTIONS_BY_NAME
 from reference_impl.profiles import PROFILES, get_profile
 
 
@@ -31,7 +31,7 @@ class Recording(ReferenceTarget):
 def test_routing_sockets_get_the_profiles_socket_options(name: str, version: int) -> None:
     target = Recording(name)
     Harness(target).routing_socket(version)
-    want = [(*SOCKOPTS[s.name], s.value) for s in target.profile.required_setup
+    want = [(*target.profile.sockopt(s.name), s.value) for s in target.profile.required_setup
             if s.kind == "sockopt" and version in s.versions]
     assert target.calls == want
 
@@ -44,10 +44,22 @@ def test_freebsd_sets_the_receive_buffer_and_loopback() -> None:
     assert steps["net.inet.ip.mcast.loop"].kind == "sysctl"
 
 
+@pytest.mark.parametrize(("name", "expected"), [
+    ("freebsd", [(0xFFFF, 0x1002), (0, 11)]),  # FreeBSD sys/socket.h, netinet/in.h
+    ("linux", []),
+])
+def test_bsd_profiles_hand_the_target_bsd_option_numbers(name: str, expected: list[tuple[int, int]]) -> None:
+    """A BSD agent passes numbers to its kernel unchanged, so SOL_SOCKET must be 0xffff there, not
+    Linux's 1 (which FreeBSD would read as IPPROTO_ICMP)."""
+    target = Recording(name)
+    Harness(target).routing_socket(4)
+    assert [(lvl, num) for lvl, num, _v in target.calls] == expected
+
+
 @pytest.mark.parametrize("name", list(PROFILES))
 def test_every_step_is_known_explained_and_cited(name: str) -> None:
     for step in get_profile(name).required_setup:
-        assert step.kind != "sockopt" or step.name in SOCKOPTS, f"{name}: unknown socket option {step.name}"
+        assert step.kind != "sockopt" or step.name in SOCKET_OPTIONS_BY_NAME, f"{name}: unknown socket option {step.name}"
         assert step.reason and step.source.startswith("docs/spec/"), f"{name}: {step.name} lacks reason or source"
 
 

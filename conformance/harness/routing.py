@@ -11,7 +11,7 @@ from typing import Any, Protocol
 
 from conformance.harness.upcalls import Upcall, decode_upcall, is_upcall
 from conformance.targets.base import Port, SocketHandle, Target
-from mroute_spec.constants import ICMP6_FILTER, IPPROTO_ICMPV6, MIFF_REGISTER, VIFF_REGISTER
+from mroute_spec.constants import MIFF_REGISTER, VIFF_REGISTER
 from mroute_spec.options import BY_NAME
 from reference_impl.family import FAMILIES, Family
 from reference_impl.profiles import Profile
@@ -77,7 +77,7 @@ class RoutingSocket:
     def block_icmp6(self) -> None:
         """ICMP6_FILTER blocking every ICMPv6 type (the bit meaning is per profile)."""
         fill = b"\xff" if self.profile.icmp6_filter_set_bit_blocks else b"\x00"
-        self.h.target.setsockopt(self.sock, IPPROTO_ICMPV6, ICMP6_FILTER, fill * 32)
+        self.h.target.setsockopt(self.sock, *self.profile.sockopt("ICMP6_FILTER"), fill * 32)
 
     def set_assert(self, on: bool | int = True) -> None:
         self.set_int("assert", int(on))

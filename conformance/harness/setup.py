@@ -1,6 +1,7 @@
 """A profile's required set-up on the routing sockets the harness opens (SetupStep ``sockopt``).
 
-The option numbers are mroute_spec's (the Target contract's socket-level numbering); ``sysctl``
+The option numbers are the profile ABI's (mroute_spec.options.SOCKET_OPTIONS: SOL_SOCKET is 1 on
+Linux and 0xffff on the BSDs), handed to the target unchanged like the routing options; ``sysctl``
 steps are the operator's, listed in results.json's target section, never applied here.
 """
 
@@ -9,22 +10,7 @@ from __future__ import annotations
 import struct
 
 from conformance.targets.base import SocketHandle, Target
-from mroute_spec.constants import (
-    IP_MULTICAST_LOOP,
-    IPPROTO_IP,
-    IPPROTO_IPV6,
-    IPV6_MULTICAST_LOOP,
-    SO_RCVBUF,
-    SOL_SOCKET,
-)
 from reference_impl.profiles import Profile, SetupStep
-
-# (level, option number) of each socket option a SetupStep may name
-SOCKOPTS: dict[str, tuple[int, int]] = {
-    "SO_RCVBUF": (SOL_SOCKET, SO_RCVBUF),
-    "IP_MULTICAST_LOOP": (IPPROTO_IP, IP_MULTICAST_LOOP),
-    "IPV6_MULTICAST_LOOP": (IPPROTO_IPV6, IPV6_MULTICAST_LOOP),
-}
 
 
 def socket_steps(profile: Profile, version: int) -> list[SetupStep]:
@@ -35,7 +21,7 @@ def socket_steps(profile: Profile, version: int) -> list[SetupStep]:
 def apply(target: Target, sock: SocketHandle, profile: Profile, version: int) -> None:
     """Set each of the profile's socket options on ``sock``; a refusal is a set-up failure, raised."""
     for step in socket_steps(profile, version):
-        level, number = SOCKOPTS[step.name]
+        level, number = profile.sockopt(step.name)
         try:
             target.setsockopt(sock, level, number, struct.pack("<i", step.value))
         except OSError as e:

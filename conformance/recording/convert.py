@@ -22,6 +22,7 @@ from conformance.fixtures.frames import LINK_LOCAL4, LINK_LOCAL6, own_link_local
 from conformance.fixtures.names import option_name
 from conformance.fixtures.recorder import Call, Recording
 from conformance.recording.strace import Syscall, buffer, integer, iov_bytes
+from mroute_spec.options import SOCKET_OPTIONS_BY_NAME
 from reference_impl.profiles import Profile
 
 # (family, type, protocol) of the sockets a multicast routing daemon drives the kernel through
@@ -106,9 +107,15 @@ class _Converter:
         self.fds[sc.ret or 0] = (ident, family)
         self.add("socket", sc.at, {"family": family, "type": type_ & SOCK_TYPE_MASK, "proto": proto}, ident)
 
+    def _recorded(self, level: int, optname: int) -> bool:
+        """A routing option, or the routing socket's ICMPv6 filter (it decides what the daemon reads);
+        the daemon's buffer sizes and loopback settings are its own business, not the API's."""
+        name = option_name(self.profile, level, optname)
+        return name is not None and (name not in SOCKET_OPTIONS_BY_NAME or name == "ICMP6_FILTER")
+
     def _setsockopt(self, sc: Syscall, fd: int, ident: str, family: int) -> None:
         level, optname, length = integer(sc.args[1]), integer(sc.args[2]), integer(sc.args[4])
-        if option_name(self.profile, level, optname) is None:
+        if not self._recorded(level, optname):
             self.excluded[f"setsockopt level {level} optname {optname}: not a multicast routing option"] += 1
             return
         value = buffer(sc.args[3], length)
@@ -120,7 +127,7 @@ class _Converter:
 
     def _getsockopt(self, sc: Syscall, fd: int, ident: str, family: int) -> None:
         level, optname = integer(sc.args[1]), integer(sc.args[2])
-        if option_name(self.profile, level, optname) is None:
+        if not self._recorded(level, optname):
             self.excluded[f"getsockopt level {level} optname {optname}: not a multicast routing option"] += 1
             return
         lens = sc.args[4].strip("[]").split("->")

@@ -16,8 +16,6 @@ from conformance.harness.core import FAMILY_OF
 from conformance.harness.expect import errname
 from conformance.harness.routing import RoutingSocket
 from mroute_spec.constants import (
-    ICMP6_FILTER,
-    IPPROTO_ICMPV6,
     IPPROTO_IGMP,
     IPPROTO_UDP,
     MLD_TYPES,
@@ -76,7 +74,7 @@ def pass_only_mld(h, r: RoutingSocket) -> None:
         bits = set(range(256)) - set(MLD_TYPES)
     else:
         bits = set(MLD_TYPES)
-    h.target.setsockopt(r.sock, IPPROTO_ICMPV6, ICMP6_FILTER, h.profile.struct("icmp6_filter").pack(bits=bits))
+    h.target.setsockopt(r.sock, *h.profile.sockopt("ICMP6_FILTER"), h.profile.struct("icmp6_filter").pack(bits=bits))
 
 
 @pytest.mark.parametrize("kind", sorted(NOT_ROUTING_SOCKETS))
