@@ -141,7 +141,9 @@ class Profile:
     border_bit_from: BorderBitFrom = "register-vif"
     tmin: tuple[int, int] = (3, 0)
     # checks of MRT_ADD_VIF / MRT6_ADD_MIF in the order the implementation runs them
-    add_vif_checks: tuple[str, ...] = ("index_range", "rate_limit", "address", "tunnel", "in_use")
+    # (FreeBSD MODERN add_vif, docs/spec/freebsd.md §3.3: a null address is refused for every vif,
+    # the register vif included; then the address lookup, which the register vif skips)
+    add_vif_checks: tuple[str, ...] = ("index_range", "rate_limit", "null_address", "address", "tunnel", "in_use")
     add_mif_checks: tuple[str, ...] = ("index_range", "in_use", "address")
     vif_flags_allowed: frozenset[int] | None = None  # None: any flag bits accepted
     # the vifc_flags value that makes vifc_lcl_addr an interface index (Linux VIFF_USE_IFINDEX);
@@ -390,7 +392,7 @@ FREEBSD_LEGACY = replace(
     name="freebsd-legacy",
     description="FreeBSD ip_mroute.c before the 2021 rework (8.x-13.0, LEGACY), amd64",
     nocache_queue_depth=5,  # `mfc_nstall > MAX_UPQ` (4): 5 queued (§1.7, §4.3)
-    add_vif_checks=("index_range", "rate_limit", "in_use", "address", "tunnel"),  # §3.3 LEGACY order
+    add_vif_checks=("index_range", "rate_limit", "in_use", "null_address", "address", "tunnel"),  # §3.3 LEGACY order
     mfc4_delete_pending=False,  # del_mfc uses mfc_find: complete entries only (§3.5)
     bw_upcalls_max=128,  # §1.6
     bw_message_max=128,  # a static array of 128 records

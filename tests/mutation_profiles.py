@@ -14,7 +14,7 @@ import pytest
 
 from reference_impl.profiles import PROFILES
 
-DEFAULT_PROFILES = ("documented", "freebsd", "linux")
+DEFAULT_PROFILES = ("documented", "freebsd", "freebsd-legacy", "netbsd", "linux")
 MEMORY_LIMIT = 1_500_000_000  # bytes: a mutant that grows a list forever fails fast instead of swapping
 
 
@@ -26,7 +26,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def profiles_under_test() -> list[str]:
-    """The profile names from env MUTATION_PROFILES (comma-separated), else all three builtin profiles."""
+    """The profile names from env MUTATION_PROFILES (comma-separated), else every builtin profile."""
     names = [n for n in os.environ.get("MUTATION_PROFILES", "").split(",") if n] or list(DEFAULT_PROFILES)
     unknown = [n for n in names if n not in PROFILES]
     if unknown:

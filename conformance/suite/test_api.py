@@ -118,6 +118,25 @@ def test_config_subset(h, profile, requested):
     assert accepted == requested & support
 
 
+@pytest.mark.clause("api.config-subset")
+def test_config_with_a_longer_buffer_writes_back_the_first_four_bytes_only(h, profile):
+    """FreeBSD reads and writes back exactly a uint32_t (sooptcopyin(sopt, &i, sizeof i, sizeof i),
+    then sooptcopyout of the same 4 bytes): the rest of a longer buffer comes back as written.
+    Where the option's length must be exact (NetBSD sockopt_get) the longer buffer is refused."""
+    support = h.require_api()
+    r = h.router(4)
+    tail = bytes([0xA5, 0x5A, 0xC3, 0x3C])
+
+    if "MRT_API_CONFIG" in profile.exact_optlen:
+        with h.raises("option.short", "MRT_API_CONFIG with an 8-byte buffer"):
+            r.set_raw("api_config", (0xFFFFFFFF).to_bytes(4, "little") + tail)
+        return
+    out = r.set_raw("api_config", (0xFFFFFFFF).to_bytes(4, "little") + tail)
+    assert out == support.to_bytes(4, "little") + tail, (
+        f"MRT_API_CONFIG(0xffffffff + 4 more bytes) left the buffer as {out.hex()}; expected the accepted "
+        f"flags {support:#x} then the caller's {tail.hex()} unchanged")
+
+
 @pytest.mark.clause("api.config-subset", "api.config-read")
 def test_config_subset_property(h, profile):
     """For any 32-bit request: write-back == request & support, and a later read agrees."""

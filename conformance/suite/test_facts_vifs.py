@@ -129,3 +129,46 @@ def test_two_vifs_on_one_interface_an_arrival_maps_to_the_one_the_profile_says(h
     sent = h.send_marked(1, v, src, grp)
     h.expect_copies(sent, on={0}, context=f"entry with parent vif {want} (the {h.profile.vif_lookup} of vifs 1, 2 "
                                           "on port 1), a packet arriving on port 1")
+
+
+@pytest.mark.clause("vif.register")
+def test_a_register_vif_with_a_null_local_address_is_refused_or_accepted_as_the_profile_says(h):
+    """The BSDs refuse vifc_lcl_addr 0.0.0.0 for every vif, the register vif included (in_nullhost
+    before the VIFF_REGISTER case: docs/spec/freebsd.md §3.3 step 5, netbsd.md); Linux vif_add's
+    VIFF_REGISTER case never reads the address (docs/spec/linux.md §3.3)."""
+    r = h.router(4, vifs=(0,))
+    src, grp = h.src(4, 0, 1), h.group(4, 1)
+
+    if "null_address" in h.profile.add_vif_checks:
+        with h.raises("vif.bad_address", "a register vif with vifc_lcl_addr 0.0.0.0"):
+            r.add_vif(1, register=True, lcl_addr="0.0.0.0")
+        r.add_vif(1, register=True)  # the refusal left the slot (and the register vif) free
+    else:
+        r.add_vif(1, register=True, lcl_addr="0.0.0.0")
+
+    r.add_mfc(src, grp, 0, {1: 1})
+    h.send(0, h.packet(4, src, grp))
+    h.expect_upcall(r, "WHOLEPKT", 1, src, grp)
+
+
+@pytest.mark.parametrize("v", [
+    pytest.param(4, marks=pytest.mark.clause("vif.register")),
+    pytest.param(6, marks=pytest.mark.clause("mif.add")),
+])
+def test_a_second_register_vif_is_refused_or_accepted_as_the_profile_says(h, v):
+    """Linux keeps one register vif per table (vif_add / mif6_add: mroute_reg_vif_num >= 0 gives
+    EADDRINUSE); FreeBSD takes another and keeps the first as the register vif (§3.3 step 8)."""
+    kind = "vif" if v == 4 else "mif"
+    checks = h.profile.add_vif_checks if v == 4 else h.profile.add_mif_checks
+    r = h.router(v, vifs=(0,))
+    r.add_vif(1, register=True)
+
+    if "register_unique" in checks:
+        with h.raises(f"{kind}.in_use", f"a second register {kind} (index 2) while {kind} 1 is one"):
+            r.add_vif(2, register=True)
+        r.add_vif(2)  # the refusal left slot 2 free
+        expect_arrival_vif(h, r, v, port=2, vif=2, n=1)
+    else:
+        r.add_vif(2, register=True)
+        with h.raises(f"{kind}.in_use", f"index 2 again after a second register {kind} took it"):
+            r.add_vif(2)

@@ -175,3 +175,25 @@ def test_done_from_a_socket_that_is_not_the_router_is_refused_and_routing_goes_o
     expect_nocache_reaches(h, r, v, port=1, vif=1, n=4)
     with h.raises("init.in_use", "the router must still be held by the first socket"):
         other.init()
+
+
+@pytest.mark.parametrize("icmp6_filter", ["none", "report-type-only"])
+@pytest.mark.clause("socket.mld-io")
+def test_mld_reports_reach_the_ipv6_routing_socket_unless_its_filter_blocks_their_type(h, icmp6_filter):
+    """No filter passes every ICMPv6 type; a filter passing only type 131 (the MLDv1 report) passes
+    it, whichever way the profile's bits read (RFC 3542 §3.2: BSD set bit = pass, Linux set = block)."""
+    r = h.routing_socket(6)
+    r.init()
+    if icmp6_filter == "report-type-only":
+        bits = set(range(256)) - {MLD_REPORT} if h.profile.icmp6_filter_set_bit_blocks else {MLD_REPORT}
+        h.target.setsockopt(r.sock, *h.profile.sockopt("ICMP6_FILTER"), h.profile.struct("icmp6_filter").pack(bits=bits))
+    r.add_vifs(0, 1)
+    group = h.group(6, 8)
+
+    h.send(1, mld_report(group))
+    upcalls = r.upcalls()  # reads the socket: upcalls apart, the rest into r.others
+
+    assert upcalls == [], f"the MLD report (hop limit 1) must not yield upcalls, got {[u.describe() for u in upcalls]}"
+    got = mld_reports_read(r, group)
+    assert len(got) == 1, (f"expected the MLD report for {group} once on the IPv6 routing socket "
+                           f"(filter: {icmp6_filter}), got {len(got)} (types read: {[m[0] for m in r.others]})")
