@@ -183,6 +183,9 @@ _COMMON = {
         ("bu_measured_bytes", 72, "u64"),
     ),
     "icmp6_filter": _s("icmp6_filter", 32, ("bits", 0, "ifset")),
+    # group membership requests (IP_ADD_MEMBERSHIP / IPV6_JOIN_GROUP), laid out alike everywhere
+    "ip_mreq": _s("ip_mreq", 8, ("imr_multiaddr", 0, "ip4"), ("imr_interface", 4, "ip4")),
+    "ipv6_mreq": _s("ipv6_mreq", 20, ("ipv6mr_multiaddr", 0, "ip6"), ("ipv6mr_interface", 16, "u32")),
 }
 
 BSD_AMD64: dict[str, StructDef] = {

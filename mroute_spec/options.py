@@ -174,12 +174,16 @@ _SOL_SOCKET_BSD, _SOL_SOCKET_LINUX = 0xFFFF, 1
 # (IP_MULTICAST_LOOP 11), sys/netinet6/in6.h (IPV6_MULTICAST_LOOP 11), sys/netinet/icmp6.h
 # (ICMP6_FILTER 18); Linux include/uapi/asm-generic/socket.h (SOL_SOCKET 1, SO_RCVBUF 8),
 # include/uapi/linux/in.h (IP_MULTICAST_LOOP 34), include/uapi/linux/in6.h (IPV6_MULTICAST_LOOP 19),
-# include/uapi/linux/icmpv6.h (ICMPV6_FILTER 1).
+# include/uapi/linux/icmpv6.h (ICMPV6_FILTER 1); IP_ADD_MEMBERSHIP FreeBSD 12, Linux 35 and
+# IPV6_JOIN_GROUP FreeBSD 12, Linux 20 (IPV6_ADD_MEMBERSHIP) in the same in.h / in6.h headers.
 SOCKET_OPTIONS: tuple[SocketOption, ...] = (
     _bsd_linux("SO_RCVBUF", (_SOL_SOCKET_BSD, 0x1002), (_SOL_SOCKET_LINUX, 8)),
     _bsd_linux("IP_MULTICAST_LOOP", (IPPROTO_IP, 11), (IPPROTO_IP, 34)),
     _bsd_linux("IPV6_MULTICAST_LOOP", (IPPROTO_IPV6, 11), (IPPROTO_IPV6, 19)),
     _bsd_linux("ICMP6_FILTER", (IPProto.IPPROTO_ICMPV6, 18), (IPProto.IPPROTO_ICMPV6, 1), "icmp6_filter"),
+    # a routing daemon joins the IGMPv3 / MLDv2 report groups on its routing socket
+    _bsd_linux("IP_ADD_MEMBERSHIP", (IPPROTO_IP, 12), (IPPROTO_IP, 35), "ip_mreq"),
+    _bsd_linux("IPV6_JOIN_GROUP", (IPPROTO_IPV6, 12), (IPPROTO_IPV6, 20), "ipv6_mreq"),
 )
 SOCKET_OPTIONS_BY_NAME: dict[str, SocketOption] = {o.name: o for o in SOCKET_OPTIONS}
 

@@ -37,6 +37,10 @@ from reference_impl.vifs import Interface
 # ABI): stored, no effect (the model has no receive-buffer limit and never loops copies back: it
 # behaves as if set up)
 STORED_OPTIONS = ("SO_RCVBUF", "IP_MULTICAST_LOOP", "IPV6_MULTICAST_LOOP")
+# group joins a routing daemon makes (the IGMPv3 / MLDv2 report groups): stored, no effect: the model
+# hands every IGMP and MLD message to the raw sockets of its family, joined or not (FreeBSD's
+# ip_input delivers all IGMP to a multicast router; Linux needs the join for 224.0.0.x / ff02::x)
+JOIN_OPTIONS = {"IP_ADD_MEMBERSHIP": 4, "IPV6_JOIN_GROUP": 6}
 
 
 def _oserror(code: int) -> OSError:
@@ -131,6 +135,14 @@ class Kernel:
         generic = socket_option_by_number(self.profile.abi_name, level, optname)
         if generic is not None and generic.name == "ICMP6_FILTER" and sock.family == V6.af:
             return self._icmp6_filter(sock, value)
+        if generic is not None and JOIN_OPTIONS.get(generic.name) == FAMILIES[sock.family].version:
+            need = self.profile.struct(generic.payload).size
+            if sock.closed:
+                raise _oserror(E.EBADF)
+            if len(value) < need:
+                raise _oserror(E.EINVAL)
+            sock.joined.add(bytes(value[:need]))
+            return value
         if generic is not None and generic.name in STORED_OPTIONS and (
                 generic.name == "SO_RCVBUF" or level == FAMILIES[sock.family].level):
             if sock.closed:

@@ -17,6 +17,7 @@ class Socket:
     rcvq: deque[bytes] = field(default_factory=deque)
     icmp6_filter: bytes | None = None  # raw 32-byte ICMP6_FILTER as set, None = pass all
     options: dict[tuple[int, int], int] = field(default_factory=dict)  # generic (level, name) -> value
+    joined: set[bytes] = field(default_factory=set)  # IP_ADD_MEMBERSHIP / IPV6_JOIN_GROUP requests made
     closed: bool = False
     table: int = 0  # MRT_TABLE / MRT6_TABLE (Linux raw_sk(sk)->ipmr_table; 0: RT_TABLE_DEFAULT)
 

@@ -74,6 +74,18 @@ class RoutingSocket:
     def close(self) -> None:
         self.h.target.close(self.sock)
 
+    def join(self, group: str, port: int) -> None:
+        """Join ``group`` on port ``port``'s interface (IP_ADD_MEMBERSHIP / IPV6_JOIN_GROUP), as a
+        routing daemon joins the IGMPv3 and MLDv2 report groups on its routing socket."""
+        p = self.h.port(port)
+        if self.version == 4:
+            name, arg = "IP_ADD_MEMBERSHIP", self.profile.struct("ip_mreq").pack(imr_multiaddr=group,
+                                                                               imr_interface=p.ipv4)
+        else:
+            name, arg = "IPV6_JOIN_GROUP", self.profile.struct("ipv6_mreq").pack(ipv6mr_multiaddr=group,
+                                                                                ipv6mr_interface=p.ifindex)
+        self.h.target.setsockopt(self.sock, *self.profile.sockopt(name), arg)
+
     def block_icmp6(self) -> None:
         """ICMP6_FILTER blocking every ICMPv6 type (the bit meaning is per profile)."""
         fill = b"\xff" if self.profile.icmp6_filter_set_bit_blocks else b"\x00"

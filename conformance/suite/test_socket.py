@@ -7,12 +7,25 @@ byte (IPv4 ``im_mbz`` at the ``ip_p`` position) or the zero first byte (IPv6 ``i
 
 from __future__ import annotations
 
+import warnings
+
 import pytest
 from scapy.layers.igmp import IGMP
 from scapy.layers.inet import IP, IPOption_Router_Alert
-from scapy.layers.inet6 import ICMPv6MLReport, IPv6, IPv6ExtHdrHopByHop, RouterAlert
+from scapy.layers.inet6 import (
+    ICMPv6MLDMultAddrRec,
+    ICMPv6MLReport,
+    ICMPv6MLReport2,
+    IPv6,
+    IPv6ExtHdrHopByHop,
+    RouterAlert,
+)
 
 from conformance.harness.core import FAMILY_OF
+
+with warnings.catch_warnings():  # scapy 2.6 flags the module deprecated but has no other IGMPv3 report layer
+    warnings.simplefilter("ignore", DeprecationWarning)
+    from scapy.contrib.igmpv3 import IGMPv3gr, IGMPv3mr
 from conformance.harness.expect import errname
 from conformance.harness.routing import RoutingSocket
 from mroute_spec.constants import (
@@ -197,3 +210,58 @@ def test_mld_reports_reach_the_ipv6_routing_socket_unless_its_filter_blocks_thei
     got = mld_reports_read(r, group)
     assert len(got) == 1, (f"expected the MLD report for {group} once on the IPv6 routing socket "
                            f"(filter: {icmp6_filter}), got {len(got)} (types read: {[m[0] for m in r.others]})")
+
+
+# IGMPv3 and MLDv2 reports go to the protocols' report groups (RFC 3376 §4.2.14: 224.0.0.22;
+# RFC 3810 §5.2.14: ff02::16), not to the group they are about: link-local protocol addresses on
+# the kit's own links, which a routing daemon joins on its routing socket (Linux delivers a
+# 224.0.0.x / ff02::x message only to a joined interface; FreeBSD's ip_input hands every IGMP
+# message to a multicast router anyway). The group records name test groups (232/8, ff3e::/16).
+IGMPV3_REPORT, MLDV2_REPORT = 0x22, 143
+IGMPV3_REPORT_GROUP, MLDV2_REPORT_GROUP = "224.0.0.22", "ff02::16"
+MODE_IS_EXCLUDE = 2  # a group record "join, any source" (RFC 3376 §4.2.12, RFC 3810 §5.2.12)
+
+
+@pytest.mark.clause("socket.igmp-io")
+def test_an_igmpv3_report_arriving_on_a_vif_is_read_on_the_routing_socket_and_is_no_upcall(h):
+    r = h.router(4, vifs=(0, 1))
+    r.join(IGMPV3_REPORT_GROUP, 1)
+    host, group = h.src(4, 1, 0), h.group(4, 9)
+    report = (IP(src=host, dst=IGMPV3_REPORT_GROUP, ttl=1, options=[IPOption_Router_Alert()])
+              / IGMPv3mr(records=[IGMPv3gr(rtype=MODE_IS_EXCLUDE, maddr=group)]))
+
+    h.send(1, report)
+    upcalls = r.upcalls()
+
+    reads = [IP(m) for m in r.others]
+    got = [m for m in reads if m.src == host and m.haslayer(IGMPv3mr)]
+    assert len(got) == 1, (f"expected the IGMPv3 report from {host} once among the routing socket's non-upcall "
+                           f"reads, got {len(got)} (other reads: {len(reads)})")
+    assert got[0].proto == IPPROTO_IGMP, f"protocol byte (im_mbz position): expected {IPPROTO_IGMP}, got {got[0].proto}"
+    records = got[0][IGMPv3mr].records
+    assert got[0][IGMPv3mr].type == IGMPV3_REPORT and [(g.rtype, g.maddr) for g in records] == [(MODE_IS_EXCLUDE, group)], (
+        f"IGMPv3 report read back altered: type {got[0][IGMPv3mr].type:#x}, records "
+        f"{[(g.rtype, g.maddr) for g in records]}")
+    assert upcalls == [], f"the IGMPv3 report (TTL 1) must not also yield upcalls, got {[u.describe() for u in upcalls]}"
+
+
+@pytest.mark.clause("socket.mld-io")
+def test_an_mldv2_report_arriving_on_a_mif_is_read_on_the_ipv6_routing_socket(h):
+    r = h.routing_socket(6)
+    r.init()
+    r.add_vifs(0, 1)
+    r.join(MLDV2_REPORT_GROUP, 1)
+    group = h.group(6, 9)
+    report = (IPv6(src="fe80::10", dst=MLDV2_REPORT_GROUP, hlim=1)
+              / IPv6ExtHdrHopByHop(options=[RouterAlert(value=0)])
+              / ICMPv6MLReport2(records=[ICMPv6MLDMultAddrRec(rtype=MODE_IS_EXCLUDE, dst=group)]))
+
+    h.send(1, report)
+    upcalls = r.upcalls()
+
+    got = [ICMPv6MLReport2(m) for m in r.others if m[:1] == bytes([MLDV2_REPORT])]
+    assert len(got) == 1, (f"expected the MLDv2 report once on the IPv6 routing socket, got {len(got)} "
+                           f"(types read: {[m[0] for m in r.others]})")
+    assert [(rec.rtype, rec.dst) for rec in got[0].records] == [(MODE_IS_EXCLUDE, group)], (
+        f"MLDv2 report read back altered: records {[(rec.rtype, rec.dst) for rec in got[0].records]}")
+    assert upcalls == [], f"the MLDv2 report (hop limit 1) must not also yield upcalls, got {[u.describe() for u in upcalls]}"
