@@ -24,7 +24,7 @@ _MEMBER = {
 }
 
 LINUX_STRUCTS = ["vifctl", "mfcctl", "sioc_sg_req", "sioc_vif_req", "igmpmsg", "mif6ctl", "mf6cctl",
-                 "sioc_sg_req6", "sioc_mif_req6", "mrt6msg"]
+                 "sioc_sg_req6", "sioc_mif_req6", "mrt6msg", "ip_mreq", "ipv6_mreq"]
 
 LINUX_PRELUDE = """
 #include <stdio.h>
@@ -70,10 +70,12 @@ struct mrt6msg { u_char im6_mbz; u_char im6_msgtype; uint16_t im6_mif; uint32_t 
 struct sioc_sg_req6 { struct sockaddr_in6 src; struct sockaddr_in6 grp; u_quad_t pktcnt; u_quad_t bytecnt;
                       u_quad_t wrong_if; };
 struct sioc_mif_req6 { mifi_t mifi; u_quad_t icount; u_quad_t ocount; u_quad_t ibytes; u_quad_t obytes; };
+struct ip_mreq { struct in_addr imr_multiaddr; struct in_addr imr_interface; };  /* netinet/in.h */
+struct ipv6_mreq { struct in6_addr ipv6mr_multiaddr; unsigned int ipv6mr_interface; };  /* netinet6/in6.h */
 """
 
 BSD_STRUCTS = ["vifctl", "mfcctl", "mfcctl2", "sioc_sg_req", "sioc_vif_req", "igmpmsg", "bw_data", "bw_upcall",
-               "mif6ctl", "mf6cctl", "mrt6msg", "sioc_sg_req6", "sioc_mif_req6"]
+               "mif6ctl", "mf6cctl", "mrt6msg", "sioc_sg_req6", "sioc_mif_req6", "ip_mreq", "ipv6_mreq"]
 
 
 def _program(prelude: str, defs: list[StructDef]) -> str:
