@@ -201,6 +201,23 @@ def test_deleting_an_absent_vif_fails_and_a_deleted_index_can_be_added_again(h, 
     expect_arrival_vif(h, r, v, port=1, vif=1, n=1)
 
 
+@pytest.mark.parametrize("v", [
+    pytest.param(4, marks=pytest.mark.clause("vif.delete")),
+    pytest.param(6, marks=pytest.mark.clause("mif.delete")),
+])
+def test_deleting_index_65535_fails_and_leaves_the_top_vif_alone(h, v):
+    """vifi_t / mifi_t are unsigned 16-bit: 65535 is far above every limit (FreeBSD del_vif: vifi >=
+    numvifs, EINVAL; Linux vif_delete: vifi >= maxvif, EADDRNOTAVAIL), never index -1 (the top slot)."""
+    top = maxvifs(h, v) - 1
+    r = h.router(v, vifs=(0,))
+    r.add_vif(top, 1)
+
+    with h.raises(path(v, "del_range"), "delete index 65535"):
+        r.del_vif(0xFFFF)
+
+    expect_arrival_vif(h, r, v, port=1, vif=top, n=1)
+
+
 @pytest.mark.clause("vif.register")
 def test_a_register_vif_can_be_added_and_receives_copies_as_wholepkt_upcalls(h):
     r = h.router(4, vifs=(0,))
