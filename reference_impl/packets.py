@@ -66,10 +66,28 @@ def parse_ipv4(p: bytes) -> IPPacket | None:
     total = struct.unpack_from("!H", p, 2)[0]
     if hlen < 20 or total < hlen or total > len(p) or len(p) < hlen:
         return None
-    if inet_checksum(p[:hlen]) != 0:
+    if inet_checksum(p[:hlen]) != 0 or not options_well_formed(p[20:hlen]):
         return None
     return IPPacket(4, bytes(p[:total]), socket.inet_ntoa(p[12:16]), socket.inet_ntoa(p[16:20]),
                     p[8], hlen, p[9], hlen)
+
+
+def options_well_formed(opts: bytes) -> bool:
+    """Every IPv4 option after a type byte other than EOL (0) and NOP (1) has a length of at least 2
+    that stays inside the header: FreeBSD ip_dooptions and Linux ip_options_compile drop the packet
+    otherwise, before multicast routing sees it."""
+    i = 0
+    while i < len(opts):
+        kind = opts[i]
+        if kind == 0:
+            return True
+        if kind == 1:
+            i += 1
+            continue
+        if i + 1 >= len(opts) or not 2 <= opts[i + 1] <= len(opts) - i:
+            return False
+        i += opts[i + 1]
+    return True
 
 
 def parse_ipv6(p: bytes) -> IPPacket | None:

@@ -39,7 +39,7 @@ VIF_RANGE = {4: "counters.vif_range", 6: "counters.mif_range"}
 SWITCHES = ("assert", "pim", "api_config")  # readable on/off state a misread buffer could flip
 LEVEL = {4: IPPROTO_IP, 6: IPPROTO_IPV6}
 # IPv6 has no header checksum (and forwarding checks no transport checksum): no "bad-checksum" there
-MALFORMATIONS = {4: ("truncated", "bad-checksum", "bad-version", "bad-length"),
+MALFORMATIONS = {4: ("truncated", "bad-checksum", "bad-version", "bad-length", "bad-option"),
                  6: ("truncated", "bad-version", "bad-length")}
 HYPOTHESIS = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
@@ -241,6 +241,16 @@ def malform(data, v: int, ip: bytes) -> tuple[str, bytes]:
     if kind == "bad-checksum":
         b[10:12] = (int.from_bytes(b[10:12], "big") ^ data.draw(st.integers(1, 0xFFFF), label="xor")).to_bytes(2, "big")
         assume(inet_checksum(bytes(b[:20])) != 0)  # 0x0000 and 0xFFFF are the same checksum
+        return kind, bytes(b)
+    if kind == "bad-option":  # an option whose length byte is below 2 or runs past the header
+        length = data.draw(st.sampled_from([0, 1, 5, 9, 40]), label="option length")
+        opts = bytes([0x5E, length, 0xAB, 0xCD])  # (option 0x5e, as in the Register tests, with a bad length)
+        hl = (b[0] & 0x0F) * 4
+        b = bytearray(b[:hl]) + opts + b[hl:]
+        b[0] = 0x40 | (hl + 4) // 4
+        b[2:4] = (len(b)).to_bytes(2, "big")
+        b[10:12] = b"\0\0"
+        b[10:12] = inet_checksum(bytes(b[: hl + 4])).to_bytes(2, "big")  # over the whole, longer header
         return kind, bytes(b)
     if kind == "bad-version":
         b[0] = data.draw(st.integers(0, 15).filter(lambda x: x != v), label="version") << 4 | b[0] & 0x0F

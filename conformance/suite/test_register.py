@@ -608,6 +608,7 @@ def test_fragment(h, total):
 
 
 NOP, ROUTER_ALERT, EXPERIMENT = b"\x01", b"\x94\x04\x00\x00", b"\x5e\x04\xab\xcd"  # RA copied, 0x5e not
+SHORT_COPIED = b"\x9e\x02"  # a two-byte option with the copied flag (RFC 4727 experiment 30)
 
 
 @pytest.mark.clause("register.fragment")
@@ -616,7 +617,7 @@ def test_fragment_ip_options(h):
     h.require_api(RP)
     r = register_router(h, RP)
     r.add_mfc(h.src(4, 0), h.group(4, 1), 0, {REG_VIF: 1}, rp=rp_of(h))
-    options = NOP + ROUTER_ALERT + EXPERIMENT + b"\0\0\0"  # 12 bytes: EOL-padded
+    options = NOP + ROUTER_ALERT + EXPERIMENT + SHORT_COPIED + b"\0"  # 12 bytes: EOL-padded
     pkt = IP(src=h.src(4, 0), dst=h.group(4, 1), ttl=9, options=[IPOption(options)]) / Raw(bytes(65535 - 32))
     assert len(bytes(pkt)) == 65535 and pkt[IP].ihl is None and IP(bytes(pkt)).ihl == 8
     h.send(0, pkt)
@@ -625,7 +626,7 @@ def test_fragment_ip_options(h):
     frags = sorted((IP(reg.inner) for reg in regs), key=lambda f: f.frag)
     for i, f in enumerate(frags):
         raw = bytes(f)
-        want = options if i == 0 else NOP + ROUTER_ALERT + b"\0\0\0"  # only the copied ones, EOL-padded
+        want = options if i == 0 else NOP + ROUTER_ALERT + SHORT_COPIED + b"\0"  # only the copied ones, EOL-padded
         got = raw[20 : f.ihl * 4]
         assert got == want, (
             f"fragment {i} (offset {f.frag * 8}) carries options {got.hex()}, expected {want.hex()}"
