@@ -136,3 +136,34 @@ def test_proxy_entries_are_keyed_by_parent(h, v):
     proxy(r, False, s, g, 0)
     with expect_errno(errno.ENOENT, f"MRT_DEL_MFC ({s}, {g}) after both proxy entries were deleted"):
         r.del_mfc(s, g)
+
+
+@BOTH_FAMILIES
+@pytest.mark.clause("linuxext.mfc-proxy")
+def test_proxy_entries_are_found_newest_first_and_deleted_from_anywhere_in_the_chain(h, v):
+    """Entries of one (S,G) sit in one rhltable chain, newest first (rhltable_insert puts a new
+    duplicate at the head); the packet path takes the first (ipmr_cache_find: mr_mfc_find_parent
+    with parent -1) and forwards only if it arrived on that entry's parent. MRT_DEL_MFC_PROXY
+    unlinks an entry from the middle of the chain as well as from its head."""
+    r = router(h, v)
+    s, g = h.src(v, 0, 11), h.group(v, 26)
+    proxy(r, True, s, g, 0, ttls={3: 1})
+    proxy(r, True, s, g, 1, ttls={3: 1})
+    proxy(r, True, s, g, 2, ttls={3: 1})  # chain: parent 2, parent 1, parent 0
+
+    sent = h.send_marked(2, v, s, g)
+    h.expect_copies(sent, on={3}, context=f"({s}, {g}): the newest entry (parent 2) is found first")
+    proxy(r, False, s, g, 2)  # the head goes: parent 1 is first now
+    sent = h.send_marked(1, v, s, g)
+    h.expect_copies(sent, on={3}, context=f"({s}, {g}) after deleting the parent-2 head: parent 1 is next")
+
+    proxy(r, True, s, g, 2, ttls={3: 1})  # chain: parent 2, parent 1, parent 0
+    proxy(r, False, s, g, 1)  # from the middle
+    proxy(r, False, s, g, 0)  # from the end
+    with expect_errno(errno.ENOENT, f"MRT_DEL_MFC_PROXY ({s}, {g}) parent 1 after deleting it"):
+        proxy(r, False, s, g, 1)
+    sent = h.send_marked(2, v, s, g)
+    h.expect_copies(sent, on={3}, context=f"({s}, {g}): parent 2 is the one entry left")
+    proxy(r, False, s, g, 2)
+    with expect_errno(errno.ENOENT, f"MRT_DEL_MFC ({s}, {g}) after every proxy entry was deleted"):
+        r.del_mfc(s, g)

@@ -173,6 +173,30 @@ def test_pending_entry_lives_until_the_earliest_expiry_and_is_gone_after_the_lat
                           f"{[tag(bytes(p)) for p in b_held]}")
 
 
+@family_params()
+@pytest.mark.clause("nocache.expiry")
+def test_a_pending_entry_made_after_every_other_expired_expires_too(h, v):
+    """Expiry keeps working once nothing is pending: FreeBSD's expire_upcalls tick stops when the
+    last pending entry goes and the next NOCACHE starts it again; Linux re-arms mfc_unres_timer."""
+    latest = h.profile.nocache_expiry[1]
+    eps = EXACT if h.target.virtual_time else MARGIN
+    r = h.router(v, vifs=ALL_VIFS)
+    s, a, b = h.src(v, 0), h.group(v, 1), h.group(v, 2)
+    clock = h.stopwatch()
+    clock.start()
+    h.send_marked(0, v, s, a)
+    h.expect_upcall(r, "NOCACHE", 0, s, a)
+    clock.advance_to(latest + eps)  # (S,G) A has expired: nothing is pending now
+
+    clock.start()
+    h.send_marked(0, v, s, b)
+    h.expect_upcall(r, "NOCACHE", 0, s, b)
+    clock.advance_to(latest + eps)
+
+    h.send_marked(0, v, s, b)
+    h.expect_upcall(r, "NOCACHE", 0, s, b)  # B expired as well: its next packet is upcalled anew
+
+
 # -- nocache.not-on-vif ----------------------------------------------------------------------
 @pytest.mark.clause("nocache.not-on-vif")
 def test_v4_packet_arriving_on_an_interface_that_is_no_vif_yields_no_upcall(h):
