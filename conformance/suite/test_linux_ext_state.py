@@ -16,8 +16,8 @@ import ipaddress
 import pytest
 
 from conformance.outcomes import unsupported
-from mroute_spec.constants import VIFF_STATIC, VIFF_USE_IFINDEX
-from reference_impl.snapshot import MfcState, TableState, VifState, canonical
+from mroute_spec.constants import MIFF_REGISTER, VIFF_REGISTER, VIFF_STATIC, VIFF_USE_IFINDEX
+from reference_impl.snapshot import MfcState, TableState, VifState
 
 BOTH_FAMILIES = pytest.mark.parametrize("v", [4, 6])
 
@@ -27,6 +27,11 @@ def vif(h, v: int, index: int, port: int, flags: int = 0, local: str | None = No
     if local is None:
         local = h.port(port).ipv4 if v == 4 else ""
     return VifState(index, port, flags, local, **counts)
+
+
+def canonical(addr: str) -> str:
+    """An address as the state shows it (RFC 5952 / dotted quad), written here, not taken from the model."""
+    return str(ipaddress.ip_address(addr))
 
 
 def entry(src: str, grp: str, parent: int, oifs: dict[int, int], **kw) -> MfcState:
@@ -67,6 +72,28 @@ def test_state_shows_the_vifs_the_calls_made(h, v):
         want.append(vif(h, v, 1, 1, flags=VIFF_USE_IFINDEX, local=word))
     expect_state(h.routing_state(v), want, [], "after MRT_ADD_VIF 0, 1, 2 and MRT_DEL_VIF 1")
     assert st.vifs and not st.mfc  # the first read saw the three vifs, no entry
+
+
+@BOTH_FAMILIES
+@pytest.mark.clause("linuxext.state-vifs")
+def test_state_shows_a_register_vif_with_no_port(h, v):
+    """The register vif's device (pimreg, pim6reg) is no port of the target; /proc shows it with
+    the register flag, the local word as given (ipmr vif_add stores vifc_lcl_addr for every vif)."""
+    r = h.router(v, vifs=(0,))
+    r.add_vif(1, 1, register=True)
+    register = VifState(1, None, VIFF_REGISTER if v == 4 else MIFF_REGISTER, h.port(1).ipv4 if v == 4 else "")
+    expect_state(h.routing_state(v), [vif(h, v, 0, 0), register], [], "after MRT_ADD_VIF of a register vif")
+
+
+@pytest.mark.clause("linuxext.state-mfc")
+def test_state_lists_no_oif_for_a_ttl_of_255(h):
+    """A ttl of 255 makes no outgoing vif (ipmr_update_thresholds keeps 0 < ttl < 255), so the
+    entry's oif list leaves that vif out; a ttl of 254 is an oif."""
+    r = h.router(4, vifs=(0, 1, 2, 3))
+    s, g = h.src(4, 0, 52), h.group(4, 52)
+    r.add_mfc(s, g, 0, ttls={1: 254, 2: 255, 3: 1})
+    expect_state(h.routing_state(4), [vif(h, 4, i, i) for i in range(4)], [entry(s, g, 0, {1: 254, 3: 1})],
+                 "after MRT_ADD_MFC with ttls 254, 255 and 1")
 
 
 @BOTH_FAMILIES
