@@ -12,6 +12,7 @@ needs bytes no packet library will build); every other argument is packed by the
 
 from __future__ import annotations
 
+import ipaddress
 import itertools
 from dataclasses import dataclass, field
 
@@ -301,3 +302,50 @@ def test_malformed_packets_are_neither_forwarded_nor_upcalled_and_the_router_kee
     out = {p: [marker_of(f.payload) for f in frames] for p, frames in h.all_frames().items()}
     expected = {p: [marker_of(bytes(good))] if p in (1, 2) else [] for p in out}
     assert out == expected, f"{what}: frames expected only the valid packet on vifs 1-2 {expected}, got {out}"
+
+
+# -- IPv6 packets at the edges of what parses: still routed, byte for byte ----------------------
+NO_NEXT_HEADER, HOP_BY_HOP = 59, 0
+
+
+def edge_ipv6(src: str, grp: str, shape: str) -> bytes:
+    """A valid IPv6 multicast packet: no payload at all, a hop-by-hop header and nothing after it,
+    or a 24-byte payload (then sent with bytes after it in the frame)."""
+    def header(plen: int, nh: int) -> bytes:
+        return (bytes([0x60, 0, 0, 0]) + plen.to_bytes(2, "big") + bytes([nh, 64])
+                + ipaddress.IPv6Address(src).packed + ipaddress.IPv6Address(grp).packed)
+    if shape == "no-payload":
+        return header(0, NO_NEXT_HEADER)
+    if shape == "hop-by-hop-only":  # next header "none", then a PadN option filling the 8 bytes
+        return header(8, HOP_BY_HOP) + bytes([NO_NEXT_HEADER, 0, 1, 4, 0, 0, 0, 0])
+    return header(24, 17) + bytes(range(24))
+
+
+@pytest.mark.parametrize("shape", ["no-payload", "hop-by-hop-only", "trailing-frame-bytes"])
+@pytest.mark.clause("mfc6.ifset")
+def test_ipv6_packets_at_the_edges_of_parsing_are_forwarded_exactly(h, shape):
+    """A 40-byte packet (payload length 0), a packet ending right after its hop-by-hop header, and
+    a packet followed by bytes its payload length does not cover (Ethernet padding: ip6_input
+    trims the frame to 40 + payload length) are routed; each copy is the packet, hop limit - 1."""
+    r = h.router(6, vifs=(0, 1, 2))
+    src, grp = h.src(6, 0, 1), h.group(6, 1)
+    r.add_mfc(src, grp, 0, {1: 1})
+    pkt = edge_ipv6(src, grp, shape)
+    extra = bytes([0xEE] * 6) if shape == "trailing-frame-bytes" else b""
+    frame = bytes(Ether(dst=mac_str(multicast_mac(grp)), src=h.port(0).peer_mac, type=ETHERTYPE[6]) / Raw(pkt + extra))
+
+    h.send(0, frame)
+
+    want = pkt[:7] + bytes([pkt[7] - 1]) + pkt[8:]
+    got = {p: [ip_of(f.raw, len(want)) for f in frames] for p, frames in h.all_frames().items()}
+    assert got.get(1) == [want], f"{shape}: expected on port 1 exactly {want.hex()}, got {[g.hex() for g in got.get(1, [])]}"
+    assert not got.get(2), f"{shape}: port 2 is no oif, got {len(got[2])} frame(s)"
+
+
+def ip_of(frame: bytes, length: int) -> bytes:
+    """The IP packet of a frame: all of it after the Ethernet header, except zero padding up to a
+    60-byte minimum frame (a link may pad; it may not add anything else)."""
+    ip = frame[14:]
+    if len(frame) == 60 and len(ip) > length and not any(ip[length:]):
+        return ip[:length]
+    return ip
