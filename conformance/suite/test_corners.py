@@ -60,6 +60,19 @@ def test_wrongmif_from_an_interface_that_is_no_mif_follows_the_profile(h):
     h.expect_copies([], on=set(), context="a packet failing RPF is not forwarded")
 
 
+@pytest.mark.clause("wrongmif.v6-upcall")
+def test_no_wrongmif_from_a_non_mif_interface_while_pim_is_off(h):
+    """The same arrival with MRT6_PIM off: no upcall on any profile (FreeBSD ip6_mdq sends the
+    non-mif WRONGMIF only under V_pim6; Linux not at all)."""
+    r = h.router(6, vifs=(0, 1))
+    src, grp = h.src(6, 2), h.group(6, 5)
+    r.add_mfc(src, grp, 0, {1: 1})
+    h.send(2, h.packet(6, src, grp))  # port 2 carries no mif
+    got = r.upcalls()
+    assert not got, f"MRT6_PIM off: expected no upcall for arrival on a non-mif interface, got {[u.describe() for u in got]}"
+    h.expect_copies([], on=set(), context="a packet failing RPF is not forwarded")
+
+
 # -- socket.non-router: getsockopt from another socket --------------------------------------------
 @pytest.mark.clause("socket.non-router")
 @pytest.mark.parametrize("v", [4, 6])

@@ -167,3 +167,36 @@ def test_proxy_entries_are_found_newest_first_and_deleted_from_anywhere_in_the_c
     proxy(r, False, s, g, 2)
     with expect_errno(errno.ENOENT, f"MRT_DEL_MFC ({s}, {g}) after every proxy entry was deleted"):
         r.del_mfc(s, g)
+
+
+@pytest.mark.clause("linuxext.star-g-arrival")
+def test_star_g_counts_a_ttl_of_254_as_an_oif_and_255_as_none(h):
+    """ipmr_update_thresholds keeps 0 < ttl < 255 and stores 255 for "no oif", and mr_mfc_find_any
+    matches on ttls[arrival] < 255: arrival on vif 3 (ttl 254) matches the (*,G) entry (then fails
+    the iif check: no copy, no NOCACHE); arrival on vif 1 (ttl 255) does not (NOCACHE)."""
+    r = router(h, 4)
+    g = h.group(4, 27)
+    r.add_mfc(any_addr(4), g, 0, ttls={1: 255, 2: 1, 3: 254})
+
+    s3 = h.src(4, 3, 12)
+    h.expect_copies(h.send_marked(3, 4, s3, g), on=set(), context=f"(*,{g}) ttls {{1: 255, 3: 254}}, in on vif 3")
+    no_nocache(r, "vif 3 (ttl 254) is an oif of the (*,G) entry, so it matched")
+    s1 = h.src(4, 1, 12)
+    h.expect_copies(h.send_marked(1, 4, s1, g), on=set(), context=f"(*,{g}) ttls {{1: 255, 3: 254}}, in on vif 1")
+    h.expect_upcalls(r, [("NOCACHE", 1, s1, g)], context=f"({s1}, {g}) in on vif 1 (ttl 255: no oif)")
+
+
+@pytest.mark.clause("linuxext.star-star")
+def test_star_star_sends_upstream_only_above_the_parents_ttl(h):
+    """ip_mr_forward sends a (*,*) packet upstream only if its TTL is above ttls[parent]
+    (strictly): TTL 5 through a parent ttl of 5 stays, TTL 6 goes out on the parent vif 0."""
+    r = router(h, 4)
+    a = any_addr(4)
+    r.add_mfc(a, a, 0, ttls={0: 5, 1: 1, 2: 1})
+    g = h.group(4, 28)
+
+    at = h.send_marked(1, 4, h.src(4, 1, 13), g, ttl=5)
+    h.expect_copies(at, on=set(), context="(*,*) parent 0 ttl 5, a TTL-5 packet in on vif 1")
+    above = h.send_marked(1, 4, h.src(4, 1, 14), g, ttl=6)
+    h.expect_copies(above, on={0}, context="(*,*) parent 0 ttl 5, a TTL-6 packet in on vif 1")
+    no_nocache(r, "the (*,*) entry matched both packets")

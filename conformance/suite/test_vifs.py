@@ -90,6 +90,21 @@ def test_vif_threshold_applies_on_forwarding_as_the_profile_says(h, threshold):
                       f"threshold {'applies' if applies else 'is ignored'})")
 
 
+@pytest.mark.clause("vif.threshold")
+def test_a_vif_threshold_that_excludes_one_vif_leaves_the_later_vifs_alone(h):
+    """Each vif is judged on its own: vif 1's threshold above the packet's TTL drops only vif 1's
+    copy (where thresholds apply), never the copy for vif 2 after it."""
+    applies = h.profile.vif_threshold_applies
+    r = h.router(4, vifs=(0,))
+    r.add_vif(1, threshold=100)
+    r.add_vif(2, threshold=1)
+    src, grp = h.src(4, 0, 2), h.group(4, 2)
+    r.add_mfc(src, grp, 0, {1: 1, 2: 1})
+    expect_copies(forwarded_on(h, 4, 0, src, grp, ttl=64), {2} if applies else {1, 2},
+                  f"TTL 64 through vif 1 (threshold 100) and vif 2 (threshold 1); profile: the vif "
+                  f"threshold {'applies' if applies else 'is ignored'}")
+
+
 @pytest.mark.parametrize("v", [
     pytest.param(4, marks=pytest.mark.clause("vif.unique-index")),
     pytest.param(6, marks=pytest.mark.clause("mif.unique-index")),
