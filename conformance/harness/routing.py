@@ -182,13 +182,14 @@ class RoutingSocket:
         sdef = self.profile.struct(self.family.sg_struct)
         request = self.profile.ioctls[self.family.opt("sg_count")]
         out = self.h.target.ioctl(self.sock, request, sdef.pack(src=src, grp=grp))
-        return sdef.unpack(out)
+        return sdef.unpack(same_size(out, sdef.size, "SIOCGETSGCNT"))
 
     def vif_count(self, index: int) -> dict:
         sdef = self.profile.struct(self.family.vif_struct)
         key = "vifi" if self.version == 4 else "mifi"
         request = self.profile.ioctls[self.family.opt("vif_count")]
-        return sdef.unpack(self.h.target.ioctl(self.sock, request, sdef.pack(**{key: index})))
+        out = self.h.target.ioctl(self.sock, request, sdef.pack(**{key: index}))
+        return sdef.unpack(same_size(out, sdef.size, "SIOCGETVIFCNT"))
 
     # -- reading ---------------------------------------------------------------------------
     def read(self) -> None:
@@ -204,3 +205,10 @@ class RoutingSocket:
         got, self._upcalls = self._upcalls, []
         return [u for u in got if kind is None or u.kind == kind]
 
+
+def same_size(out: bytes, size: int, name: str) -> bytes:
+    """A counter ioctl fills the caller's struct in place (copy_to_user / the ioctl's copyout of
+    sizeof the struct): the buffer comes back exactly as long as it went in."""
+    if len(out) != size:
+        raise AssertionError(f"{name}: the {size}-byte request came back as {len(out)} bytes")
+    return out

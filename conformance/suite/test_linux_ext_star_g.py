@@ -14,7 +14,8 @@ import errno
 
 import pytest
 
-from conformance.suite.linux_ext import expect_errno, proxy, require_proxy
+from conformance.suite.linux_ext import expect_errno, flush, proxy, require_proxy
+from mroute_spec.constants import MRT_FLUSH_MFC
 
 ALL_VIFS = (0, 1, 2, 3)
 BOTH_FAMILIES = pytest.mark.parametrize("v", [4, 6])
@@ -200,3 +201,24 @@ def test_star_star_sends_upstream_only_above_the_parents_ttl(h):
     above = h.send_marked(1, 4, h.src(4, 1, 14), g, ttl=6)
     h.expect_copies(above, on={0}, context="(*,*) parent 0 ttl 5, a TTL-6 packet in on vif 1")
     no_nocache(r, "the (*,*) entry matched both packets")
+
+
+@BOTH_FAMILIES
+@pytest.mark.clause("linuxext.mfc-proxy")
+def test_a_proxy_entry_added_again_is_updated_and_the_routers_entries_are_dynamic(h, v):
+    """ipmr_mfc_add finds the entry of (S,G) *and parent* and updates it in place (one entry, the
+    new oifs); an entry the routing socket added is not MFC_STATIC (mrtsock is true), so
+    MRT_FLUSH_MFC, which spares static entries, removes it."""
+    r = router(h, v)
+    s, g = h.src(v, 0, 15), h.group(v, 29)
+    proxy(r, True, s, g, 0, ttls={1: 1})
+    proxy(r, True, s, g, 0, ttls={2: 1})
+    h.expect_copies(h.send_marked(0, v, s, g), on={2}, context=f"({s}, {g}) parent 0 added twice, oifs {{2}} last")
+    proxy(r, False, s, g, 0)
+    with expect_errno(errno.ENOENT, f"MRT_DEL_MFC_PROXY ({s}, {g}) parent 0 a second time: the re-add made no second entry"):
+        proxy(r, False, s, g, 0)
+
+    proxy(r, True, s, g, 0, ttls={1: 1})
+    flush(r, MRT_FLUSH_MFC)
+    with expect_errno(errno.ENOENT, f"MRT_DEL_MFC_PROXY ({s}, {g}) after MRT_FLUSH_MFC: the router's entry was dynamic"):
+        proxy(r, False, s, g, 0)
