@@ -33,6 +33,7 @@ from mroute_spec.constants import (
     IPPROTO_IP,
     IPPROTO_IPV6,
 )
+from mroute_spec.options import BY_NAME, Direction
 from reference_impl.packets import inet_checksum, multicast_mac
 
 ETHERTYPE = {4: ETH_P_IP, 6: ETH_P_IPV6}
@@ -349,3 +350,36 @@ def ip_of(frame: bytes, length: int) -> bytes:
     if len(frame) == 60 and len(ip) > length and not any(ip[length:]):
         return ip[:length]
     return ip
+
+
+# -- options that only set, counter ioctls that do not exist -------------------------------------
+@pytest.mark.parametrize("v", [4, 6])
+@pytest.mark.clause("input.unknown-option")
+def test_getsockopt_of_a_set_only_option_fails_and_changes_nothing(h, v):
+    """Only a few options can be read (FreeBSD X_ip_mrouter_get / X_ip6_mrouter_get, Linux
+    ip_mroute_getsockopt / ip6_mroute_getsockopt: MRT_VERSION, MRT_ASSERT, MRT_PIM, the API
+    options); reading MRT_INIT, MRT_ADD_VIF, ... fails with the profile's errno (FreeBSD
+    EOPNOTSUPP, Linux ENOPROTOOPT) from the router itself."""
+    k = known_router(h, v)
+    set_only = {name: number for name, number in options(h, v).items()
+                if name in BY_NAME and Direction.GET not in BY_NAME[name].direction}
+    assert set_only, f"profile {h.profile.name}: no set-only IPv{v} option"
+    for name, number in sorted(set_only.items()):
+        with h.raises("option.get_unsupported", f"getsockopt({name}) from the router"):
+            h.target.getsockopt(k.r.sock, LEVEL[v], number, 64)
+    expect_unchanged(k, f"after getsockopt of {sorted(set_only)}")
+
+
+@pytest.mark.parametrize("v", [4, 6])
+@pytest.mark.clause("input.unknown-option")
+def test_an_unknown_counter_ioctl_fails_and_changes_nothing(h, v):
+    """A request number next to the counter ioctls that no implementation defines (the vif
+    counter request + 15): FreeBSD mrt_ioctl's default (EINVAL), Linux ipmr_ioctl's -ENOIOCTLCMD
+    (ENOTTY from sock_do_ioctl)."""
+    k = known_router(h, v)
+    known = k.r.family.opt("vif_count")
+    request = h.profile.ioctls[known] + 15
+    assert request not in h.profile.ioctls.values()
+    with h.raises("ioctl.unknown", f"ioctl {request:#x} on the IPv{v} routing socket"):
+        h.target.ioctl(k.r.sock, request, bytes(40))
+    expect_unchanged(k, f"after ioctl {request:#x}")
