@@ -111,8 +111,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _terminate)
     try:
         if args.device is not None:
-            reader = _AwaitHost(reader, args.wait_host)  # type: ignore[assignment]
-        serve(backend_factory(args.backend, args.profile), reader, writer, backend=args.backend)
+            serve(backend_factory(args.backend, args.profile), _AwaitHost(reader, args.wait_host), writer,
+                  backend=args.backend)
+        else:
+            serve(backend_factory(args.backend, args.profile), reader, writer, backend=args.backend)
     except KeyboardInterrupt:
         return 130
     return 0

@@ -144,7 +144,9 @@ class AgentConnection:
             raise self._fail(f"answer to request {id} ({op!r}) carries id {response.id}")
         if response.ok:
             return response.result
-        return self._raise(op, response.error)  # type: ignore[arg-type]
+        if response.error is None:  # decode_response guarantees one or the other
+            raise self._fail(f"answer to {op!r} is neither a result nor an error")
+        return self._raise(op, response.error)
 
     def _raise(self, op: str, error: P.ErrorInfo) -> Any:
         if error.type == "oserror":

@@ -12,7 +12,7 @@ import binascii
 import errno as _errno
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeGuard
 
 PROTOCOL_VERSION = 1
 MAX_LINE = 16 * 1024 * 1024  # bytes per message, newline included
@@ -103,7 +103,7 @@ def one_line(text: object, limit: int = 300) -> str:
     return line if len(line) <= limit else line[: limit - 3] + "..."
 
 
-def is_int(value: object) -> bool:
+def is_int(value: object) -> TypeGuard[int]:
     """A JSON integer (``true``/``false`` are not integers here)."""
     return isinstance(value, int) and not isinstance(value, bool)
 
@@ -135,7 +135,7 @@ def symbol_name(value: int, table: dict[str, int]) -> str | int:
 def symbol_value(value: object, table: dict[str, int], what: str) -> int:
     """The number for a name (or a plain integer) received on the wire."""
     if is_int(value):
-        return value  # type: ignore[return-value]
+        return value
     if isinstance(value, str) and value in table:
         return table[value]
     raise ProtocolError(f"{what}: unknown value {value!r}; valid names: {', '.join(table)}")
@@ -216,7 +216,7 @@ def decode_request(line: bytes) -> Request:
     raw_id = message.get("id")
     if not is_int(raw_id):
         raise ProtocolError(f"request 'id' must be an integer, got {json.dumps(raw_id)}")
-    id: int = raw_id  # type: ignore[assignment]
+    id: int = raw_id
     op = message.get("op")
     if not isinstance(op, str):
         raise ProtocolError(f"request 'op' must be a string, got {json.dumps(op)}", id)

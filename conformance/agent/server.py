@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import asdict
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Protocol
 
 from conformance.agent import protocol as P
 from conformance.targets.base import SocketHandle, Target, TargetUnavailable, Unsupported
@@ -18,6 +18,13 @@ AGENT = {"name": "mroute-conformance-agent", "version": "1.0"}
 CAPABILITIES = [op for op in P.OPS if op not in ("hello", "bye", *P.DAEMON_OPS)]
 
 TargetSource = Target | Callable[[], Target]
+
+
+class LineReader(Protocol):
+    """Where requests come from: a binary stream, or anything with its readline (the agent's
+    device reader that waits for the host)."""
+
+    def readline(self, limit: int = -1, /) -> bytes: ...
 
 
 class Session:
@@ -36,7 +43,8 @@ class Session:
     def _target(self) -> Target:
         if self.target is None and self.unavailable is None:
             try:
-                self.target = self._source()  # type: ignore[operator]
+                source = self._source
+                self.target = source if isinstance(source, Target) else source()
             except TargetUnavailable as exc:
                 self.unavailable = str(exc) or type(exc).__name__
         if self.target is None:
@@ -189,7 +197,7 @@ class Session:
             return P.encode_error(id, "internal", f"{type(exc).__name__}: {P.one_line(exc)}")
 
 
-def _read_line(reader: BinaryIO) -> bytes:
+def _read_line(reader: LineReader) -> bytes:
     """The next line, at most ``MAX_LINE + 1`` bytes of it (the rest of an oversize line is skipped)."""
     line = reader.readline(P.MAX_LINE + 1)
     if len(line) > P.MAX_LINE and not line.endswith(b"\n"):
@@ -200,7 +208,7 @@ def _read_line(reader: BinaryIO) -> bytes:
     return line
 
 
-def serve(source: TargetSource, reader: BinaryIO, writer: BinaryIO, *, backend: str = "custom") -> None:
+def serve(source: TargetSource, reader: LineReader, writer: BinaryIO, *, backend: str = "custom") -> None:
     """Answer requests from ``reader`` on ``writer`` until ``bye`` or end of input, then shut down.
 
     ``source`` is a Target or a factory building one on first need (a factory raising

@@ -115,10 +115,10 @@ def spawn_stdio(
     return connection, proc
 
 
-def _connect(sock: socket.socket, address: object, describe: str, timeout: float, **hooks: Any) -> AgentConnection:
+def _connect(sock: socket.socket, address: str | tuple[Any, ...], describe: str, timeout: float, **hooks: Any) -> AgentConnection:
     sock.settimeout(timeout)
     try:
-        sock.connect(address)  # type: ignore[arg-type]
+        sock.connect(address)
     except OSError as exc:
         sock.close()
         reason = "timed out" if isinstance(exc, socket.timeout) else (exc.strerror or str(exc))

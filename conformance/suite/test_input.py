@@ -319,7 +319,7 @@ def edge_ipv6(src: str, grp: str, shape: str) -> bytes:
         return header(0, NO_NEXT_HEADER)
     if shape == "hop-by-hop-only":  # next header "none", then a PadN option filling the 8 bytes
         return header(8, HOP_BY_HOP) + bytes([NO_NEXT_HEADER, 0, 1, 4, 0, 0, 0, 0])
-    return header(24, 17) + bytes(range(24))
+    return header(24, NO_NEXT_HEADER) + bytes(range(24))  # 24 bytes that no header claims
 
 
 @pytest.mark.parametrize("shape", ["no-payload", "hop-by-hop-only", "trailing-frame-bytes"])
