@@ -79,7 +79,9 @@ class MRouter(DataPath):
             case "one":
                 if value != 1:
                     raise Errno(self.family.init_bad_value)
-            case "zero-disables":
+            case "zero-disables":  # the text's "1 to enable, or 0 to disable"; FreeBSD's v != 1 refusal otherwise
+                if value not in (0, 1):
+                    raise Errno(self.family.init_bad_value)
                 if value == 0:
                     if sock is self.router:
                         self.done()

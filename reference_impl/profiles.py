@@ -91,7 +91,7 @@ class Profile:
     # MRT_DONE / close turns MRT_ASSERT and MRT_PIM off (Linux keeps them: they belong to the table)
     done_resets_assert: bool = True
     # MRT_INIT value: "one" (1 required, else errno init.bad_value), "any" (value ignored),
-    # "zero-disables" (1 enables, 0 disables like MRT_DONE)
+    # "zero-disables" (1 enables, 0 disables like MRT_DONE, others errno init.bad_value)
     init_value: InitValue = "one"
     # MRT_ASSERT value: "0-1" (others succeed without effect), "bool" (stored as !!v),
     # "0-1-strict" (others fail with errno assert.bad_value)
@@ -549,7 +549,6 @@ LINUX = Profile(
         "mif.bad_flags": "EINVAL",
         "done.non_router": "EACCES",
         "ioctl.unknown": "ENOTTY",
-        "api.absent": "ENOPROTOOPT",
         "table.busy": "EBUSY",  # MRT_TABLE on the routing socket of its table
         "table.bad_id": "EINVAL",
     },

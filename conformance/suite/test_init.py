@@ -81,6 +81,28 @@ def expect_routing(h, r: RoutingSocket, v: int, n: int, port: int = 0, vif: int 
     pytest.param(4, marks=pytest.mark.clause("init.enable")),
     pytest.param(6, marks=pytest.mark.clause("init.v6-enable")),
 ])
+def test_init_with_2_is_refused_or_taken_as_the_profile_says(h, v):
+    """MRT_INIT's value must be 1 on the BSDs (ip_mrouter_init / ip6_mrouter_init: `v != 1`), also
+    where 0 disables (the API text); Linux never reads it. A refusal takes no router."""
+    path = "init.bad_value" if v == 4 else "init6.bad_value"
+    r = h.routing_socket(v)
+    with h.raises(path, "MRT_INIT with the value 2"):
+        r.init(2)
+    if h.profile.errno_of(path) is not None:
+        assert not router_held(h, v), "a refused MRT_INIT(2) took the router"
+        r.init(1)
+    if v == 6:
+        r.block_icmp6()
+    r.add_vifs(0, 1)
+    src, grp = h.src(v, 0, 2), h.group(v, 2)
+    h.send(0, h.packet(v, src, grp))
+    h.expect_upcall(r, "NOCACHE", 0, src, grp)
+
+
+@pytest.mark.parametrize("v", [
+    pytest.param(4, marks=pytest.mark.clause("init.enable")),
+    pytest.param(6, marks=pytest.mark.clause("init.v6-enable")),
+])
 def test_init_with_1_takes_the_router_and_turns_forwarding_on(h, v):
     assert not router_held(h, v), "a router exists before any MRT_INIT"
     r = h.routing_socket(v)

@@ -424,3 +424,23 @@ def test_ttl_rule_property_any_thresholds_and_ttl(h):
         h.expect_no_upcall(r, "the (S,G) is installed")
 
     check()
+
+
+@pytest.mark.parametrize("v", [4, 6])
+@pytest.mark.clause("mfc.add-forward")
+def test_an_entry_for_a_unicast_group_or_a_parent_past_maxvifs_follows_the_profile(h, v):
+    """Linux ipmr_mfc_add / ip6mr_mfc_add refuse a new entry whose group is neither multicast nor
+    unspecified (EINVAL) and a parent at or above MAXVIFS / MAXMIFS (ENFILE); the BSDs check
+    neither (the entry is stored and never matches)."""
+    r = h.router(v, vifs=(0, 1))
+    src = h.src(v, 0, 60)
+    unicast = "198.51.100.60" if v == 4 else "2001:db8:ffff::60"
+    top = h.profile.maxvifs if v == 4 else h.profile.maxmifs
+    with h.raises("mfc.bad_group", f"MRT_ADD_MFC ({src}, {unicast}): a unicast group"):
+        r.add_mfc(src, unicast, 0, {1: 1})
+    with h.raises("mfc.parent_range", f"MRT_ADD_MFC with parent {top} (MAXVIFS)"):
+        r.add_mfc(src, h.group(v, 60), top, {1: 1})
+    grp = h.group(v, 61)
+    r.add_mfc(src, grp, 0, {1: 1})  # the router is unharmed
+    sent = h.send_marked(0, v, src, grp)
+    h.expect_copies(sent, on={1}, context=f"({src}, {grp}) after the odd entries")
