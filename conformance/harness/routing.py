@@ -52,7 +52,12 @@ class RoutingSocket:
         return table[name]
 
     def set_raw(self, role: str, value: bytes) -> bytes:
-        return self.h.target.setsockopt(self.sock, self.family.level, self.number(role), value)
+        """setsockopt of ``role``'s option; the buffer after the call (as long as the one passed)."""
+        out = self.h.target.setsockopt(self.sock, self.family.level, self.number(role), value)
+        if not isinstance(out, bytes | bytearray) or len(out) != len(value):
+            raise AssertionError(f"setsockopt({role}) gave back {out!r} for a {len(value)}-byte buffer "
+                                 "(the Target contract: the option buffer after the call, same length)")
+        return bytes(out)
 
     def set_struct(self, role: str, struct_name: str, **fields: object) -> bytes:
         return self.set_raw(role, self.profile.struct(struct_name).pack(**fields))

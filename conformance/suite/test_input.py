@@ -245,8 +245,10 @@ def malform(data, v: int, ip: bytes) -> tuple[str, bytes]:
         assume(inet_checksum(bytes(b[:20])) != 0)  # 0x0000 and 0xFFFF are the same checksum
         return kind, bytes(b)
     if kind == "bad-option":  # an option whose length byte is below 2 or runs past the header
+        # (option 0x5e, as in the Register tests): after 0-3 NOPs, with a bad length or, last, none
+        nops = data.draw(st.integers(0, 3), label="leading NOPs")
         length = data.draw(st.sampled_from([0, 1, 5, 9, 40]), label="option length")
-        opts = bytes([0x5E, length, 0xAB, 0xCD])  # (option 0x5e, as in the Register tests, with a bad length)
+        opts = (bytes([1] * nops) + bytes([0x5E, length, 0xAB, 0xCD]))[:4]
         hl = (b[0] & 0x0F) * 4
         b = bytearray(b[:hl]) + opts + b[hl:]
         b[0] = 0x40 | (hl + 4) // 4
@@ -404,3 +406,29 @@ def test_setsockopt_of_a_get_only_option_fails_and_changes_nothing(h):
             tried.append(name)
         expect_unchanged(k, f"after setsockopt of {sorted(get_only)}")
     assert "MRT_VERSION" in tried, f"profile {h.profile.name}: MRT_VERSION is not a get-only option here"
+
+
+@pytest.mark.parametrize("options", ["nop-nop-2byte", "2byte-nop-nop"])
+@pytest.mark.clause("mfc.add-forward")
+def test_a_packet_with_well_formed_options_is_forwarded(h, options):
+    """Option lists the kernels accept (NOPs and a two-byte option, RFC 4727 experiment 30, the last
+    one ending exactly at the header's end): routed like any packet (only malformed lists are
+    dropped, input.malformed-packet)."""
+    r = h.router(4, vifs=(0, 1))
+    src, grp = h.src(4, 0, 62), h.group(4, 62)
+    r.add_mfc(src, grp, 0, {1: 1})
+    opts = {"nop-nop-2byte": b"\x01\x01\x9e\x02", "2byte-nop-nop": b"\x9e\x02\x01\x01"}[options]
+    b = bytearray(bytes(h.packet(4, src, grp)))
+    b = bytearray(b[:20]) + opts + b[20:]
+    b[0], b[2:4], b[10:12] = 0x46, len(b).to_bytes(2, "big"), b"\0\0"
+    b[10:12] = inet_checksum(bytes(b[:24])).to_bytes(2, "big")
+    frame = bytes(Ether(dst=mac_str(multicast_mac(grp)), src=h.port(0).peer_mac, type=ETHERTYPE[4]) / Raw(bytes(b)))
+
+    h.send(0, frame)
+
+    got = [f for f in h.frames(1)]
+    assert len(got) == 1, f"options {opts.hex()}: expected one copy on port 1, got {len(got)}"
+    ip = got[0].raw[14:]
+    assert ip[20:24] == opts and ip[8] == b[8] - 1, (
+        f"options {opts.hex()}: the copy carries options {ip[20:24].hex()} and TTL {ip[8]}, expected the same "
+        f"options and TTL {b[8] - 1}")
