@@ -194,9 +194,11 @@ class Harness:
         return self.target.getsockopt(r.sock, r.family.level, number, 4)
 
     def require_api(self, bits: int = 0) -> int:
-        """Probe MRT_API_SUPPORT; features absent give the outcome ``unsupported``."""
+        """Probe MRT_API_SUPPORT; features absent give the outcome ``unsupported``, unless the
+        profile declares them: then their absence is a failure (the target is not what it claims)."""
         from conformance.outcomes import unsupported
 
+        declared = self.profile.api_support
         # The probe uses the spec's (BSD) option number when the profile's ABI has none (Linux).
         spec = BY_NAME["MRT_API_SUPPORT"]
         number = spec.numbers.get(self.profile.abi_name, spec.numbers[BSD])
@@ -204,11 +206,18 @@ class Harness:
         try:
             raw = self._probe_get(r, number)
         except OSError as e:
-            unsupported(f"probe getsockopt(MRT_API_SUPPORT={number}) failed with {expect.errname(e.errno)}")
+            why = f"probe getsockopt(MRT_API_SUPPORT={number}) failed with {expect.errname(e.errno)}"
+            if declared is not None:
+                raise AssertionError(f"{why}, but profile {self.profile.name!r} declares the advanced API "
+                                     f"(MRT_API_SUPPORT {declared:#x})") from None
+            unsupported(why)
         finally:
             r.close()
         support = struct.unpack("<I", raw.ljust(4, b"\0"))[0]
         if bits & ~support:
+            if declared is not None and bits & declared & ~support:
+                raise AssertionError(f"MRT_API_SUPPORT = {support:#x} lacks {bits & declared & ~support:#x}, which "
+                                     f"profile {self.profile.name!r} declares ({declared:#x})")
             unsupported(f"MRT_API_SUPPORT = {support:#x} lacks {bits & ~support:#x}")
         return support
 

@@ -24,6 +24,11 @@ ZERO_ON_A_FRESH_SOCKET = {
     "any": (None, True),  # Linux: the value is ignored, 0 enables too
     "zero-disables": (None, False),  # the doc: 0 disables, so nothing is enabled
 }
+ZERO_FROM_ANOTHER_SOCKET = {
+    "one": "init.bad_value",  # FreeBSD: the value is checked before the router is
+    "any": "init.in_use",  # Linux: a second MRT_INIT, whatever its value
+    "zero-disables": "init.in_use",  # the doc's disable is the router's: another socket cannot switch it off
+}
 ZERO_ON_THE_ROUTER = {
     "one": ("init.bad_value", True),
     "any": ("init.in_use", True),  # it is just a second MRT_INIT
@@ -159,6 +164,20 @@ def test_init_with_0_on_a_fresh_socket_follows_the_profile(h, v):
             r.block_icmp6()
         r.add_vifs(0)
         expect_routing(h, r, v, n=1)
+
+
+@pytest.mark.parametrize("v", [4, 6])
+@pytest.mark.clause("init.disable-value")
+def test_init_with_0_from_another_socket_leaves_the_router_alone(h, v):
+    path = bad_value_path(ZERO_FROM_ANOTHER_SOCKET[h.profile.init_value], v)
+    r = h.router(v, vifs=(0, 1))
+    other = h.routing_socket(v)
+
+    with h.raises(path, f"MRT_INIT(0) from a second raw socket while a router exists (policy {h.profile.init_value!r})"):
+        other.init(0)
+
+    assert router_held(h, v), "MRT_INIT(0) from another socket switched the router off"
+    expect_routing(h, r, v, n=1, port=1, vif=1)
 
 
 @pytest.mark.parametrize("v", [4, 6])
