@@ -110,13 +110,15 @@ EXPERIMENT, NOP, RECORD_ROUTE, ROUTER_ALERT = (
     b"\x07\x07\x04\x00\x00\x00\x00",  # RFC 791 record route: type 7, copied flag clear (low bit set)
     b"\x94\x04\x00\x00",  # RFC 2113 router alert: copied flag set
 )
+SHORT_COPIED = b"\x9e\x02"  # two bytes, copied flag set (RFC 4727 experiment 30): its length byte says 2
 
 
 @pytest.mark.clause("register.fragment")
 @pytest.mark.parametrize(("options", "copied"), [
     (EXPERIMENT + NOP + RECORD_ROUTE + ROUTER_ALERT, NOP + ROUTER_ALERT + b"\0\0\0"),  # later ihl 7
     (EXPERIMENT + ROUTER_ALERT, ROUTER_ALERT),  # later ihl 6: an even header length
-], ids=["exp-nop-rr-ra", "exp-ra"])
+    (EXPERIMENT + SHORT_COPIED + ROUTER_ALERT + NOP + NOP, SHORT_COPIED + ROUTER_ALERT + NOP + NOP),  # 2-byte option
+], ids=["exp-nop-rr-ra", "exp-ra", "exp-2byte-ra-nop-nop"])
 def test_later_register_fragments_carry_exactly_the_copied_options(h, options, copied):
     """RFC 791 (ip_optcopy): every fragment after the first carries only the options whose copied
     flag (bit 0x80 of the type) is set, in their original order, EOL-padded to a 4-byte multiple.

@@ -408,6 +408,39 @@ def test_setsockopt_of_a_get_only_option_fails_and_changes_nothing(h):
     assert "MRT_VERSION" in tried, f"profile {h.profile.name}: MRT_VERSION is not a get-only option here"
 
 
+def with_options(h, src: str, grp: str, opts: bytes) -> tuple[bytearray, bytes]:
+    """The kit's IPv4 packet with a 4-byte option list inserted (header checksum redone), and its frame on port 0."""
+    b = bytearray(bytes(h.packet(4, src, grp)))
+    b = bytearray(b[:20]) + opts + b[20:]
+    b[0], b[2:4], b[10:12] = 0x46, len(b).to_bytes(2, "big"), b"\0\0"
+    b[10:12] = inet_checksum(bytes(b[:24])).to_bytes(2, "big")
+    return b, bytes(Ether(dst=mac_str(multicast_mac(grp)), src=h.port(0).peer_mac, type=ETHERTYPE[4]) / Raw(bytes(b)))
+
+
+@pytest.mark.parametrize("options", ["nop-overrun-by-1", "nop-nop-overrun-by-1"])
+@pytest.mark.clause("input.malformed-packet")
+def test_an_option_running_past_the_header_after_nops_is_dropped(h, options):
+    """The length of an option after NOPs is checked against the bytes left from that option, not
+    from the start of the list: a 4-byte option starting at byte 1 (or a 3-byte one at byte 2) of a
+    4-byte list runs one byte past the header, and the packet is dropped (Linux ip_options_compile,
+    FreeBSD ip_dooptions: optlen > bytes left is a parameter problem), while the next valid packet
+    is routed. (The hypothesis test above draws such lists too; this pins them down.)"""
+    r = h.router(4, vifs=(0, 1))
+    src, grp = h.src(4, 0, 63), h.group(4, 63)
+    r.add_mfc(src, grp, 0, {1: 1})
+    opts = {"nop-overrun-by-1": b"\x01\x5e\x04\xab", "nop-nop-overrun-by-1": b"\x01\x01\x5e\x03"}[options]
+    _, frame = with_options(h, src, grp, opts)
+    good = h.packet(4, src, grp)
+
+    h.send(0, frame)
+    h.send(0, good)
+
+    got = [marker_of(f.payload) for f in h.frames(1)]
+    assert got == [marker_of(bytes(good))], (
+        f"options {opts.hex()}: expected only the valid packet on port 1, got {len(got)} frame(s)")
+    assert r.upcalls() == [], f"options {opts.hex()}: no upcall expected for an installed (S,G)"
+
+
 @pytest.mark.parametrize("options", ["nop-nop-2byte", "2byte-nop-nop"])
 @pytest.mark.clause("mfc.add-forward")
 def test_a_packet_with_well_formed_options_is_forwarded(h, options):
@@ -418,11 +451,7 @@ def test_a_packet_with_well_formed_options_is_forwarded(h, options):
     src, grp = h.src(4, 0, 62), h.group(4, 62)
     r.add_mfc(src, grp, 0, {1: 1})
     opts = {"nop-nop-2byte": b"\x01\x01\x9e\x02", "2byte-nop-nop": b"\x9e\x02\x01\x01"}[options]
-    b = bytearray(bytes(h.packet(4, src, grp)))
-    b = bytearray(b[:20]) + opts + b[20:]
-    b[0], b[2:4], b[10:12] = 0x46, len(b).to_bytes(2, "big"), b"\0\0"
-    b[10:12] = inet_checksum(bytes(b[:24])).to_bytes(2, "big")
-    frame = bytes(Ether(dst=mac_str(multicast_mac(grp)), src=h.port(0).peer_mac, type=ETHERTYPE[4]) / Raw(bytes(b)))
+    b, frame = with_options(h, src, grp, opts)
 
     h.send(0, frame)
 
