@@ -44,6 +44,7 @@ from conformance.report.commands import (
 )
 from conformance.report.html import write_report
 from conformance.report.identity import COMMAND_ENV
+from conformance.report.profiles_cmd import add_profiles
 from conformance.report.staging import Stage, StageError
 from conformance.report.text import clause_table, run_summary
 from conformance.results import set_verdict, suite_version
@@ -405,6 +406,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return args.func(args, extra)
     except UsageError as exc:
         return report_error(str(exc))
+    except BrokenPipeError:  # output piped into `head` and the like: stop quietly (Python docs, signal)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except SystemExit as exc:  # --help, --version
         return exc.code if isinstance(exc.code, int) else 0
 
@@ -433,7 +437,7 @@ def _add_fixtures(commands: argparse._SubParsersAction) -> None:
 
 SUBCOMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (
     _add_run, _add_clauses, _add_bench, add_report, add_profile_match, add_expectations, _add_fixtures,
-    add_kernels, add_targets, add_agent_script, add_differential, add_record,
+    add_kernels, add_targets, add_profiles, add_agent_script, add_differential, add_record,
 )
 
 if __name__ == "__main__":

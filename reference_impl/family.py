@@ -32,6 +32,8 @@ class Family:
     non_router: str  # errno path of a set option from a socket that is not the router
     get_non_router: str  # errno path of a get option from a socket that is not the router
     init_bad_value: str  # errno path of MRT_INIT / MRT6_INIT with a refused value
+    get_unsupported: str  # errno path of getsockopt of an option the router does not answer
+    ioctl_unknown: str  # errno path of an ioctl request that is no counter ioctl
 
     def opt(self, role: str) -> str:
         return self.names[role]
@@ -68,6 +70,7 @@ V4 = Family(
     vif_err="vif", mfc_err="mfc", sg_absent="counters.sg_absent", vif_range="counters.vif_range",
     sg_struct="sioc_sg_req", vif_struct="sioc_vif_req", non_router="socket.non_router",
     get_non_router="socket.get_non_router", init_bad_value="init.bad_value",
+    get_unsupported="option.get_unsupported", ioctl_unknown="ioctl.unknown",
 )
 
 V6 = Family(
@@ -76,6 +79,7 @@ V6 = Family(
     vif_err="mif", mfc_err="mfc6", sg_absent="counters.sg6_absent", vif_range="counters.mif_range",
     sg_struct="sioc_sg_req6", vif_struct="sioc_mif_req6", non_router="socket6.non_router",
     get_non_router="socket6.get_non_router", init_bad_value="init6.bad_value",
+    get_unsupported="option6.get_unsupported", ioctl_unknown="ioctl6.unknown",
 )
 
 FAMILIES: dict[int, Family] = {AF_INET: V4, AF_INET6: V6}

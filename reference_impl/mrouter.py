@@ -330,7 +330,7 @@ class MRouter(DataPath):
             return struct.pack("<I", self.profile.api_support)
         if role == "api_config" and self.profile.api_support is not None:
             return struct.pack("<I", self.api_config)
-        raise Errno("option.get_unsupported")
+        raise Errno(self.family.get_unsupported)
 
     # -- counters --------------------------------------------------------------------------
     def sg_count(self, arg: bytes) -> bytes:

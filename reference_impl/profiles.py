@@ -8,7 +8,8 @@ modern FreeBSD code; ``linux`` is Linux ipmr/ip6mr as observed on a real kernel.
 from __future__ import annotations
 
 import errno as E
-from dataclasses import dataclass, fields, replace
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
 from functools import cache
 from typing import Literal, get_args, get_type_hints
 
@@ -27,6 +28,7 @@ from mroute_spec.constants import SOCK_DGRAM as SOCK_DGRAM
 from mroute_spec.constants import SOCK_RAW as SOCK_RAW
 from mroute_spec.constants import SOCK_STREAM as SOCK_STREAM
 from mroute_spec.options import BY_NAME, option_by_number, option_numbers, socket_option
+from reference_impl import profile_sources
 
 # The closed sets of values a policy field may take: the model `match`es on them with
 # `assert_never`, so a new value no handler knows is a type error (and Profile rejects it at runtime).
@@ -241,6 +243,11 @@ class Profile:
     # the whole packet everywhere
     byte_count4: ByteCount = "ip-length"
 
+    # where each value comes from: field name (an errno path as "errnos.<path>") -> a citation
+    # (docs/spec/<impl>.md §N, or a kernel source file and function); not a fact itself.
+    # tests/test_profile_sources.py requires one for every fact, ABI field and errno path.
+    sources: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
+
     def __post_init__(self) -> None:
         """Refuse a policy value outside its Literal set (the type checker cannot see a typo in data)."""
         for name, allowed in _literal_fields().items():
@@ -291,6 +298,41 @@ class Profile:
         return None if spec is None else spec.name
 
 
+# What each Profile field is, for the code that treats kinds differently: the deviation pass
+# keeps a target's "identity", "abi", "capability" and "setup" fields and swaps its "fact"s
+# (conformance/report/variants.py); the recorder records only facts and ABI reads. One table,
+# so the two cannot disagree; a field not named here is a fact.
+FieldKind = Literal["identity", "abi", "capability", "setup", "citation", "fact"]
+FIELD_KINDS: dict[str, FieldKind] = {
+    "name": "identity",
+    "description": "identity",
+    "abi_name": "abi",  # option and ioctl numbers and option structs follow from it (mroute_spec.options)
+    "exact_optlen": "abi",
+    "mrt_range4": "abi",
+    "mrt_range6": "abi",
+    "mrt_version": "abi",
+    "upcall4_trailer": "abi",
+    "upcall6_length": "abi",
+    "upcall4_undefined": "abi",
+    "icmp6_filter_set_bit_blocks": "abi",
+    "api_support": "capability",  # the suite probes it; absent features are unsupported
+    "required_setup": "setup",  # the harness applies it to the target (receive buffer, loopback)
+    "sources": "citation",
+}
+
+
+def field_kind(name: str) -> FieldKind:
+    """The kind of Profile field ``name`` (FIELD_KINDS; "fact" when not listed)."""
+    return FIELD_KINDS.get(name, "fact")
+
+
+def cited_keys(profile: Profile) -> set[str]:
+    """The keys ``profile.sources`` must have: every fact, ABI and capability field, with
+    ``errnos`` spelled out as one "errnos.<path>" per path (SetupSteps carry their own source)."""
+    keys = {f.name for f in fields(Profile) if field_kind(f.name) in ("abi", "capability", "fact")}
+    return (keys - {"errnos"}) | {f"errnos.{path}" for path in profile.errnos}
+
+
 @cache
 def _literal_fields() -> dict[str, tuple[object, ...]]:
     """Profile fields typed with a Literal, and their allowed values."""
@@ -306,10 +348,11 @@ _BSD_ERRNOS = {
     "socket6.non_router": "EPERM",
     "socket6.get_non_router": "EACCES",  # X_ip6_mrouter_get: so != V_ip6_mrouter (§3.10)
     "option.short": "EINVAL",
-    "option.unknown_in_range": "EOPNOTSUPP",
+    "option.unknown_in_range": "ENOPROTOOPT",  # rip_ctloutput passes only the named MRT_* on: ip_ctloutput
     "option.unknown": "ENOPROTOOPT",
     "option.wrong_level": "EINVAL",
     "option.get_unsupported": "EOPNOTSUPP",  # getsockopt(MRT_INIT)
+    # option6.get_unsupported: none. X_ip6_mrouter_get has no default case: 0, nothing copied out
     "option.set_readonly": "EOPNOTSUPP",  # setsockopt(MRT_VERSION / MRT_API_SUPPORT)
     "init.in_use": "EADDRINUSE",
     "init.bad_value": "ENOPROTOOPT",
@@ -332,7 +375,8 @@ _BSD_ERRNOS = {
     "counters.sg6_absent": "ESRCH",
     "counters.vif_range": "EINVAL",
     "counters.mif_range": "EINVAL",
-    "ioctl.unknown": "EINVAL",
+    "ioctl.unknown": "EINVAL",  # 'r' group: rtioctl_fib -> mrt_ioctl default
+    "ioctl6.unknown": "EOPNOTSUPP",  # in6_control: not a counter ioctl, no interface
     "api.not_first": "EPERM",
     "bw.not_negotiated": "EOPNOTSUPP",
     "bw.bad_unit": "EINVAL",
@@ -365,6 +409,7 @@ _BSD_SETUP = (
 )
 
 FREEBSD = Profile(
+    sources=profile_sources.FREEBSD,
     name="freebsd",
     description="Modern FreeBSD ip_mroute.c / ip6_mroute.c (after the 2021 rework), amd64",
     abi_name="bsd-amd64",
@@ -389,6 +434,7 @@ FREEBSD = Profile(
 # The pre-2021 design (FreeBSD 8.x-13.0): docs/spec/freebsd.md §0 LEGACY; only the differences.
 FREEBSD_LEGACY = replace(
     FREEBSD,
+    sources=profile_sources.FREEBSD_LEGACY,
     name="freebsd-legacy",
     description="FreeBSD ip_mroute.c before the 2021 rework (8.x-13.0, LEGACY), amd64",
     nocache_queue_depth=5,  # `mfc_nstall > MAX_UPQ` (4): 5 queued (§1.7, §4.3)
@@ -416,6 +462,7 @@ FREEBSD_LEGACY = replace(
 # The bandwidth-upcall design is FreeBSD's LEGACY one, so the profile starts from freebsd-legacy.
 NETBSD = replace(
     FREEBSD_LEGACY,
+    sources=profile_sources.NETBSD,
     name="netbsd",
     description="NetBSD ip_mroute.c / ip6_mroute.c (MROUTING + PIM kernel), amd64",
     abi_name="netbsd-amd64",  # FreeBSD's layouts, SIOCGETVIFCNT/SIOCGETSGCNT _IOWR('u', 51/52) (§2)
@@ -433,6 +480,7 @@ NETBSD = replace(
         "option.unknown": "ENOPROTOOPT",  # ip_ctloutput default
         "option.wrong_level": "ENOPROTOOPT",  # rip_ctloutput -> ip_ctloutput: level != IPPROTO_IP
         "option.get_unsupported": "ENOPROTOOPT",  # getsockopt(MRT_INIT): ip_ctloutput (IPv4; §3.1)
+        "option6.get_unsupported": "EOPNOTSUPP",  # ip6_mrouter_get default (§3.10)
         "option.set_readonly": "ENOPROTOOPT",  # setsockopt(MRT_VERSION): ip_ctloutput (§3.1)
         "init.in_use": "EADDRINUSE",
         "init.bad_value": "EINVAL",  # ip_mrouter_init: `v != 1` (§3.2)
@@ -453,7 +501,8 @@ NETBSD = replace(
         "counters.sg6_absent": "ESRCH",
         "counters.vif_range": "EINVAL",
         "counters.mif_range": "EINVAL",
-        "ioctl.unknown": "EINVAL",  # mrt_ioctl default (§3.8)
+        "ioctl.unknown": "ENOTTY",  # rip_ioctl -> in_control, never mrt_ioctl (§3.8)
+        "ioctl6.unknown": "EOPNOTSUPP",  # rip6_ioctl -> in6_control1: no interface (§3.8)
         "api.not_first": "EPERM",
         "bw.not_negotiated": "EOPNOTSUPP",
         "bw.bad_unit": "EINVAL",
@@ -494,6 +543,7 @@ NETBSD = replace(
 
 DOCUMENTED = replace(
     FREEBSD,
+    sources=profile_sources.DOCUMENTED,
     name="documented",
     description="multicast(4) as written; FreeBSD's code where the text is silent",
     init_value="zero-disables",
@@ -511,6 +561,7 @@ DOCUMENTED = replace(
 )
 
 LINUX = Profile(
+    sources=profile_sources.LINUX,
     name="linux",
     description="Linux ipmr / ip6mr (6.12-6.18), x86_64",
     abi_name="linux-amd64",
@@ -522,6 +573,7 @@ LINUX = Profile(
         "option.unknown": "ENOPROTOOPT",
         "option.wrong_level": "ENOPROTOOPT",
         "option.get_unsupported": "ENOPROTOOPT",
+        "option6.get_unsupported": "ENOPROTOOPT",
         "option.set_readonly": "ENOPROTOOPT",
         "init.in_use": "EADDRINUSE",
         "vif.index_range": "ENFILE",
@@ -549,6 +601,7 @@ LINUX = Profile(
         "mif.bad_flags": "EINVAL",
         "done.non_router": "EACCES",
         "ioctl.unknown": "ENOTTY",
+        "ioctl6.unknown": "ENOTTY",
         "table.busy": "EBUSY",  # MRT_TABLE on the routing socket of its table
         "table.bad_id": "EINVAL",
     },

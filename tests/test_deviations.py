@@ -44,8 +44,12 @@ def test_every_abi_field_is_a_profile_field_and_the_rest_are_facts() -> None:
 def test_a_variant_keeps_the_targets_abi_and_takes_the_other_profiles_facts() -> None:
     freebsd_on_linux = variant(LINUX, FREEBSD)
     assert freebsd_on_linux.name == "freebsd"
-    for name in ABI_FIELDS - {"name", "description"}:
+    for name in ABI_FIELDS - {"name", "description", "sources"}:
         assert getattr(freebsd_on_linux, name) == getattr(LINUX, name), name
+    # each value keeps the citation of the profile it came from
+    assert freebsd_on_linux.sources["upcall6_length"] == LINUX.sources["upcall6_length"]
+    assert freebsd_on_linux.sources["nocache_queue_depth"] == FREEBSD.sources["nocache_queue_depth"]
+    assert freebsd_on_linux.sources["errnos.vif.in_use"] == FREEBSD.sources["errnos.vif.in_use"]
     assert facts_of(freebsd_on_linux) == facts_of(FREEBSD)
     assert freebsd_on_linux.options4["MRT_INIT"] == 200 and freebsd_on_linux.nocache_queue_depth == 3
     assert variant(None, FREEBSD) is FREEBSD

@@ -15,26 +15,10 @@ from dataclasses import fields, replace
 from typing import Any
 
 from conformance.catalog import Clause
-from reference_impl.profiles import Profile, get_profile
+from reference_impl.profiles import Profile, field_kind, get_profile
 
-# Fields that describe how to talk to the target, never what it should do.
-ABI_FIELDS = frozenset(
-    {
-        "name",
-        "description",
-        "abi_name",  # option and ioctl numbers and option structs follow from it (mroute_spec.options)
-        "exact_optlen",
-        "mrt_range4",
-        "mrt_range6",
-        "mrt_version",
-        "upcall4_trailer",
-        "upcall6_length",
-        "upcall4_undefined",
-        "icmp6_filter_set_bit_blocks",
-        "api_support",  # a capability: the suite probes it, absent features are unsupported
-        "required_setup",  # set-up the harness applies to the target (receive buffer, loopback)
-    }
-)
+# Fields that describe how to talk to the target (and its citations), never what it should do.
+ABI_FIELDS = frozenset(f.name for f in fields(Profile) if field_kind(f.name) != "fact")
 
 
 def fact_fields() -> list[str]:
@@ -56,6 +40,8 @@ def variant(base: Profile | None, other: Profile) -> Profile:
         name=other.name,
         description=f"{other.name} facts on the {base.abi_name} ABI of profile {base.name}",
         **facts_of(other),
+        sources={**{k: v for k, v in base.sources.items() if field_kind(k) != "fact"},
+                 **{k: v for k, v in other.sources.items() if field_kind(k.partition(".")[0]) == "fact"}},
     )
 
 
