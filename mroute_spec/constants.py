@@ -143,10 +143,4 @@ PIM_REGISTER = PimType.PIM_REGISTER
 
 # MLD message types (RFC 2710, RFC 3810): listener query, report, done, v2 report
 MLD_TYPES = (130, 131, 132, 143)
-# upcall types that carry the whole packet after the header (WHOLEPKT, WRVIFWHOLE / WRMIFWHOLE)
-WHOLE_PACKET_TYPES = (IGMPMSG_WHOLEPKT, IGMPMSG_WRVIFWHOLE)
-
-# upcall type names, as the harness, the scapy layers and the fixtures show them
-IGMPMSG_NAMES_BSD: dict[int, str] = {t.value: t.name.removeprefix("IGMPMSG_") for t in IgmpMsgType}
-IGMPMSG_NAMES_LINUX: dict[int, str] = {**IGMPMSG_NAMES_BSD, IGMPMSG_WRVIFWHOLE.value: "WRVIFWHOLE"}
-MRT6MSG_NAMES: dict[int, str] = {t.value: t.name.removeprefix("MRT6MSG_") for t in Mrt6MsgType}  # 4: Linux only
+# upcall type names per ABI, and which kinds carry the packet: mroute_spec.messages

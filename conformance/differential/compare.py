@@ -19,11 +19,10 @@ from typing import NamedTuple
 
 from conformance.harness.packets import Frame, marker_of
 from conformance.harness.upcalls import Upcall
-from mroute_spec.constants import WHOLE_PACKET_TYPES
+from mroute_spec.messages import FULLY_DEFINED_KINDS, WHOLE_PACKET_KINDS
 from reference_impl.profiles import Profile
 
 OK = "ok"
-WHOLE_KINDS = WHOLE_PACKET_TYPES  # WHOLEPKT and WRVIFWHOLE / WRMIFWHOLE carry the packet
 
 
 def errno_name(code: int | None) -> str:
@@ -67,7 +66,7 @@ class UpcallKey(NamedTuple):
 
 def undefined_offsets(upcall: Upcall, profiles: tuple[Profile, ...]) -> set[int]:
     """Offsets of ``upcall`` that some profile leaves uninitialised (never compared)."""
-    if upcall.msgtype in WHOLE_KINDS:
+    if upcall.kind in FULLY_DEFINED_KINDS:
         return set()
     out: set[int] = set()
     for p in profiles:
@@ -87,7 +86,7 @@ def frame_key(f: Frame) -> FrameKey:
 def upcall_key(u: Upcall, profiles: tuple[Profile, ...]) -> UpcallKey:
     hidden = undefined_offsets(u, profiles)
     shown = "".join("__" if i in hidden else f"{b:02x}" for i, b in enumerate(u.raw))
-    carried = label(u.raw) if u.msgtype in WHOLE_KINDS else ""
+    carried = label(u.raw) if u.kind in WHOLE_PACKET_KINDS else ""
     return UpcallKey(u.kind, u.msgtype, u.vif, u.src, u.dst, carried, len(u.raw), shown)
 
 

@@ -14,13 +14,15 @@ from scapy.layers.inet6 import IPv6
 from scapy.packet import Packet, Raw, bind_bottom_up, bind_layers
 
 from mroute_spec.abi import ABIS, BSD_AMD64, LINUX_AMD64
-from mroute_spec.constants import IGMPMSG_NAMES_BSD, IGMPMSG_NAMES_LINUX, MRT6MSG_NAMES, BwFlag
+from mroute_spec.constants import BwFlag
+from mroute_spec.messages import MESSAGE_NAMES, WHOLE_PACKET_KINDS, is_upcall, types_of
 
 from .fromabi import StructPacket, struct_fields
 
-IGMPMSG_TYPES_BSD = IGMPMSG_NAMES_BSD
-IGMPMSG_TYPES_LINUX = IGMPMSG_NAMES_LINUX
-MRT6MSG_TYPES = MRT6MSG_NAMES  # 4: Linux only
+# type names from the one codec (mroute_spec.messages): type 4 is BW_UPCALL on BSD, WRVIFWHOLE on Linux
+IGMPMSG_TYPES_BSD = MESSAGE_NAMES["bsd-amd64"][4]
+IGMPMSG_TYPES_LINUX = MESSAGE_NAMES["linux-amd64"][4]
+MRT6MSG_TYPES = MESSAGE_NAMES["linux-amd64"][6]  # 4: Linux only
 BW_UPCALL_FLAGS = [f.name.removeprefix("BW_UPCALL_") for f in BwFlag if f.name is not None]
 BW_UPCALL_SIZE = BSD_AMD64["bw_upcall"].size
 
@@ -112,12 +114,18 @@ class MRT6Msg(StructPacket):
         return self.sprintf("mrt6msg %im6_msgtype% mif %im6_mif% %im6_src% > %im6_dst%")
 
 
-bind_layers(IGMPMsgBSD, IP, im_msgtype=3)
-bind_layers(IGMPMsgBSD, BwUpcalls, im_msgtype=4)
-bind_layers(IGMPMsgLinux, IP, im_msgtype=3)
-bind_bottom_up(IGMPMsgLinux, IP, im_msgtype=4)
-bind_layers(MRT6Msg, IPv6, im6_msgtype=3)
-bind_bottom_up(MRT6Msg, IPv6, im6_msgtype=4)
+def _bind_packet(layer: type[Packet], inner: type[Packet], abi_name: str, version: int, field: str) -> None:
+    """Dissect the packet after every whole-packet type of the ABI; build with the first (WHOLEPKT)."""
+    first, *rest = types_of(abi_name, version, WHOLE_PACKET_KINDS)
+    bind_layers(layer, inner, **{field: first})
+    for t in rest:
+        bind_bottom_up(layer, inner, **{field: t})
+
+
+_bind_packet(IGMPMsgBSD, IP, "bsd-amd64", 4, "im_msgtype")
+bind_layers(IGMPMsgBSD, BwUpcalls, im_msgtype=types_of("bsd-amd64", 4, frozenset({"BW_UPCALL"}))[0])
+_bind_packet(IGMPMsgLinux, IP, "linux-amd64", 4, "im_msgtype")
+_bind_packet(MRT6Msg, IPv6, "linux-amd64", 6, "im6_msgtype")
 
 IGMPMSG_LAYERS: dict[str, type[_IGMPMsg]] = {"bsd-amd64": IGMPMsgBSD, "netbsd-amd64": IGMPMsgBSD,
                                               "linux-amd64": IGMPMsgLinux}
@@ -131,13 +139,13 @@ def parse_ipv4_routing_read(data: bytes, abi_name: str) -> Packet:
     cls = IGMPMSG_LAYERS[abi_name]
     if len(data) < cls.struct_def.size:
         return Raw(data)
-    return cls(data) if data[9] == 0 else IP(data)
+    return cls(data) if is_upcall(4, data) else IP(data)
 
 
 def parse_ipv6_routing_read(data: bytes, abi_name: str) -> Packet:
     """Dissect a read from the IPv6 routing socket: an ``mrt6msg`` (byte 0 is 0) or an ICMPv6 message (no IPv6 header)."""
     if abi_name not in ABIS:
         raise KeyError(abi_name)
-    if len(data) >= MRT6Msg.struct_def.size and data[0] == 0:
+    if is_upcall(6, data):
         return MRT6Msg(data)
     return IPv6(nh=58).default_payload_class(data)(data)
