@@ -51,6 +51,7 @@ from conformance.results import set_verdict, suite_version
 from conformance.targets import registry
 from conformance.targets.listing import add_targets
 from conformance.targets.vm.cli import add_kernels
+from reference_impl.profile_files import is_profile_file
 
 SUITE = "conformance.suite"
 DEFAULT_SEED = 0  # hypothesis seed of a default run: reproducible unless --randomize
@@ -76,7 +77,8 @@ def _add_target_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--target", default="reference", help=f"implementation under test: {registry.TARGET_CHOICES}"
     )
-    parser.add_argument("--profile", default=None, help="profile name (default: the target's own)")
+    parser.add_argument("--profile", default=None,
+                        help="profile name, or a profile file NAME.toml (default: the target's own)")
     parser.add_argument("--suite", default=SUITE, help=argparse.SUPPRESS)  # another test package or path
 
 
@@ -198,6 +200,8 @@ def _pytest_command(args: argparse.Namespace, *options: str) -> list[str]:
 def _check_target(args: argparse.Namespace) -> None:
     if os.getcwd() not in sys.path:  # MODULE:CLASS resolves like it will in the pytest process
         sys.path.insert(0, os.getcwd())
+    if args.profile and is_profile_file(args.profile):  # the pytest process and its workers read it
+        args.profile = str(Path(args.profile).resolve())
     try:
         check_adapter(args.target)
         registry.resolve_profile(args.target, args.profile, registry.parse_target_options(args.target_opt))

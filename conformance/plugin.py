@@ -29,6 +29,7 @@ from conformance.catalog import load_catalog
 from conformance.report.identity import invocation
 from conformance.results import CLAUSE_PROPERTY, TARGET_PROPERTY, ResultsCollector
 from conformance.targets import registry
+from reference_impl.profile_files import is_profile_file, profile_file_record
 from reference_impl.profiles import PROFILES
 
 if TYPE_CHECKING:
@@ -159,6 +160,9 @@ def pytest_configure(config: pytest.Config) -> None:
         if config.pluginmanager.hasplugin("hypothesispytest"):
             collector.extras.append(lambda: {"hypothesis": hypothesis_record(config)})
         collector.extras.append(lambda: {"invocation": invocation(config.invocation_params.args)})
+        if state.profile and is_profile_file(state.profile):
+            record = profile_file_record(state.profile)
+            collector.extras.append(lambda: {"profile_file": record})
 
 
 def _install_expectations(config: pytest.Config, deviation: str | None) -> Expectations | None:

@@ -10,6 +10,7 @@ import errno as E
 import itertools
 import os
 from collections import deque
+from typing import assert_never
 
 from mroute_spec.constants import (
     IPPROTO_ICMPV6,
@@ -190,10 +191,15 @@ class Kernel:
         limit = p.table_id_limit4 if fam.version == 4 else p.table_id_limit6
         assert limit is not None
         for check in p.table_checks4 if fam.version == 4 else p.table_checks6:
-            if check == "busy" and sock is router.router:
-                raise self.fail("table.busy")
-            if check == "id" and table != self.default_table(sock.family) and table >= limit:
-                raise self.fail("table.bad_id")
+            match check:
+                case "busy":
+                    if sock is router.router:
+                        raise self.fail("table.busy")
+                case "id":
+                    if table != self.default_table(sock.family) and table >= limit:
+                        raise self.fail("table.bad_id")
+                case unknown:
+                    assert_never(unknown)
         tables = self.tables[sock.family]
         if table not in tables:
             tables[table] = self.router_class(self, fam)

@@ -11,7 +11,7 @@ import errno as E
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from functools import cache
-from typing import Literal, get_args, get_type_hints
+from typing import Literal, get_args, get_origin, get_type_hints
 
 from mroute_spec.abi import ABIS, IOCTLS, StructDef
 from mroute_spec.constants import AF_INET
@@ -48,6 +48,10 @@ BwThresholdFlush = Literal["after-queue", "before-queue", "deferred"]
 SetupKind = Literal["sockopt", "sysctl", "condition"]
 BwLeqTimer = Literal["per-meter", "wheel"]
 ByteCount = Literal["ip-length", "payload"]
+# the checks MRT_ADD_VIF / MRT6_ADD_MIF can run, in a profile's order (reference_impl/vifs.py CHECKS)
+VifCheck = Literal["index_range", "in_use", "rate_limit", "address", "null_address", "tunnel", "register_unique",
+                   "flags"]
+TableCheck = Literal["busy", "id"]  # MRT_TABLE's checks (reference_impl/kernel.py _set_table)
 
 
 @dataclass(frozen=True)
@@ -73,23 +77,100 @@ class SetupStep:
                 "reason": self.reason, "source": self.source}
 
 
-@dataclass(frozen=True)
-class Profile:
-    """Everything implementation-defined, read by the model and by the tests."""
+@dataclass(frozen=True, kw_only=True)
+class Identity:
+    """Which implementation a profile describes."""
 
     name: str
     description: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class Abi:
+    """Binary facts: the ABI (layouts, option and ioctl numbers) and the byte images of messages.
+
+    A deviation run keeps these from the target: another profile's facts are checked over the
+    target's own ABI (conformance/report/variants.py)."""
+
     abi_name: str
-    # errno name for every failure path; a path absent here means "the call succeeds".
-    errnos: dict[str, str]
-    maxvifs: int = 32
-    maxmifs: int = 64
     # options (by name) whose optlen must equal the struct size; others accept longer buffers
     exact_optlen: frozenset[str] = frozenset()
     # the range of option numbers the routing code claims (others fall to the generic IP code)
     mrt_range4: tuple[int, int] = (100, 112)
     mrt_range6: tuple[int, int] = (100, 108)
     mrt_version: int = 0x0305
+    # upcall images: extra bytes after the IPv4 igmpmsg header copy, total IPv6 upcall length
+    upcall4_trailer: int = 0
+    upcall6_length: int = 40
+    # undefined upcall bytes a test must never compare (offsets)
+    upcall4_undefined: tuple[int, ...] = ()
+    # ICMP6_FILTER: a set bit means "block" (Linux) or "pass" (BSD)
+    icmp6_filter_set_bit_blocks: bool = False
+
+    @property
+    def abi(self) -> dict[str, StructDef]:
+        return ABIS[self.abi_name]
+
+    @property
+    def options4(self) -> dict[str, int]:
+        """IPv4 routing option numbers of this profile's ABI (mroute_spec.options)."""
+        return option_numbers(self.abi_name, 4)
+
+    @property
+    def options6(self) -> dict[str, int]:
+        """IPv6 routing option numbers of this profile's ABI (mroute_spec.options)."""
+        return option_numbers(self.abi_name, 6)
+
+    @property
+    def ioctls(self) -> dict[str, int]:
+        """Counter ioctl request numbers of this profile's ABI."""
+        return IOCTLS[self.abi_name]
+
+    def struct(self, name: str) -> StructDef:
+        return self.abi[name]
+
+    def sockopt(self, name: str) -> tuple[int, int]:
+        """(level, number) of a socket option outside the routing tables (SO_RCVBUF, ICMP6_FILTER...)
+        in this profile's ABI (mroute_spec.options.SOCKET_OPTIONS)."""
+        return socket_option(self.abi_name, name)
+
+    def arg_struct(self, option: str) -> str | None:
+        """The struct an option takes under this profile (None: no argument, or no such option)."""
+        spec = BY_NAME.get(option)
+        return None if spec is None else spec.payload_for(self.abi_name)
+
+    def option_name(self, family: int, number: int) -> str | None:
+        """The name of routing option ``number`` in ``family`` (an AF_*), None if the ABI has none."""
+        spec = option_by_number(self.abi_name, 4 if family == AF_INET else 6, number)
+        return None if spec is None else spec.name
+
+
+@dataclass(frozen=True, kw_only=True)
+class Capabilities:
+    """What exists: a feature a profile lacks makes its clauses unsupported, never failed."""
+
+    # advanced API (None: MRT_API_SUPPORT fails, advanced clauses are unsupported)
+    api_support: int | None = 0x303
+
+
+@dataclass(frozen=True, kw_only=True)
+class Setup:
+    """What the harness must set on a target before the suite's verdicts hold there."""
+
+    # set-up the target needs (receive buffer, multicast loopback): the harness applies the socket
+    # options, the report lists every step. The model behaves as if all were applied.
+    required_setup: tuple[SetupStep, ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True)
+class Facts:
+    """Implementation-defined behaviour: each fact belongs to clauses (conformance/catalog/facts.py)
+    and names its source (``Profile.sources``); the errno of every failure path is one."""
+
+    # errno name for every failure path; a path absent here means "the call succeeds".
+    errnos: dict[str, str]
+    maxvifs: int = 32
+    maxmifs: int = 64
     # MRT_DONE / close turns MRT_ASSERT and MRT_PIM off (Linux keeps them: they belong to the table)
     done_resets_assert: bool = True
     # MRT_INIT value: "one" (1 required, else errno init.bad_value), "any" (value ignored),
@@ -126,15 +207,6 @@ class Profile:
     wrongvif_interval_strict: bool = False  # next upcall needs > interval (Linux) vs >= (FreeBSD)
     wrongmif_rate_limited: bool = False
     counters_include_wrong_if: bool = False  # Linux counts wrong-iif packets in pktcnt/bytecnt
-    # upcall images: extra bytes after the IPv4 igmpmsg header copy, total IPv6 upcall length
-    upcall4_trailer: int = 0
-    upcall6_length: int = 40
-    # undefined upcall bytes a test must never compare (offsets)
-    upcall4_undefined: tuple[int, ...] = ()
-    # ICMP6_FILTER: a set bit means "block" (Linux) or "pass" (BSD)
-    icmp6_filter_set_bit_blocks: bool = False
-    # advanced API (None: MRT_API_SUPPORT fails, advanced clauses are unsupported)
-    api_support: int | None = 0x303
     bw_upcalls_max: int = 128  # the header constant
     bw_message_max: int = 128  # records one IGMPMSG_BW_UPCALL may carry
     bw_flush_at: int = 128  # pending records that make the kernel send at once
@@ -145,8 +217,8 @@ class Profile:
     # checks of MRT_ADD_VIF / MRT6_ADD_MIF in the order the implementation runs them
     # (FreeBSD MODERN add_vif, docs/spec/freebsd.md §3.3: a null address is refused for every vif,
     # the register vif included; then the address lookup, which the register vif skips)
-    add_vif_checks: tuple[str, ...] = ("index_range", "rate_limit", "null_address", "address", "tunnel", "in_use")
-    add_mif_checks: tuple[str, ...] = ("index_range", "in_use", "address")
+    add_vif_checks: tuple[VifCheck, ...] = ("index_range", "rate_limit", "null_address", "address", "tunnel", "in_use")
+    add_mif_checks: tuple[VifCheck, ...] = ("index_range", "in_use", "address")
     vif_flags_allowed: frozenset[int] | None = None  # None: any flag bits accepted
     # the vifc_flags value that makes vifc_lcl_addr an interface index (Linux VIFF_USE_IFINDEX);
     # 0: none. An unknown index fails with errno vif.bad_pifi
@@ -198,15 +270,14 @@ class Profile:
     default_table6: int = 254
     # the order of MRT_TABLE's checks: "busy" (the socket is its table's routing socket: errno
     # table.busy) and "id" (errno table.bad_id); IPv4 checks busy first, ip6mr the id first
-    table_checks4: tuple[str, ...] = ("busy", "id")
-    table_checks6: tuple[str, ...] = ("id", "busy")
+    table_checks4: tuple[TableCheck, ...] = ("busy", "id")
+    table_checks6: tuple[TableCheck, ...] = ("id", "busy")
     # a network device with vifs on it goes away (reference_impl/ifremoval.py), per family:
     # "delete-vifs" (Linux ipmr_device_event / ip6mr_device_event: vif_delete, MFC untouched),
     # "delete-vifs-expire-parent" (FreeBSD ip_mroute.c if_detached_event: entries whose parent is
     # the vif expire first), "not-modelled" (the profile does not say)
     interface_removal4: IfRemoval = "not-modelled"
     interface_removal6: IfRemoval = "not-modelled"
-
     # --- FreeBSD designs (issue 12) ---
     # What bw_flush_at pending records make the kernel do (docs/spec/freebsd.md §6.4). Every flush
     # drains the whole queue into one message, and a record that finds bw_message_max pending is
@@ -218,9 +289,6 @@ class Profile:
     #       the model runs it at the next clock event (the next advance, or right after the timer
     #       callback that queued the record); a kernel runs it at some later moment
     bw_threshold_flush: BwThresholdFlush = "after-queue"
-    # set-up the target needs (receive buffer, multicast loopback): the harness applies the socket
-    # options, the report lists every step. The model behaves as if all were applied.
-    required_setup: tuple[SetupStep, ...] = ()
     # `<=` meters (docs/spec/freebsd.md §6.3): "per-meter": a timer per meter, fixed intervals from
     # the install time (MODERN callout); "wheel": LEGACY's 1 s time wheel: checked at every whole
     # second since MRT_INIT and at every packet, and a packet that takes every configured unit
@@ -232,7 +300,6 @@ class Profile:
     # IPv6: a packet failing RPF on an interface that is no mif still gets a WRONGMIF, with
     # im6_mif = nummifs (FreeBSD ip6_mdq, docs/spec/freebsd.md §4.8); Linux needs an arrival mif
     wrongmif_from_non_mif: bool = False
-
     # --- NetBSD (issue 12) ---
     # IPv4 WRONGVIF upcalls of one (S,G) are limited to one per wrongvif_interval. NetBSD's ip_mdq
     # computes the gap as last - now (TV_DELTA with its arguments swapped) into an unsigned, so
@@ -243,87 +310,51 @@ class Profile:
     # the whole packet everywhere
     byte_count4: ByteCount = "ip-length"
 
+    def errno_of(self, path: str) -> int | None:
+        """The errno number this profile gives for a failure path (None: succeeds)."""
+        name = self.errnos.get(path)
+        return None if name is None else getattr(E, name)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Profile(Facts, Setup, Capabilities, Abi, Identity):
+    """Everything implementation-defined, read by the model and by the tests: one value of each
+    part (Identity, Abi, Capabilities, Setup, Facts) plus the citation of every value."""
+
     # where each value comes from: field name (an errno path as "errnos.<path>") -> a citation
     # (docs/spec/<impl>.md §N, or a kernel source file and function); not a fact itself.
     # tests/test_profile_sources.py requires one for every fact, ABI field and errno path.
     sources: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
-        """Refuse a policy value outside its Literal set (the type checker cannot see a typo in data)."""
-        for name, allowed in _literal_fields().items():
-            if getattr(self, name) not in allowed:
-                raise ValueError(f"profile {self.name}: {name} = {getattr(self, name)!r} is not one of "
-                                 f"{', '.join(map(repr, allowed))}")
-
-    @property
-    def abi(self) -> dict[str, StructDef]:
-        return ABIS[self.abi_name]
-
-    @property
-    def options4(self) -> dict[str, int]:
-        """IPv4 routing option numbers of this profile's ABI (mroute_spec.options)."""
-        return option_numbers(self.abi_name, 4)
-
-    @property
-    def options6(self) -> dict[str, int]:
-        """IPv6 routing option numbers of this profile's ABI (mroute_spec.options)."""
-        return option_numbers(self.abi_name, 6)
-
-    @property
-    def ioctls(self) -> dict[str, int]:
-        """Counter ioctl request numbers of this profile's ABI."""
-        return IOCTLS[self.abi_name]
-
-    def struct(self, name: str) -> StructDef:
-        return self.abi[name]
-
-    def sockopt(self, name: str) -> tuple[int, int]:
-        """(level, number) of a socket option outside the routing tables (SO_RCVBUF, ICMP6_FILTER...)
-        in this profile's ABI (mroute_spec.options.SOCKET_OPTIONS)."""
-        return socket_option(self.abi_name, name)
-
-    def arg_struct(self, option: str) -> str | None:
-        """The struct an option takes under this profile (None: no argument, or no such option)."""
-        spec = BY_NAME.get(option)
-        return None if spec is None else spec.payload_for(self.abi_name)
-
-    def errno_of(self, path: str) -> int | None:
-        """The errno number this profile gives for a failure path (None: succeeds)."""
-        name = self.errnos.get(path)
-        return None if name is None else getattr(E, name)
-
-    def option_name(self, family: int, number: int) -> str | None:
-        """The name of routing option ``number`` in ``family`` (an AF_*), None if the ABI has none."""
-        spec = option_by_number(self.abi_name, 4 if family == AF_INET else 6, number)
-        return None if spec is None else spec.name
+        """Refuse a policy value outside its Literal set (the type checker cannot see a typo in data),
+        and in a tuple of them, each item."""
+        for name, (allowed, many) in _literal_fields().items():
+            value = getattr(self, name)
+            for item in value if many else (value,):
+                if item not in allowed:
+                    what = f"{name}: {item!r}" if many else f"{name} = {item!r}"
+                    raise ValueError(f"profile {self.name}: {what} is not one of {', '.join(map(repr, allowed))}")
 
 
 # What each Profile field is, for the code that treats kinds differently: the deviation pass
 # keeps a target's "identity", "abi", "capability" and "setup" fields and swaps its "fact"s
-# (conformance/report/variants.py); the recorder records only facts and ABI reads. One table,
-# so the two cannot disagree; a field not named here is a fact.
+# (conformance/report/variants.py); the recorder records only facts and ABI reads. The kind is
+# the part that declares the field, so the two cannot disagree and a new field must pick a part.
 FieldKind = Literal["identity", "abi", "capability", "setup", "citation", "fact"]
+PARTS: tuple[tuple[type, FieldKind], ...] = (
+    (Identity, "identity"), (Abi, "abi"), (Capabilities, "capability"), (Setup, "setup"), (Facts, "fact"),
+)
 FIELD_KINDS: dict[str, FieldKind] = {
-    "name": "identity",
-    "description": "identity",
-    "abi_name": "abi",  # option and ioctl numbers and option structs follow from it (mroute_spec.options)
-    "exact_optlen": "abi",
-    "mrt_range4": "abi",
-    "mrt_range6": "abi",
-    "mrt_version": "abi",
-    "upcall4_trailer": "abi",
-    "upcall6_length": "abi",
-    "upcall4_undefined": "abi",
-    "icmp6_filter_set_bit_blocks": "abi",
-    "api_support": "capability",  # the suite probes it; absent features are unsupported
-    "required_setup": "setup",  # the harness applies it to the target (receive buffer, loopback)
+    **{f.name: kind for part, kind in PARTS for f in fields(part)},
     "sources": "citation",
 }
 
 
 def field_kind(name: str) -> FieldKind:
-    """The kind of Profile field ``name`` (FIELD_KINDS; "fact" when not listed)."""
-    return FIELD_KINDS.get(name, "fact")
+    """The kind of Profile field ``name`` (or of a citation key: "errnos.<path>" is ``errnos``):
+    the part that declares it. KeyError: no such field."""
+    return FIELD_KINDS[name.partition(".")[0]]
 
 
 def cited_keys(profile: Profile) -> set[str]:
@@ -334,11 +365,37 @@ def cited_keys(profile: Profile) -> set[str]:
 
 
 @cache
-def _literal_fields() -> dict[str, tuple[object, ...]]:
-    """Profile fields typed with a Literal, and their allowed values."""
-    hints = get_type_hints(Profile)
-    return {f.name: get_args(hints[f.name]) for f in fields(Profile)
-            if getattr(hints[f.name], "__origin__", None) is Literal}
+def _literal_fields() -> dict[str, tuple[tuple[object, ...], bool]]:
+    """Profile fields typed with a Literal, or a tuple of one: their allowed values, and whether a tuple."""
+    out: dict[str, tuple[tuple[object, ...], bool]] = {}
+    for f in fields(Profile):
+        hint = get_type_hints(Profile)[f.name]
+        if get_origin(hint) is Literal:
+            out[f.name] = (get_args(hint), False)
+        elif get_origin(hint) is tuple and get_origin(get_args(hint)[0]) is Literal:
+            out[f.name] = (get_args(get_args(hint)[0]), True)
+    return out
+
+
+# the errno path (after "vif." / "mif.") each add-vif check fails with (reference_impl/vifs.py)
+CHECK_ERRNOS: dict[str, str] = {
+    "index_range": "index_range", "in_use": "in_use", "rate_limit": "rate_limit", "address": "bad_address",
+    "null_address": "bad_address", "tunnel": "tunnel", "register_unique": "in_use", "flags": "bad_flags",
+}
+
+
+def missing_errnos(profile: Profile) -> list[str]:
+    """Errno paths the profile's own checks can fail with but that it names no errno for (the model
+    would have nothing to return): a profile must be complete before a run can trust it."""
+    need = {f"vif.{CHECK_ERRNOS[c]}" for c in profile.add_vif_checks}
+    need |= {f"mif.{'bad_pifi' if c == 'address' else CHECK_ERRNOS[c]}" for c in profile.add_mif_checks}
+    if profile.vif_rate_limit != "reject":
+        need.discard("vif.rate_limit")
+    if profile.vif_use_ifindex:
+        need.add("vif.bad_pifi")
+    if profile.table_id_limit4 is not None or profile.table_id_limit6 is not None:
+        need |= {f"table.{'bad_id' if c == 'id' else c}" for c in (*profile.table_checks4, *profile.table_checks6)}
+    return sorted(need - set(profile.errnos))
 
 
 _BSD_ERRNOS = {

@@ -242,6 +242,11 @@ def identity_rows(document: dict[str, Any], results_sha256: str | None) -> list[
         ("target", escape(str(target["name"]))),
         ("declared profile", escape(str(target["profile"])) + described),
     ]
+    pfile = document.get("profile_file")
+    if pfile:
+        base = f", extends {escape(pfile['extends'])}" if pfile.get("extends") else ""
+        rows.append(("profile file", f"<code>{escape(pfile['path'])}</code>{base}; "
+                                     f"sha256 <code>{escape(pfile['sha256'])}</code>"))
     rows += [(f"target {k}", _value(v)) for k, v in (target.get("details") or {}).items()]
     rows += [
         ("suite version", escape(str(suite["version"]))),

@@ -41,7 +41,7 @@ def variant(base: Profile | None, other: Profile) -> Profile:
         description=f"{other.name} facts on the {base.abi_name} ABI of profile {base.name}",
         **facts_of(other),
         sources={**{k: v for k, v in base.sources.items() if field_kind(k) != "fact"},
-                 **{k: v for k, v in other.sources.items() if field_kind(k.partition(".")[0]) == "fact"}},
+                 **{k: v for k, v in other.sources.items() if field_kind(k) == "fact"}},
     )
 
 

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from conformance.targets import entrypoints, remote
 from conformance.targets.base import TargetUnavailable
+from reference_impl.profile_files import ProfileFileError, is_profile_file, load_profile_file
 from reference_impl.profiles import PROFILES, Profile, get_profile
 
 if TYPE_CHECKING:
@@ -90,15 +91,32 @@ def resolve_profile(spec: str, profile: str | None, options: Mapping[str, str] |
         name = profile
     else:
         name = profile or DEFAULT_PROFILE[spec]
-        if name not in ALLOWED_PROFILES[spec]:
+        if name not in ALLOWED_PROFILES[spec] and not is_profile_file(name):
             raise UsageError(
                 f"invalid profile {name!r} for target {spec!r}; valid profiles: {', '.join(ALLOWED_PROFILES[spec])}"
             )
     if name is None:
         return None
+    if is_profile_file(name):
+        return _profile_file(spec, name)
     if name not in PROFILES:
         raise UsageError(f"unknown profile {name!r}; valid profiles: {', '.join(PROFILES)}")
     return get_profile(name)
+
+
+def _profile_file(spec: str, path: str) -> Profile:
+    """A profile from a data file (reference_impl/profile_files.py); a built-in kernel target takes
+    only one over its own ABI."""
+    try:
+        prof = load_profile_file(path)
+    except ProfileFileError as exc:
+        raise UsageError(f"--profile {exc}") from None
+    if spec in BUILTIN:
+        abis = sorted({PROFILES[n].abi_name for n in ALLOWED_PROFILES[spec]})
+        if prof.abi_name not in abis:
+            raise UsageError(f"--profile {path}: abi_name {prof.abi_name!r} does not fit target {spec!r} "
+                             f"(its ABI: {', '.join(abis)})")
+    return prof
 
 
 def target_name(spec: str) -> str:
