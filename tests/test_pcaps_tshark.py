@@ -153,13 +153,13 @@ def test_membership_reports_are_in_the_pcaps_and_read_cleanly(dissected):
     assert {f.fields["mroute.kind"] for f in read} == {"IGMP", "ICMPv6"}, "reports read on a routing socket"
 
 
-def _references(doc: dict) -> dict[int, tuple[int, str, str]]:
-    """pcap frame -> (step, interface name, direction flags) as the fixture declares them."""
+def _references(doc: dict) -> dict[int, tuple[str, str, str]]:
+    """pcap frame -> (step op, interface name, direction flags) as the fixture declares them."""
     names = [i["name"] for i in doc["pcap"]["interfaces"]]
     port_name = {p["index"]: names[p["index"]] for p in doc["ports"]}
-    refs: dict[int, tuple[int, str, str]] = {}
+    refs: dict[int, tuple[str, str, str]] = {}
     for step in doc["steps"]:
-        n = step["step"]
+        n = step["op"]
         if step["op"] == "send":
             refs[step["pcap_frame"]] = (n, port_name[step["port"]], INBOUND)
         elif step["op"] == "collect":
@@ -183,7 +183,7 @@ def test_interfaces_directions_and_comments_read_back_as_each_fixture_says(disse
         for number, (step, iface, direction) in refs.items():
             f = frames[number - 1]
             got = (f.fields["frame.interface_name"], f.fields["frame.packet_flags_direction"])
-            if got != (iface, direction) or not f.fields["frame.comment"].startswith(f"step {step} "):
+            if got != (iface, direction) or not f.fields["frame.comment"].startswith(f"{step}: "):
                 wrong.append(f"{f.where()}: tshark reads {got} {f.fields['frame.comment']!r}; "
                              f"the fixture says step {step}, {iface}, {direction}")
     assert not wrong, f"{len(wrong)} mismatch(es):\n" + "\n".join(wrong[:10])
