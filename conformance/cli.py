@@ -28,7 +28,6 @@ import pytest
 from conformance import verdict
 from conformance.adapters import check_adapter
 from conformance.agent.script import add_agent_script
-from conformance.catalog import load_catalog
 from conformance.differential.cli import add_differential
 from conformance.errors import PROG, UsageError, report_error
 from conformance.interrupts import Interrupts, child_env
@@ -51,6 +50,7 @@ from conformance.results import set_verdict, suite_version
 from conformance.targets import registry
 from conformance.targets.listing import add_targets
 from conformance.targets.vm.cli import add_kernels
+from mroute_spec.catalog import load_catalog
 from reference_impl.profile_files import is_profile_file
 
 SUITE = "conformance.suite"
@@ -211,7 +211,7 @@ def _check_target(args: argparse.Namespace) -> None:
 
 def _check_clauses(patterns: list[str]) -> None:
     """Every --clause pattern must name some clause: checked before the report directory is touched."""
-    from conformance.catalog.select import NoSuchClause, select
+    from mroute_spec.catalog.select import NoSuchClause, select
 
     try:
         select(patterns)

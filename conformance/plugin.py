@@ -25,10 +25,10 @@ import pytest
 
 from conformance import interrupts, outcomes
 from conformance.adapters import check_adapter
-from conformance.catalog import load_catalog
 from conformance.report.identity import invocation
 from conformance.results import CLAUSE_PROPERTY, TARGET_PROPERTY, ResultsCollector
 from conformance.targets import registry
+from mroute_spec.catalog import load_catalog
 from reference_impl.profile_files import is_profile_file, profile_file_record
 from reference_impl.profiles import PROFILES
 
@@ -267,7 +267,7 @@ def clause_problem(item: pytest.Item) -> str | None:
     unknown = [cid for cid in ids if not isinstance(cid, str) or cid not in catalog]
     if unknown:
         listed = ", ".join(repr(cid) for cid in unknown)
-        return f"{item.nodeid}: unknown clause ID {listed} (see conformance/catalog/clauses.json)"
+        return f"{item.nodeid}: unknown clause ID {listed} (see mroute_spec/catalog/clauses.json)"
     return None
 
 
@@ -336,7 +336,7 @@ def _keep_deviation_tests(config: pytest.Config, items: list[pytest.Item], catal
 
 def _keep_selected_clauses(config: pytest.Config, items: list[pytest.Item]) -> None:
     """With --mroute-clause, deselect the suite tests that check none of the selected clauses."""
-    from conformance.catalog.select import NoSuchClause, select
+    from mroute_spec.catalog.select import NoSuchClause, select
 
     try:
         chosen = select(config.getoption("mroute_clause"))

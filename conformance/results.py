@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from conformance import outcomes, verdict
-from conformance.catalog import load_catalog
+from mroute_spec.catalog import load_catalog
 
 SCHEMA = "mroute-conformance/results/1"
 DISTRIBUTION = "mroute-conformance"

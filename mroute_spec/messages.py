@@ -50,6 +50,13 @@ def is_upcall(version: int, data: bytes) -> bool:
     return len(data) >= 40 and data[0] == 0
 
 
+def trailer_offsets(data: bytes, relative: tuple[int, ...]) -> list[int]:
+    """Offsets in an IPv4 NOCACHE / WRONGVIF upcall of trailer bytes ``relative``, counted from the
+    end of the header copy (the copy's IHL: options move the trailer), inside ``data``."""
+    hlen = (data[0] & 0x0F) * 4
+    return [hlen + o for o in relative if hlen + o < len(data)]
+
+
 def upcall_struct(version: int, abi_name: str) -> StructDef:
     """``struct igmpmsg`` or ``struct mrt6msg`` of the ABI."""
     return ABIS[abi_name][UPCALL_STRUCT[version]]

@@ -102,8 +102,9 @@ class Abi:
     # upcall images: extra bytes after the IPv4 igmpmsg header copy, total IPv6 upcall length
     upcall4_trailer: int = 0
     upcall6_length: int = 40
-    # undefined upcall bytes a test must never compare (offsets)
-    upcall4_undefined: tuple[int, ...] = ()
+    # bytes of the IPv4 trailer a test must never compare, counted from the end of the header copy
+    # (its IHL: a packet with options moves the trailer), e.g. Linux's igmphdr csum and group
+    upcall4_trailer_undefined: tuple[int, ...] = ()
     # ICMP6_FILTER: a set bit means "block" (Linux) or "pass" (BSD)
     icmp6_filter_set_bit_blocks: bool = False
 
@@ -164,7 +165,7 @@ class Setup:
 
 @dataclass(frozen=True, kw_only=True)
 class Facts:
-    """Implementation-defined behaviour: each fact belongs to clauses (conformance/catalog/facts.py)
+    """Implementation-defined behaviour: each fact belongs to clauses (mroute_spec/catalog/facts.py)
     and names its source (``Profile.sources``); the errno of every failure path is one."""
 
     # errno name for every failure path; a path absent here means "the call succeeds".
@@ -687,7 +688,7 @@ LINUX = Profile(
     counters_include_wrong_if=True,
     upcall4_trailer=8,
     upcall6_length=80,
-    upcall4_undefined=(20, 21, 22, 23, 24, 25, 26, 27),
+    upcall4_trailer_undefined=(2, 3, 4, 5, 6, 7),  # type and code (0) are written
     icmp6_filter_set_bit_blocks=True,
     api_support=None,
     vif_hole_counters="errno",

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from conformance.catalog import load_catalog
 from conformance.targets import registry
 from conformance.targets.base import TargetUnavailable
+from mroute_spec.catalog import load_catalog
 from reference_impl.profiles import DOCUMENTED, FREEBSD, LINUX
 
 ROOT = Path(__file__).resolve().parents[1]

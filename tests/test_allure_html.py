@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from conformance.catalog import load_catalog
 from conformance.report.allure_html import ENV, AllureError, embedded_tree, find_allure, render
+from mroute_spec.catalog import load_catalog
 
 
 def _allure() -> str:

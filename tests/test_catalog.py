@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from conformance.catalog import CATALOG_PATH, REQUIREMENTS, SCHEMA_PATH, groups, load_catalog, load_raw
+from mroute_spec.catalog import CATALOG_PATH, REQUIREMENTS, SCHEMA_PATH, groups, load_catalog, load_raw
 
 CHECKLIST = Path(__file__).resolve().parents[2] / "shared" / "spec" / "CLAUSES.md"
 ID = re.compile(r"`([a-z0-9]+(?:\.[a-z0-9-]+)+)`")

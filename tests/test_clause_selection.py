@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from conformance.catalog import load_catalog
-from conformance.catalog.select import NoSuchClause, select
+from mroute_spec.catalog import load_catalog
+from mroute_spec.catalog.select import NoSuchClause, select
 
 ROOT = Path(__file__).resolve().parents[1]
 

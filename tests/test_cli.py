@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 from fakes import fake_target_source
 
-from conformance.catalog import load_catalog
 from conformance.cli import main
 from conformance.targets import registry
+from mroute_spec.catalog import load_catalog
 from reference_impl.profiles import PROFILES
 
 pytest_plugins = ["pytester"]

@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 from fakes import fake_target_source
 
-from conformance.catalog import load_catalog
 from conformance.cli import main
 from conformance.report.deviations import (
     CLAUSE_FACTS,
@@ -20,6 +19,7 @@ from conformance.report.deviations import (
     unadjusted,
 )
 from conformance.report.variants import ABI_FIELDS, ProfileView, fact_fields, facts_of, variant
+from mroute_spec.catalog import load_catalog
 from reference_impl.profiles import DOCUMENTED, FREEBSD, LINUX, PROFILES, Profile
 
 pytest_plugins = ["pytester"]

@@ -119,7 +119,8 @@ def test_undefined_upcall_bytes_are_never_compared_and_the_rest_always_is(versio
     assert pkt is not None
     raw = (upcalls.igmpmsg_header(pkt, IGMPMSG_NOCACHE, 1, LINUX) if version == 4
            else upcalls.mrt6msg(pkt, MRT6MSG_NOCACHE, 1, LINUX))
-    undefined = LINUX.upcall4_undefined if version == 4 else range(40, LINUX.upcall6_length)
+    undefined = ([20 + o for o in LINUX.upcall4_trailer_undefined] if version == 4
+                 else range(40, LINUX.upcall6_length))
 
     def seen(data: bytes):
         return normalise(({}, {version: [decode_upcall(version, data, LINUX)]}), None, (LINUX,))

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 from conformance.agent import protocol as P
-from conformance.catalog import load_catalog
+from mroute_spec.catalog import load_catalog
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "reference_agent.py"

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from conformance.catalog import load_catalog
 from conformance.report.matrix import MatrixError, load_columns, render, rows, write_matrix
+from mroute_spec.catalog import load_catalog
 
 
 def _document(kernel: str, outcome: str = "pass", **changes: str) -> dict:

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from fakes import NO_BYTES
 
-from conformance.catalog import load_catalog
 from conformance.results import SCHEMA
 from conformance.verdict import PYTEST_UNTESTED
+from mroute_spec.catalog import load_catalog
 
 pytest_plugins = ["pytester"]
 

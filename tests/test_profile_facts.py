@@ -1,6 +1,6 @@
 """Every profile fact is load-bearing (issue 12 item 2): perturb one field of one profile, build the
 reference model with the perturbed profile, judge it against the original, and require a failure
-among the suite tests of the clauses that fact belongs to (conformance.catalog.facts). Every
+among the suite tests of the clauses that fact belongs to (mroute_spec.catalog.facts). Every
 errno path a profile names must be asserted by some suite test (a static check).
 
 The suite's tests are called in process (no pytest session per perturbation): the test functions
@@ -24,10 +24,10 @@ from typing import Any, get_type_hints
 import pytest
 
 import conformance.suite
-from conformance.catalog.facts import FACT_CLAUSES, covers
 from conformance.harness import Harness
 from conformance.report.variants import ABI_FIELDS, fact_fields
 from conformance.targets.reference import ReferenceTarget
+from mroute_spec.catalog.facts import FACT_CLAUSES, covers
 from reference_impl.profiles import PROFILES, Profile
 
 SUITE = Path(conformance.suite.__file__).resolve().parent

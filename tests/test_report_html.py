@@ -21,11 +21,11 @@ from pathlib import Path
 import pytest
 
 from conformance import outcomes, verdict
-from conformance.catalog import groups, load_catalog
 from conformance.cli import main
 from conformance.report.deviations import deviation_clauses
 from conformance.report.html import render
 from conformance.results import set_verdict
+from mroute_spec.catalog import groups, load_catalog
 
 REPO = Path(__file__).resolve().parents[1]
 SUBSET = "vif_threshold or not_installed or queue_depth or test_support_read"

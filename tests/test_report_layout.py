@@ -8,7 +8,6 @@ import re
 from pathlib import Path
 
 from conformance import outcomes
-from conformance.catalog import load_catalog
 from conformance.harness import core, expect
 from conformance.report.html import (
     PREVIOUS_NAME,
@@ -21,6 +20,7 @@ from conformance.report.html import (
 )
 from conformance.report.staging import PREVIOUS, Stage
 from conformance.results import build_document
+from mroute_spec.catalog import load_catalog
 
 TARGET = {"name": "reference", "profile": "documented", "details": {"kernel": "6.12.118-amd64", "model": "x"}}
 

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from fakes import fake_target_source
 
-from conformance.catalog import load_catalog
 from conformance.cli import main
 from conformance.expectations import FORMAT
+from mroute_spec.catalog import load_catalog
 
 jsonschema = pytest.importorskip("jsonschema")
 

@@ -7,7 +7,7 @@ What is compared, per step:
   dst, TTL / hop limit, IP length, destination MAC, IPv4 header checksum valid);
 * upcalls, per family socket, in order: decoded kind, vif, src, dst, length and every byte the
   profiles define. Bytes a profile leaves undefined are masked (``__`` in the hex): the IPv4
-  igmphdr tail (``profile.upcall4_undefined``) and IPv6 bytes 40.. of NOCACHE/WRONGMIF.
+  igmphdr tail (``profile.upcall4_trailer_undefined``, after the header copy) and IPv6 bytes 40.. of NOCACHE/WRONGMIF.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from typing import NamedTuple
 
 from conformance.harness.packets import Frame, marker_of
 from conformance.harness.upcalls import Upcall
-from mroute_spec.messages import FULLY_DEFINED_KINDS, WHOLE_PACKET_KINDS
+from mroute_spec.messages import FULLY_DEFINED_KINDS, WHOLE_PACKET_KINDS, trailer_offsets
 from reference_impl.profiles import Profile
 
 OK = "ok"
@@ -71,7 +71,7 @@ def undefined_offsets(upcall: Upcall, profiles: tuple[Profile, ...]) -> set[int]
     out: set[int] = set()
     for p in profiles:
         if upcall.version == 4:
-            out.update(p.upcall4_undefined)
+            out.update(trailer_offsets(upcall.raw, p.upcall4_trailer_undefined))
         else:
             out.update(range(40, p.upcall6_length))
     return out

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from conformance.catalog import load_catalog
+from mroute_spec.catalog import load_catalog
 
 FORMAT = "mroute-conformance/expectations/1"
 EXPECTED_OUTCOMES = ("fail", "error")

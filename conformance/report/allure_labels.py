@@ -6,7 +6,7 @@ from urllib.parse import quote
 
 import pytest
 
-from conformance.catalog import Clause
+from mroute_spec.catalog import Clause
 
 SPEC_FILE = "docs/spec/api.md"  # the project's summary of the API text, with its line citations
 

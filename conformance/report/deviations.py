@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from conformance import outcomes
-from conformance.catalog import Clause, load_catalog
 from conformance.report.variants import facts_of
 from conformance.results import clause_outcomes
+from mroute_spec.catalog import Clause, load_catalog
 from reference_impl.profiles import PROFILES, Profile
 
 # The profile facts each clause's outcome depends on (``errnos.<path>`` for an errno path).

@@ -20,11 +20,11 @@ from typing import Any
 
 from conformance import outcomes
 from conformance import verdict as run_verdict
-from conformance.catalog import Clause, load_catalog
 from conformance.report.charts import stacked_bars, tally
 from conformance.report.deviations import declared, deviation_clauses
 from conformance.report.html_style import CSS
 from conformance.results import suite_version
+from mroute_spec.catalog import Clause, load_catalog
 from reference_impl.profiles import PROFILES
 
 SHOWN_FAILURES = (outcomes.ERROR, outcomes.FAIL, outcomes.UNEXPECTED_PASS, outcomes.EXPECTED_FAIL)

@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from conformance import outcomes
-from conformance.catalog import load_catalog
 from conformance.report.charts import stacked_bars, tally
 from conformance.report.html_style import CSS
+from mroute_spec.catalog import load_catalog
 
 MATRIX_CSS = """
 .mx td.o { text-align: center; } .mx td.cid { white-space: nowrap; }

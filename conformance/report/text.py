@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from conformance import outcomes, verdict
-from conformance.catalog import Clause
+from mroute_spec.catalog import Clause
 
 
 def run_summary(results: dict[str, Any], path: str) -> list[str]:

@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import fields, replace
 from typing import Any
 
-from conformance.catalog import Clause
+from mroute_spec.catalog import Clause
 from reference_impl.profiles import Profile, field_kind, get_profile
 
 # Fields that describe how to talk to the target (and its citations), never what it should do.

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from fnmatch import fnmatchcase
 
-from conformance.catalog import Clause, load_catalog
+from mroute_spec.catalog import Clause, load_catalog
 
 
 class NoSuchClause(ValueError):

@@ -1,4 +1,8 @@
-"""The clause catalog: every behaviour the suite checks, by stable ID (data in clauses.json)."""
+"""The clause catalog: every behaviour the suite checks, by stable ID (data in clauses.json).
+
+It lives in the spec package, with the ABI and the options, because clause IDs are the API's
+vocabulary: the suite marks its tests with them, profiles name the clauses each fact belongs to
+(facts.py), fixtures are stored under them, and reports are grouped by them."""
 
 from __future__ import annotations
 
@@ -6,6 +10,7 @@ import json
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 CATALOG_PATH = Path(__file__).with_name("clauses.json")
 SCHEMA_PATH = Path(__file__).with_name("clauses.schema.json")
@@ -31,9 +36,10 @@ def is_extension(clause: Clause) -> bool:
     return clause.extension is not None
 
 
-def load_raw() -> dict:
+def load_raw() -> dict[str, Any]:
     """The catalog file as parsed JSON (what the schema describes)."""
-    return json.loads(CATALOG_PATH.read_text(encoding="utf-8"))
+    data: dict[str, Any] = json.loads(CATALOG_PATH.read_text(encoding="utf-8"))
+    return data
 
 
 @cache
