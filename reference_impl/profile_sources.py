@@ -320,6 +320,7 @@ NETBSD: dict[str, str] = {
     'errnos.vif.del_range': 'docs/spec/netbsd.md §3.5 ip_mroute.c del_vif',
     'errnos.vif.in_use': 'docs/spec/netbsd.md §3.4 ip_mroute.c add_vif',
     'errnos.vif.index_range': 'docs/spec/netbsd.md §3.4 ip_mroute.c add_vif',
+    'errnos.vif.srcrt_tunnel': 'docs/spec/netbsd.md §3.4, §3.12 ip_mroute.c add_vif (VIFF_TUNNEL with VIFF_SRCRT: EOPNOTSUPP, after ifa_ifwithaddr)',
     'exact_optlen': 'docs/spec/netbsd.md §3.3 sys/kern/uipc_socket.c sockopt_get: sopt_size != len -> EINVAL',
     'group_management_not_routed': 'docs/spec/netbsd.md §4.9 ip_input.c ip_input / ip_mforward (IGMP not special-cased)',
     'icmp6_filter_set_bit_blocks': 'docs/spec/netbsd.md §2.3 sys/netinet/icmp6.h ICMP6_FILTER_WILLPASS',

@@ -49,8 +49,8 @@ SetupKind = Literal["sockopt", "sysctl", "condition"]
 BwLeqTimer = Literal["per-meter", "wheel"]
 ByteCount = Literal["ip-length", "payload"]
 # the checks MRT_ADD_VIF / MRT6_ADD_MIF can run, in a profile's order (reference_impl/vifs.py CHECKS)
-VifCheck = Literal["index_range", "in_use", "rate_limit", "address", "null_address", "tunnel", "register_unique",
-                   "flags"]
+VifCheck = Literal["index_range", "in_use", "rate_limit", "address", "null_address", "tunnel", "srcrt_tunnel",
+                   "register_unique", "flags"]
 TableCheck = Literal["busy", "id"]  # MRT_TABLE's checks (reference_impl/kernel.py _set_table)
 
 
@@ -381,7 +381,8 @@ def _literal_fields() -> dict[str, tuple[tuple[object, ...], bool]]:
 # the errno path (after "vif." / "mif.") each add-vif check fails with (reference_impl/vifs.py)
 CHECK_ERRNOS: dict[str, str] = {
     "index_range": "index_range", "in_use": "in_use", "rate_limit": "rate_limit", "address": "bad_address",
-    "null_address": "bad_address", "tunnel": "tunnel", "register_unique": "in_use", "flags": "bad_flags",
+    "null_address": "bad_address", "tunnel": "tunnel", "srcrt_tunnel": "srcrt_tunnel", "register_unique": "in_use",
+    "flags": "bad_flags",
 }
 
 
@@ -546,6 +547,7 @@ NETBSD = replace(
         "vif.index_range": "EINVAL",
         "vif.bad_address": "EADDRNOTAVAIL",
         "vif.in_use": "EADDRINUSE",
+        "vif.srcrt_tunnel": "EOPNOTSUPP",  # add_vif: VIFF_TUNNEL|VIFF_SRCRT (§3.12)
         "vif.del_range": "EINVAL",
         "vif.del_absent": "EADDRNOTAVAIL",
         "mif.index_range": "EINVAL",
@@ -577,8 +579,9 @@ NETBSD = replace(
                             "MRT6_ADD_MFC", "MRT6_DEL_MFC", "MRT6_PIM"}),
     assert_value="bool",  # set_assert: pim_assert = !!i (§3.6)
     vif_rate_limit="ignore",  # accepted (and shaped by a token bucket the model omits) (§3.4)
-    # add_vif: index, 0.0.0.0 address, slot in use, interface lookup; VIFF_TUNNEL is accepted (§3.4)
-    add_vif_checks=("index_range", "null_address", "in_use", "address"),
+    # add_vif: index, 0.0.0.0 address, slot in use, interface lookup; VIFF_TUNNEL is accepted, a
+    # source-routed one (VIFF_TUNNEL|VIFF_SRCRT) refused after the lookup (§3.4, §3.12)
+    add_vif_checks=("index_range", "null_address", "in_use", "address", "srcrt_tunnel"),
     wrongvif_rate_limited=False,  # §4.3
     byte_count4="payload",  # §4.4
     required_setup=(

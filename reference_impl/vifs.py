@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from mroute_spec.constants import VIFF_SRCRT
+
 
 @dataclass
 class Interface:
@@ -123,6 +125,13 @@ def _tunnel(t: VifTableView, r: VifRequest) -> None:
         raise t.fail("tunnel")
 
 
+def _srcrt_tunnel(t: VifTableView, r: VifRequest) -> None:
+    """A source-routed tunnel (VIFF_TUNNEL|VIFF_SRCRT) is refused where plain tunnels are not
+    (NetBSD's add_vif, after the address lookup)."""
+    if r.tunnel and r.flags & VIFF_SRCRT:
+        raise t.fail("srcrt_tunnel")
+
+
 def _register_unique(t: VifTableView, r: VifRequest) -> None:
     if r.register and any(v is not None and v.register for v in t.vifs):
         raise t.fail("in_use")
@@ -140,6 +149,7 @@ CHECKS: dict[str, Check] = {
     "address": _address,
     "null_address": _null_address,
     "tunnel": _tunnel,
+    "srcrt_tunnel": _srcrt_tunnel,
     "register_unique": _register_unique,
     "flags": _flags,
 }

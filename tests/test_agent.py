@@ -19,7 +19,7 @@ import pytest
 
 from conformance.agent import protocol as P
 from conformance.agent.client import AgentConnection, AgentError, AgentTarget
-from conformance.agent.server import serve
+from conformance.agent.server import TargetSource, serve
 from conformance.agent.transport import connect_unix, spawn_stdio
 from conformance.targets.base import Target, TargetUnavailable, Unsupported
 from conformance.targets.reference import ReferenceTarget
@@ -40,10 +40,10 @@ def _this_checkout(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PYTHONPATH", child_env()["PYTHONPATH"])
 
 
-def served(*requests: bytes, source: object = None) -> list[dict]:
+def served(*requests: bytes, source: TargetSource | None = None) -> list[dict]:
     """Run ``serve`` over in-memory streams; the decoded response objects."""
     out = io.BytesIO()
-    serve(source if source is not None else ReferenceTarget(), io.BytesIO(b"".join(requests)), out)  # type: ignore[arg-type]
+    serve(source if source is not None else ReferenceTarget(), io.BytesIO(b"".join(requests)), out)
     return [json.loads(line) for line in out.getvalue().splitlines()]
 
 
@@ -108,7 +108,7 @@ def test_an_unavailable_backend_still_says_hello_and_why() -> None:
 
 def test_a_crashing_target_gives_one_internal_error_line() -> None:
     class Crashing(ReferenceTarget):
-        def collect(self):  # type: ignore[override]
+        def collect(self):
             raise KeyError("boom\nwith a second line")
 
     (reply,) = served(req(1, "collect"), source=Crashing())
@@ -394,7 +394,8 @@ def test_a_killed_runner_leaves_no_stdio_agent_behind(tmp_path: Path) -> None:
     """))
     parent = subprocess.Popen([sys.executable, str(runner)], stdout=subprocess.PIPE, text=True, env=child_env())
     try:
-        agent_pid = int(parent.stdout.readline())  # type: ignore[union-attr]
+        assert parent.stdout is not None
+        agent_pid = int(parent.stdout.readline())
     finally:
         parent.kill()
         parent.wait()
@@ -414,7 +415,7 @@ def test_a_killed_runner_leaves_no_stdio_agent_behind(tmp_path: Path) -> None:
 TCP_CHECK = """
 import subprocess, socket, sys, threading
 from conformance.agent.client import AgentTarget
-from conformance.agent.server import serve
+from conformance.agent.server import TargetSource, serve
 from conformance.agent.transport import connect_tcp
 from conformance.targets.reference import ReferenceTarget
 
@@ -465,7 +466,7 @@ def test_the_agent_speaks_on_a_character_device() -> None:
         assert target.profile is DOCUMENTED and target.collect() == {0: [], 1: [], 2: [], 3: []}
         target.shutdown()
         assert proc.wait(10) == 0
-        assert proc.stdout.read() == b""  # type: ignore[union-attr]
+        assert proc.stdout is not None and proc.stdout.read() == b""
     finally:
         os.close(slave)  # held open until now: a pty master reads EIO while no slave is open
         if proc.poll() is None:
@@ -484,10 +485,10 @@ def test_on_a_device_end_of_input_before_the_first_line_means_the_host_is_not_th
             return self.reads.pop(0)
 
     monkeypatch.setattr(_AwaitHost, "POLL_S", 0)
-    reader = _AwaitHost(Port(), wait=10)  # type: ignore[arg-type]
+    reader = _AwaitHost(Port(), wait=10)
     assert reader.readline() == b'{"id":1}\n'
     assert reader.readline() == b""  # after the first line, end of input is final
-    assert _AwaitHost(Port(), wait=0).readline() == b""  # type: ignore[arg-type]
+    assert _AwaitHost(Port(), wait=0).readline() == b""
 
 
 # -- remove_interface (optional op) ----------------------------------------------------------------

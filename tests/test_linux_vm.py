@@ -217,7 +217,8 @@ def test_registry_and_expectations_know_linux_vm() -> None:
     from conformance.expectations.wiring import resolve
     from conformance.targets import registry
 
-    assert registry.resolve_profile("linux-vm", None).name == "linux"  # type: ignore[union-attr]
+    resolved = registry.resolve_profile("linux-vm", None)
+    assert resolved is not None and resolved.name == "linux"
     with pytest.raises(registry.UsageError, match="invalid profile 'freebsd' for target 'linux-vm'"):
         registry.resolve_profile("linux-vm", "freebsd")
     assert resolve(None, "linux-vm") == default_path("linux") is not None  # the same kernel code, the same file
@@ -335,7 +336,8 @@ def test_spawned_child_dies_with_a_sigkilled_parent() -> None:
     """)
     parent = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                               text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
-    child = int(parent.stdout.readline())  # type: ignore[union-attr]
+    assert parent.stdout is not None
+    child = int(parent.stdout.readline())
     assert _alive(child)
     parent.kill()
     parent.wait()
@@ -467,7 +469,8 @@ def test_sigkilled_runner_takes_its_vm_along(can_boot: None, tmp_path: Path) -> 
     runner = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                               text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
     try:
-        line = runner.stdout.readline().split()  # type: ignore[union-attr]
+        assert runner.stdout is not None
+        line = runner.stdout.readline().split()
         assert line, "the runner did not boot its VM"
         qemu_pid, run_dir = int(line[0]), Path(line[1])
         assert _alive(qemu_pid) and run_dir.is_dir()

@@ -68,7 +68,7 @@ def test_routing_state_travels_over_the_agent_protocol_or_is_unsupported() -> No
     out = io.BytesIO()
     lines = [P.encode_request(1, "routing_state", {"version": 6, "table": 254}),
              P.encode_request(2, "routing_state", {"version": 5, "table": 254})]
-    serve(t, io.BytesIO(b"".join(lines)), out)  # type: ignore[arg-type]
+    serve(t, io.BytesIO(b"".join(lines)), out)
     answers = [json.loads(line) for line in out.getvalue().splitlines()]
     assert TableState.from_json(answers[0]["result"]) == t.routing_state(6)
     assert answers[1]["error"]["type"] == "protocol"
@@ -78,5 +78,5 @@ def test_routing_state_travels_over_the_agent_protocol_or_is_unsupported() -> No
             return Target.routing_state(self, version, table)
 
     out = io.BytesIO()
-    serve(Blind(), io.BytesIO(lines[0]), out)  # type: ignore[arg-type]
+    serve(Blind(), io.BytesIO(lines[0]), out)
     assert json.loads(out.getvalue())["error"]["type"] == "unsupported"

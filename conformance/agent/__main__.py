@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import BinaryIO
 
-from conformance.agent.server import serve
+from conformance.agent.server import LineReader, serve
 from conformance.targets.base import Target
 from reference_impl.profiles import PROFILES, get_profile
 
@@ -70,7 +70,7 @@ class _AwaitHost:
 
     POLL_S = 0.02
 
-    def __init__(self, inner: BinaryIO, wait: float) -> None:
+    def __init__(self, inner: LineReader, wait: float) -> None:
         self.inner, self.deadline, self.started = inner, time.monotonic() + wait, False
 
     def readline(self, limit: int = -1) -> bytes:

@@ -10,7 +10,8 @@ import pytest
 
 from conformance.harness.packets import marker_of
 from conformance.harness.routing import RoutingSocket
-from mroute_spec.constants import VIFF_TUNNEL
+from mroute_spec.constants import VIFF_SRCRT, VIFF_TUNNEL
+from reference_impl.profiles import Profile
 
 ZERO_COUNTS = {"icount": 0, "ocount": 0, "ibytes": 0, "obytes": 0}
 
@@ -138,6 +139,9 @@ def test_an_index_past_maxvifs_is_refused_and_the_last_index_works(h, v):
     r.add_vif(top - 1, 1)
     expect_arrival_vif(h, r, v, port=1, vif=top - 1, n=1)
     expect_arrival_vif(h, r, v, port=0, vif=0, n=2)
+    src, grp = h.src(v, 0, 3), h.group(v, 3)  # the last slot forwards too (BSD's numvifs counts it)
+    r.add_mfc(src, grp, 0, {top - 1: 1})
+    expect_copies(forwarded_on(h, v, 0, src, grp), {1}, f"{path(v, 'index_range')[:3]} {top - 1}, the last slot")
 
 
 @pytest.mark.clause("vif.tunnel")
@@ -148,6 +152,32 @@ def test_tunnel_vif_is_handled_as_the_profile_says(h):
         r.add_vif(1, flags=VIFF_TUNNEL)
 
     if h.profile.errno_of("vif.tunnel") is not None:
+        r.add_vif(1)  # the refusal left the slot free
+        expect_arrival_vif(h, r, 4, port=1, vif=1, n=1)
+
+
+def srcrt_tunnel_refusal(profile: Profile) -> str | None:
+    """The errno path of the first of the profile's add-vif checks that refuses VIFF_TUNNEL|VIFF_SRCRT
+    on a free slot with an owned address (FreeBSD: tunnel; Linux: flags; NetBSD: srcrt_tunnel)."""
+    flags = VIFF_TUNNEL | VIFF_SRCRT
+    for check in profile.add_vif_checks:
+        if check == "flags" and profile.vif_flags_allowed is not None and flags not in profile.vif_flags_allowed:
+            return "vif.bad_flags"
+        if check in ("tunnel", "srcrt_tunnel"):
+            return f"vif.{check}"
+    return None
+
+
+@pytest.mark.clause("vif.tunnel")
+def test_a_source_routed_tunnel_vif_is_refused_by_the_check_the_profile_runs_first(h):
+    """Source-routed tunnels are gone everywhere; which check refuses them (and its errno) differs."""
+    r = h.router(4, vifs=(0,))
+    refusal = srcrt_tunnel_refusal(h.profile) or "vif.srcrt_tunnel"
+
+    with h.raises(refusal, "VIFF_TUNNEL|VIFF_SRCRT"):
+        r.add_vif(1, flags=VIFF_TUNNEL | VIFF_SRCRT)
+
+    if h.profile.errno_of(refusal) is not None:
         r.add_vif(1)  # the refusal left the slot free
         expect_arrival_vif(h, r, 4, port=1, vif=1, n=1)
 
